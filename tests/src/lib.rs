@@ -1,0 +1,1 @@
+//! Workspace-level integration and interop tests for ftps; the tests live in `tests/`.
