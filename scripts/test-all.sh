@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The one test command (README "Run the tests"): installs what it needs on a fresh Debian
+# machine with the Rust toolchain, then checks formatting, lints, runs every test and a short
+# fuzz smoke run of each fuzz target. CI (.ci/run) calls exactly this script.
+#
+#   FUZZ_SECONDS=20   seconds per fuzz target (0 skips the fuzz smoke run, for local iteration)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+step() { printf '\n==> %s\n' "$*"; }
+
+step "install: rustfmt, clippy, cargo-fuzz"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+
+step "format"
+cargo fmt --all -- --check
+(cd fuzz && cargo fmt --all -- --check)
+
+step "clippy (warnings denied)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# The core must stay no_std + alloc without its `std` feature, and build with either provider.
+cargo clippy -p ftps-proto --no-default-features --features ring --locked -- -D warnings
+cargo clippy -p ftps-proto --no-default-features --features std,aws-lc-rs --locked -- -D warnings
+
+step "tests"
+cargo test --workspace --locked
+
+if [ "$FUZZ_SECONDS" != "0" ]; then
+  step "fuzz smoke run (${FUZZ_SECONDS}s per target)"
+  scripts/fuzz-smoke.sh "$FUZZ_SECONDS"
+fi
+
+step "all checks passed"
