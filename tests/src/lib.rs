@@ -1,1 +1,6 @@
 //! Workspace-level integration and interop tests for ftps; the tests live in `tests/`.
+//!
+//! The library part holds the harness the tests share: [`peers`] starts real FTPS servers
+//! (vsftpd, pyftpdlib) on 127.0.0.1 and drives them with `curl`.
+
+pub mod peers;
