@@ -109,13 +109,22 @@ impl VsftpdBuilder {
         )?;
         let addr = SocketAddr::from((LOOPBACK, port));
         let log = || combined_log(&layout);
-        process.wait_until("vsftpd", START_TIMEOUT, log, || match self.tls_mode {
-            // TLS starts at once in implicit mode, so an accepted connection is all we can see.
-            TlsMode::Implicit => connect(addr).ok().map(drop),
-            TlsMode::Explicit => read_greeting(addr)
-                .filter(|line| line.starts_with("220 "))
-                .map(drop),
-        })?;
+        let started = std::time::Instant::now();
+        let greeting =
+            process.wait_until("vsftpd", START_TIMEOUT, log, || match self.tls_mode {
+                // Implicit TLS starts at once: an accepted connection is all there is to see.
+                TlsMode::Implicit => connect(addr).ok().map(|_| None),
+                TlsMode::Explicit => read_greeting(addr).map(Some),
+            })?;
+        // A "500 OOPS" greeting means every session will fail the same way: stop here.
+        if let Some(greeting) = greeting.filter(|line| !line.starts_with("220 ")) {
+            return Err(PeerError::NotReady {
+                peer: "vsftpd",
+                waited: started.elapsed(),
+                reason: format!("greeting {:?}", greeting.trim_end()),
+                log: combined_log(&layout),
+            });
+        }
 
         Ok(Vsftpd {
             process,
