@@ -183,8 +183,8 @@ ssl_enable=YES
 implicit_ssl={implicit}
 rsa_cert_file={cert}
 rsa_private_key_file={key}
-# The key is ECDSA; vsftpd 3.0.3's default list (DES-CBC3-SHA) would refuse it, and these are
-# the TLS 1.2 suites rustls offers. TLS 1.3 suites are not affected by this list.
+# The key is ECDSA; Debian's built-in default (ECDHE-RSA-AES256-GCM-SHA384) has no suite for it
+# under TLS 1.2. These are the TLS 1.2 suites rustls offers; TLS 1.3 suites ignore this list.
 ssl_ciphers=ECDHE+AESGCM:ECDHE+CHACHA20
 ssl_sslv2=NO
 ssl_sslv3=NO
