@@ -10,11 +10,12 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 step() { printf '\n==> %s\n' "$*"; }
 
-step "install: rustfmt, clippy, cargo-fuzz"
+step "install: rustfmt, clippy, cargo-fuzz, real FTPS peers (vsftpd, curl, pyftpdlib)"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
+scripts/install-peers.sh
 
 step "format"
 cargo fmt --all -- --check
