@@ -25,7 +25,8 @@ fn realistic_stream() -> (Vec<u8>, usize) {
     session.extend_from_slice(
         b"200 Type set to I\r\n257 \"/home/alice\" is the current directory\r\n",
     );
-    let mut replies = 11;
+    // 220, 234, 211 (FEAT), 200, 200, 331, 230, 200, 257.
+    let mut replies = 9;
     // A STAT-style listing on the control channel.
     session.extend_from_slice(b"213-Status of /home/alice:\r\n");
     for i in 0..40 {
