@@ -468,6 +468,18 @@ impl ReplyParser {
         !self.framer.is_empty() || !matches!(self.state, State::Idle)
     }
 
+    /// How many received bytes are held: the unfinished line plus the lines of an unfinished
+    /// multi-line reply (each counted with one byte for its line end, so an empty held line
+    /// still counts). Zero exactly when [`has_buffered_bytes`](Self::has_buffered_bytes) is
+    /// `false`; this is the count the explicit TLS upgrade checks.
+    pub fn buffered_len(&self) -> usize {
+        let pending_lines = match &self.state {
+            State::Multiline { lines, .. } => lines.iter().map(|line| line.len() + 1).sum(),
+            State::Idle | State::Skipping { .. } => 0,
+        };
+        self.framer.buffered_len() + pending_lines
+    }
+
     fn on_line(
         state: &mut State,
         max_lines: usize,
@@ -893,17 +905,20 @@ mod tests {
             Some(Ok(Reply::new(ReplyCode::AUTH_OK, "AUTH TLS OK")))
         );
         assert!(parser.has_buffered_bytes());
+        assert_eq!(parser.buffered_len(), b"230 injected\r\n".len());
 
         let mut clean = ReplyParser::default();
         clean.push(b"234 AUTH TLS OK\r\n");
         assert!(clean.next_reply().is_some());
         assert!(!clean.has_buffered_bytes());
+        assert_eq!(clean.buffered_len(), 0);
 
         // An unfinished multi-line reply also counts, even with the framer empty.
         let mut partial = ReplyParser::default();
-        partial.push(b"234-AUTH\r\n");
+        partial.push(b"234-\r\n");
         assert_eq!(partial.next_reply(), None);
         assert!(partial.has_buffered_bytes());
+        assert!(partial.buffered_len() > 0);
     }
 
     #[test]
