@@ -750,6 +750,8 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(arg)
             );
+            // Syntax errors are answered with 501, never with the 522 of an unknown protocol.
+            assert_eq!(error.server_reply_code(), 501);
         }
     }
 
@@ -812,7 +814,9 @@ mod tests {
 
     // ---- EPSV argument --------------------------------------------------------------------
 
-    // spec: E06
+    // spec: E05
+    // spec: E06 (the parsing part: `EPSV ALL` is recognised in any case; the later rejection
+    // of other data commands is the session's)
     #[test]
     fn epsv_argument_variants() {
         assert_eq!(parse_epsv_argument(None), Ok(EpsvRequest::Any));
@@ -831,6 +835,12 @@ mod tests {
         assert_eq!(
             parse_epsv_argument(Some(b"3")),
             Err(AddrError::UnsupportedNetworkProtocol)
+        );
+        assert_eq!(
+            parse_epsv_argument(Some(b"99999999999999999999"))
+                .unwrap_err()
+                .server_reply_code(),
+            522
         );
         for bad in [&b"ALLX"[..], b"AL", b" ALL", b"1 ", b"-1", b"|1|"] {
             assert_eq!(
