@@ -1,0 +1,151 @@
+//! Plain-data types shared by the client and server sessions: the caller's time, channel names,
+//! the IO requests a session makes of its driver, and the one output type a driver drains.
+//!
+//! Everything here is `Copy` or small owned data so the C and Python bindings can mirror it
+//! one to one.
+
+use core::net::{IpAddr, SocketAddr};
+use core::time::Duration;
+
+/// A point on the caller's monotonic clock, in nanoseconds since an epoch the caller picks
+/// (process start, boot, …). The core never reads a clock: every input carries one of these,
+/// and deadlines come back as one. A plain integer keeps the type `no_std` and trivial to pass
+/// from C (`uint64_t`) or Python (`time.monotonic_ns()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(u64);
+
+impl Instant {
+    /// The instant `nanos` nanoseconds after the caller's epoch.
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Self(nanos)
+    }
+
+    /// Nanoseconds since the caller's epoch.
+    pub const fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// `self + duration`, saturating at the end of the representable range (about 584 years
+    /// after the epoch) instead of overflowing: a deadline that far away never fires.
+    pub fn saturating_add(self, duration: Duration) -> Self {
+        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        Self(self.0.saturating_add(nanos))
+    }
+
+    /// The time elapsed from `earlier` to `self`, or zero if `earlier` is later (a caller's
+    /// clock is monotonic, but inputs from different threads may arrive slightly out of order).
+    pub fn saturating_duration_since(self, earlier: Self) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
+
+/// Names one data connection of a session. Made by the session only; small and `Copy` so a
+/// driver can key its sockets by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DataId(u32);
+
+impl DataId {
+    /// Used by the sessions to number their data connections.
+    #[allow(dead_code)] // the sessions that number data connections build on this module
+    pub(crate) const fn new(id: u32) -> Self {
+        Self(id)
+    }
+
+    /// The number, for logs and bindings.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// A byte stream of a session: its control connection or one of its data connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// The control connection.
+    Control,
+    /// A data connection.
+    Data(DataId),
+}
+
+/// Socket-level work a session asks of its driver. The driver reports the outcome through the
+/// session's `handle_*` inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IoRequest {
+    /// Open a TCP connection to `addr` for `channel`.
+    Connect {
+        /// The channel the connection is for.
+        channel: Channel,
+        /// Where to connect.
+        addr: SocketAddr,
+    },
+    /// Listen on `ip` (any port, or the driver's configured range) for one incoming data
+    /// connection, report the bound address, then the accepted peer.
+    Listen {
+        /// The data connection the listener is for.
+        data: DataId,
+        /// The local address to listen on.
+        ip: IpAddr,
+    },
+    /// Everything for `channel` has been handed out for transmission: after writing it, shut
+    /// down the socket's write side (the peer sees end of stream).
+    ShutdownWrite {
+        /// The channel to half-close.
+        channel: Channel,
+    },
+    /// Close `channel`'s socket (or listener); the session expects no more input from it.
+    Close {
+        /// The channel to close.
+        channel: Channel,
+    },
+}
+
+/// What a session's drain returns, one item per call.
+#[derive(Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum Output<E> {
+    /// `len` bytes were written at the start of the caller's buffer: send them, in order, on
+    /// `channel`.
+    Transmit {
+        /// The channel to send on.
+        channel: Channel,
+        /// How many bytes of the caller's buffer to send.
+        len: usize,
+    },
+    /// Socket-level work for the driver.
+    Io(IoRequest),
+    /// Something the application should know.
+    Event(E),
+    /// Drained: nothing more until new input, or until `deadline` (then call the session's
+    /// timeout input). `None` means no timer is armed.
+    Wait {
+        /// When to wake the session up without new input.
+        deadline: Option<Instant>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instant_arithmetic_saturates_instead_of_overflowing() {
+        let t = Instant::from_nanos(1_000);
+        assert_eq!(t.saturating_add(Duration::from_nanos(500)).as_nanos(), 1_500);
+        assert_eq!(t.saturating_add(Duration::MAX).as_nanos(), u64::MAX);
+        assert_eq!(
+            Instant::from_nanos(3_000).saturating_duration_since(t),
+            Duration::from_nanos(2_000)
+        );
+        assert_eq!(t.saturating_duration_since(Instant::from_nanos(3_000)), Duration::ZERO);
+        assert!(t < Instant::from_nanos(1_001));
+    }
+
+    #[test]
+    fn data_ids_are_plain_numbers() {
+        let id = DataId::new(7);
+        assert_eq!(id.get(), 7);
+        assert_ne!(Channel::Data(id), Channel::Data(DataId::new(8)));
+        assert_ne!(Channel::Data(id), Channel::Control);
+    }
+}
