@@ -15,9 +15,9 @@ use rustls::unbuffered::{
 use rustls::{ClientConfig, CommonState, ProtocolVersion, ServerConfig};
 use rustls_pki_types::ServerName;
 
+use super::TlsError;
 use super::buffers::{Incoming, Outgoing, Plaintext};
 use super::info::{HandshakeKind, ResumptionPolicy, TlsInfo, TlsLimits, TlsVersion};
-use super::TlsError;
 
 /// What [`TlsChannel::poll`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -718,7 +718,9 @@ fn encode_growing<Data>(
             }
         }
     }
-    Err(TlsError::Internal("TLS record did not fit the size rustls asked for"))
+    Err(TlsError::Internal(
+        "TLS record did not fit the size rustls asked for",
+    ))
 }
 
 fn encrypt_growing<Data>(
@@ -739,7 +741,9 @@ fn encrypt_growing<Data>(
             Err(EncryptError::EncryptExhausted) => return Err(TlsError::EncryptExhausted),
         }
     }
-    Err(TlsError::Internal("TLS records did not fit the size rustls asked for"))
+    Err(TlsError::Internal(
+        "TLS records did not fit the size rustls asked for",
+    ))
 }
 
 fn close_notify_growing<Data>(
@@ -760,7 +764,9 @@ fn close_notify_growing<Data>(
             Err(EncryptError::EncryptExhausted) => return Err(TlsError::EncryptExhausted),
         }
     }
-    Err(TlsError::Internal("close_notify did not fit the size rustls asked for"))
+    Err(TlsError::Internal(
+        "close_notify did not fit the size rustls asked for",
+    ))
 }
 
 /// After a rustls failure: encodes the queued record if that is what rustls returned.
@@ -787,15 +793,23 @@ fn capture_info(common: &CommonState) -> Result<TlsInfo, TlsError> {
     let kind = common
         .handshake_kind()
         .map(HandshakeKind::from_rustls)
-        .ok_or(TlsError::Internal("handshake complete without a handshake kind"))?;
+        .ok_or(TlsError::Internal(
+            "handshake complete without a handshake kind",
+        ))?;
     let version = match common.protocol_version() {
         Some(ProtocolVersion::TLSv1_2) => TlsVersion::Tls12,
         Some(ProtocolVersion::TLSv1_3) => TlsVersion::Tls13,
-        _ => return Err(TlsError::Internal("handshake complete with an unknown version")),
+        _ => {
+            return Err(TlsError::Internal(
+                "handshake complete with an unknown version",
+            ));
+        }
     };
     let suite = common
         .negotiated_cipher_suite()
-        .ok_or(TlsError::Internal("handshake complete without a cipher suite"))?
+        .ok_or(TlsError::Internal(
+            "handshake complete without a cipher suite",
+        ))?
         .suite();
     let cipher_suite_name = match suite.as_str() {
         Some(name) => String::from(name),

@@ -6,12 +6,12 @@ use alloc::sync::Arc;
 #[cfg(feature = "std")]
 use alloc::vec::Vec;
 
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+use rustls::RootCertStore;
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
 use rustls::crypto::CryptoProvider;
 #[cfg(feature = "std")]
 use rustls::{ClientConfig, ServerConfig};
-#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
-use rustls::RootCertStore;
 #[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -162,7 +162,8 @@ pub fn client_config_for_control(base: &Arc<ClientConfig>) -> Arc<ClientConfig> 
 #[cfg(feature = "std")]
 pub fn server_config_for_control(base: &Arc<ServerConfig>) -> Arc<ServerConfig> {
     let mut config = ServerConfig::clone(base);
-    config.session_storage = rustls::server::ServerSessionMemoryCache::new(SERVER_SESSIONS_PER_CONTROL);
+    config.session_storage =
+        rustls::server::ServerSessionMemoryCache::new(SERVER_SESSIONS_PER_CONTROL);
     config.ticketer = Arc::new(StatefulTicketsOnly);
     apply_server_defaults(&mut config);
     Arc::new(config)

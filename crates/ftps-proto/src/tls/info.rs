@@ -90,7 +90,9 @@ impl TlsLimits {
             ));
         }
         if self.max_pending_output == 0 {
-            return Err(TlsError::InvalidLimit("max_pending_output must not be zero"));
+            return Err(TlsError::InvalidLimit(
+                "max_pending_output must not be zero",
+            ));
         }
         Ok(self)
     }

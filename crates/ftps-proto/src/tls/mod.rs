@@ -127,17 +127,17 @@ mod error;
 mod info;
 
 pub use channel::{TlsChannel, TlsEvent, TlsRole};
+pub use config::ALPN_FTP;
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
 pub use config::crypto_provider;
+#[cfg(feature = "std")]
+pub use config::{
+    CLIENT_SESSIONS_PER_CONTROL, SERVER_SESSIONS_PER_CONTROL, client_config_for_control,
+    server_config_for_control,
+};
 #[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
 pub use config::{
     client_config, client_config_with_certificate, server_config, server_config_with_client_auth,
-};
-pub use config::ALPN_FTP;
-#[cfg(feature = "std")]
-pub use config::{
-    client_config_for_control, server_config_for_control, CLIENT_SESSIONS_PER_CONTROL,
-    SERVER_SESSIONS_PER_CONTROL,
 };
 pub use error::TlsError;
 pub use info::{HandshakeKind, ResumptionPolicy, TlsInfo, TlsLimits, TlsVersion};
