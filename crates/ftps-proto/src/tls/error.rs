@@ -55,7 +55,7 @@ pub enum TlsError {
     #[error("invalid TLS limit: {0}")]
     InvalidLimit(&'static str),
 
-    /// Usage error: plaintext written (or close requested again with data) after close.
+    /// Usage error: plaintext written after close was requested.
     #[error("write after close")]
     WriteAfterClose,
 

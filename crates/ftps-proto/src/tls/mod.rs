@@ -141,3 +141,8 @@ pub use config::{
 };
 pub use error::TlsError;
 pub use info::{HandshakeKind, ResumptionPolicy, TlsInfo, TlsLimits, TlsVersion};
+/// The rustls types that appear in this module's signatures, re-exported so callers use the
+/// same rustls version as the adapter.
+pub use rustls::{ClientConfig, RootCertStore, ServerConfig};
+/// Certificate, key and server-name types used by the config builders and client channels.
+pub use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
