@@ -529,6 +529,31 @@ fn ccc_tail_after_close_notify_byte_by_byte() {
 
 // spec: T29
 #[test]
+fn ccc_tail_that_looks_like_tls_is_returned_verbatim() {
+    // Bytes after the peer's close_notify are never parsed, even when they look like a record.
+    let pki = pki();
+    let mut pair =
+        pair(base_client(pki), base_server(pki)).chunked(Chunking::fixed(3), Chunking::fixed(3));
+    pair.handshake();
+    let tail = [
+        0x17, 0x03, 0x03, 0x00, 0x05, b'h', b'e', b'l', b'l', b'o', 0x15, 0x03,
+    ];
+    pair.server.ch.close().unwrap();
+    pair.flush(Dir::ServerToClient);
+    pair.inject(Dir::ServerToClient, &tail);
+    pair.deliver(Dir::ServerToClient);
+    assert_eq!(pair.client.error, None);
+    assert!(pair.client.data.is_empty());
+    assert_eq!(pair.client.events.last(), Some(&Ev::PeerClosed));
+    assert_eq!(pair.client.ch.buffered_incoming(), tail.len());
+    pair.client.ch.close().unwrap();
+    pair.client.drain();
+    assert_eq!(pair.client.events.last(), Some(&Ev::Closed));
+    assert_eq!(pair.client.ch.take_plaintext().unwrap(), tail);
+}
+
+// spec: T29
+#[test]
 fn ccc_tail_is_unavailable_before_both_close_notify() {
     let pki = pki();
     let mut pair = pair(base_client(pki), base_server(pki));
