@@ -1,0 +1,195 @@
+//! rustls configurations for FTPS: base configs with the crate's crypto provider, and the
+//! per-control-connection clones that scope session resumption (DESIGN §4).
+
+#[cfg(any(feature = "std", feature = "ring", feature = "aws-lc-rs"))]
+use alloc::sync::Arc;
+#[cfg(feature = "std")]
+use alloc::vec::Vec;
+
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+use rustls::RootCertStore;
+#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
+use rustls::crypto::CryptoProvider;
+#[cfg(feature = "std")]
+use rustls::{ClientConfig, ServerConfig};
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+use super::TlsError;
+
+/// The IANA ALPN protocol id for FTP (RFC 4217 / the ALPACA countermeasure).
+pub const ALPN_FTP: &[u8] = b"ftp";
+
+/// Client sessions kept per control connection. rustls keeps one TLS 1.2 session and up to 8
+/// TLS 1.3 tickets per server name and sizes the cache in names of 8; a control connection
+/// talks to one name, so 16 (two names) is ample.
+#[cfg(feature = "std")]
+pub const CLIENT_SESSIONS_PER_CONTROL: usize = 16;
+
+/// Server sessions kept per control connection: every handshake stores up to
+/// `send_tls13_tickets` (default 2) TLS 1.3 tickets or one TLS 1.2 session, each resumption
+/// takes one, and the oldest are evicted first.
+#[cfg(feature = "std")]
+pub const SERVER_SESSIONS_PER_CONTROL: usize = 64;
+
+/// The crypto provider selected by the crate feature: `ring` (default) or `aws-lc-rs` (`ring`
+/// wins when both are enabled). Configs are always built with it explicitly, never with a
+/// process-wide default provider.
+#[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    #[cfg(feature = "ring")]
+    let provider = rustls::crypto::ring::default_provider();
+    #[cfg(all(feature = "aws-lc-rs", not(feature = "ring")))]
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    Arc::new(provider)
+}
+
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+fn versions() -> [&'static rustls::SupportedProtocolVersion; 2] {
+    [&rustls::version::TLS13, &rustls::version::TLS12]
+}
+
+/// A base client config: the crate's provider, TLS 1.3 and 1.2, the given trust anchors, no
+/// client certificate, ALPN `ftp`, no early data. Derive the per-control config with
+/// [`client_config_for_control`].
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+pub fn client_config(roots: RootCertStore) -> Result<ClientConfig, TlsError> {
+    let mut config = ClientConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&versions())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    apply_client_defaults(&mut config);
+    Ok(config)
+}
+
+/// Like [`client_config`], presenting a client certificate chain (end-entity first) and its
+/// private key.
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+pub fn client_config_with_certificate(
+    roots: RootCertStore,
+    cert_chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<ClientConfig, TlsError> {
+    let mut config = ClientConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&versions())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(cert_chain, key)?;
+    apply_client_defaults(&mut config);
+    Ok(config)
+}
+
+/// A base server config: the crate's provider, TLS 1.3 and 1.2, the given certificate chain
+/// (end-entity first) and key, no client authentication, ALPN `ftp`, no early data. Derive the
+/// per-control config with [`server_config_for_control`].
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+pub fn server_config(
+    cert_chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<ServerConfig, TlsError> {
+    let mut config = ServerConfig::builder_with_provider(crypto_provider())
+        .with_protocol_versions(&versions())?
+        .with_no_client_auth()
+        .with_single_cert(cert_chain, key)?;
+    apply_server_defaults(&mut config);
+    Ok(config)
+}
+
+/// Like [`server_config`], requiring a client certificate that chains to `client_roots`.
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+pub fn server_config_with_client_auth(
+    cert_chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_roots: RootCertStore,
+) -> Result<ServerConfig, TlsError> {
+    let provider = crypto_provider();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(client_roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|err| rustls::Error::General(alloc::format!("client verifier: {err}")))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&versions())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(cert_chain, key)?;
+    apply_server_defaults(&mut config);
+    Ok(config)
+}
+
+#[cfg(feature = "std")]
+fn apply_client_defaults(config: &mut ClientConfig) {
+    config.alpn_protocols = alloc::vec![ALPN_FTP.to_vec()];
+    config.enable_early_data = false;
+    // SNI goes out whenever the server name is a DNS name (never for an IP address).
+    config.enable_sni = true;
+}
+
+#[cfg(feature = "std")]
+fn apply_server_defaults(config: &mut ServerConfig) {
+    config.alpn_protocols = alloc::vec![ALPN_FTP.to_vec()];
+    config.max_early_data_size = 0;
+    config.send_half_rtt_data = false;
+}
+
+/// The client config for ONE control connection and all of its data connections: a clone of
+/// `base` (same verifier and certificate resolver, which rustls compares by pointer before it
+/// resumes) with a private in-memory session store, ALPN `ftp` and early data off.
+///
+/// rustls keys its session cache only by server name, so a store shared by two control
+/// connections to one host would let A's data connection resume B's session, which a server
+/// that binds data to control (ProFTPD, FileZilla Server, ours) rejects. Use the returned
+/// config, with the control connection's server name, for every data connection of that
+/// control connection.
+#[cfg(feature = "std")]
+pub fn client_config_for_control(base: &Arc<ClientConfig>) -> Arc<ClientConfig> {
+    let mut config = ClientConfig::clone(base);
+    config.resumption = rustls::client::Resumption::in_memory_sessions(CLIENT_SESSIONS_PER_CONTROL);
+    apply_client_defaults(&mut config);
+    Arc::new(config)
+}
+
+/// The server config for ONE control connection and all data connections accepted for it: a
+/// clone of `base` with a private `ServerSessionMemoryCache`, ALPN `ftp`, and early data off
+/// (`max_early_data_size = 0`).
+///
+/// The unbuffered server connection offers no per-connection resumption data, so the session
+/// store is what binds a data connection to its control connection: sessions minted on another
+/// control connection are simply unknown here. That only holds for *stateful* tickets (the
+/// rustls default ticketer, `NeverProducesTickets`): a stateless ticketer would let any
+/// ticket encrypted with the shared key resume anywhere and would make tickets reusable. So
+/// the ticketer is replaced with one that never produces tickets, whatever `base` had.
+#[cfg(feature = "std")]
+pub fn server_config_for_control(base: &Arc<ServerConfig>) -> Arc<ServerConfig> {
+    let mut config = ServerConfig::clone(base);
+    config.session_storage =
+        rustls::server::ServerSessionMemoryCache::new(SERVER_SESSIONS_PER_CONTROL);
+    config.ticketer = Arc::new(StatefulTicketsOnly);
+    apply_server_defaults(&mut config);
+    Arc::new(config)
+}
+
+/// A ticketer that is disabled, so rustls issues stateful TLS 1.3 tickets kept in the
+/// per-control session store (rustls's own `NeverProducesTickets` is not public).
+#[cfg(feature = "std")]
+#[derive(Debug)]
+struct StatefulTicketsOnly;
+
+#[cfg(feature = "std")]
+impl rustls::server::ProducesTickets for StatefulTicketsOnly {
+    fn enabled(&self) -> bool {
+        false
+    }
+
+    fn lifetime(&self) -> u32 {
+        0
+    }
+
+    fn encrypt(&self, _plain: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn decrypt(&self, _cipher: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+}
