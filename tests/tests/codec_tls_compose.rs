@@ -58,7 +58,11 @@ struct TlsEnd {
 
 impl TlsEnd {
     fn new(tls: TlsChannel) -> Self {
-        Self { tls, peer_closed: false, closed: false }
+        Self {
+            tls,
+            peer_closed: false,
+            closed: false,
+        }
     }
 
     /// Polls until idle, handing every decrypted byte to `sink`.
@@ -70,7 +74,6 @@ impl TlsEnd {
                 TlsEvent::Closed => self.closed = true,
                 TlsEvent::HandshakeComplete => {}
                 TlsEvent::Idle => return,
-                other => panic!("unexpected event {other:?}"),
             }
         }
     }
@@ -90,22 +93,37 @@ fn pump(from: &mut TlsChannel, to: &mut TlsChannel, chunk: usize) {
 }
 
 /// Runs greeting → AUTH TLS → 234 in plaintext; returns both parsers, ready for the upgrade.
-fn plaintext_until_auth(extra_after_auth: &[u8], extra_after_234: &[u8]) -> (ReplyParser, CommandParser) {
+fn plaintext_until_auth(
+    extra_after_auth: &[u8],
+    extra_after_234: &[u8],
+) -> (ReplyParser, CommandParser) {
     let mut replies = ReplyParser::default();
     let mut commands = CommandParser::default();
 
-    replies.push(&encode_reply(&Reply::new(ReplyCode::SERVICE_READY, "ftps test")));
-    assert_eq!(replies.next_reply().unwrap().unwrap().code, ReplyCode::SERVICE_READY);
+    replies.push(&encode_reply(&Reply::new(
+        ReplyCode::SERVICE_READY,
+        "ftps test",
+    )));
+    assert_eq!(
+        replies.next_reply().unwrap().unwrap().code,
+        ReplyCode::SERVICE_READY
+    );
 
     let mut auth = encode_command(&Command::Auth(b"TLS".to_vec()));
     auth.extend_from_slice(extra_after_auth);
     commands.push(&auth);
-    assert_eq!(commands.next_command().unwrap().unwrap(), Command::Auth(b"TLS".to_vec()));
+    assert_eq!(
+        commands.next_command().unwrap().unwrap(),
+        Command::Auth(b"TLS".to_vec())
+    );
 
     let mut accepted = encode_reply(&Reply::new(ReplyCode::AUTH_OK, "AUTH TLS successful"));
     accepted.extend_from_slice(extra_after_234);
     replies.push(&accepted);
-    assert_eq!(replies.next_reply().unwrap().unwrap().code, ReplyCode::AUTH_OK);
+    assert_eq!(
+        replies.next_reply().unwrap().unwrap().code,
+        ReplyCode::AUTH_OK
+    );
     (replies, commands)
 }
 
@@ -115,8 +133,13 @@ fn explicit_upgrade_then_commands_under_tls_then_ccc_back_to_plaintext() {
     let (mut replies, mut commands) = plaintext_until_auth(b"", b"");
     let name = ServerName::try_from("localhost").unwrap();
     let mut client = TlsEnd::new(
-        TlsChannel::client_after_auth(pki.client, name, replies.buffered_len(), TlsLimits::default())
-            .unwrap(),
+        TlsChannel::client_after_auth(
+            pki.client,
+            name,
+            replies.buffered_len(),
+            TlsLimits::default(),
+        )
+        .unwrap(),
     );
     let mut server = TlsEnd::new(
         TlsChannel::server_after_auth(
@@ -144,7 +167,12 @@ fn explicit_upgrade_then_commands_under_tls_then_ccc_back_to_plaintext() {
     assert_eq!(commands.next_command().unwrap().unwrap(), Command::Feat);
     let feat = Reply::multiline(
         ReplyCode::new(211).unwrap(),
-        vec![b"Features:".to_vec(), b" AUTH TLS".to_vec(), b"211 is not the end".to_vec(), b"End".to_vec()],
+        vec![
+            b"Features:".to_vec(),
+            b" AUTH TLS".to_vec(),
+            b"211 is not the end".to_vec(),
+            b"End".to_vec(),
+        ],
     );
     server.write_all(&encode_reply(&feat));
     pump(&mut server.tls, &mut client.tls, 2);
@@ -152,7 +180,10 @@ fn explicit_upgrade_then_commands_under_tls_then_ccc_back_to_plaintext() {
     let got = replies.next_reply().unwrap().unwrap();
     assert_eq!(got.code, ReplyCode::new(211).unwrap());
     assert_eq!(got.lines.len(), 4);
-    assert_eq!(got.lines[2], b" 211 is not the end", "the encoder pads a digit-led middle line");
+    assert_eq!(
+        got.lines[2], b" 211 is not the end",
+        "the encoder pads a digit-led middle line"
+    );
 
     // CCC (spec: T29): 200 under TLS, then close_notify both ways. The client's first plaintext
     // command rides in the same segment as its close_notify; the server must get it back intact.
@@ -160,7 +191,10 @@ fn explicit_upgrade_then_commands_under_tls_then_ccc_back_to_plaintext() {
     pump(&mut client.tls, &mut server.tls, 7);
     server.drain(&mut |bytes| commands.push(bytes));
     assert_eq!(commands.next_command().unwrap().unwrap(), Command::Ccc);
-    server.write_all(&encode_reply(&Reply::new(ReplyCode::new(200).unwrap(), "CCC ok")));
+    server.write_all(&encode_reply(&Reply::new(
+        ReplyCode::new(200).unwrap(),
+        "CCC ok",
+    )));
     server.tls.close().unwrap();
     pump(&mut server.tls, &mut client.tls, 5);
     client.drain(&mut |bytes| replies.push(bytes));
@@ -181,7 +215,10 @@ fn explicit_upgrade_then_commands_under_tls_then_ccc_back_to_plaintext() {
     }
     assert!(server.closed);
     let plaintext = server.tls.take_plaintext().unwrap();
-    assert!(!commands.has_buffered_bytes(), "nothing from TLS is left in the parser");
+    assert!(
+        !commands.has_buffered_bytes(),
+        "nothing from TLS is left in the parser"
+    );
     commands.push(&plaintext);
     assert_eq!(commands.next_command().unwrap().unwrap(), Command::Pwd);
     assert!(commands.next_command().is_none());
@@ -191,7 +228,7 @@ fn explicit_upgrade_then_commands_under_tls_then_ccc_back_to_plaintext() {
 #[test]
 fn server_refuses_commands_injected_after_auth_tls() {
     let pki = pki();
-    let (_, mut commands) = plaintext_until_auth(b"USER attacker\r\n", b"");
+    let (_, commands) = plaintext_until_auth(b"USER attacker\r\n", b"");
     let injected = commands.buffered_len();
     assert_eq!(injected, b"USER attacker\r\n".len());
     let refused = TlsChannel::server_after_auth(
@@ -209,8 +246,16 @@ fn client_refuses_replies_injected_after_234() {
     let pki = pki();
     let (replies, _) = plaintext_until_auth(b"", b"230 Logged in (forged)\r\n");
     let name = ServerName::try_from("localhost").unwrap();
-    let refused = TlsChannel::client_after_auth(pki.client, name, replies.buffered_len(), TlsLimits::default());
-    assert!(matches!(refused, Err(TlsError::BytesBeforeHandshake { .. })));
+    let refused = TlsChannel::client_after_auth(
+        pki.client,
+        name,
+        replies.buffered_len(),
+        TlsLimits::default(),
+    );
+    assert!(matches!(
+        refused,
+        Err(TlsError::BytesBeforeHandshake { .. })
+    ));
 
     // Even half a forged line counts.
     let (replies, _) = plaintext_until_auth(b"", b"23");

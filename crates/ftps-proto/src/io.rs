@@ -131,13 +131,19 @@ mod tests {
     #[test]
     fn instant_arithmetic_saturates_instead_of_overflowing() {
         let t = Instant::from_nanos(1_000);
-        assert_eq!(t.saturating_add(Duration::from_nanos(500)).as_nanos(), 1_500);
+        assert_eq!(
+            t.saturating_add(Duration::from_nanos(500)).as_nanos(),
+            1_500
+        );
         assert_eq!(t.saturating_add(Duration::MAX).as_nanos(), u64::MAX);
         assert_eq!(
             Instant::from_nanos(3_000).saturating_duration_since(t),
             Duration::from_nanos(2_000)
         );
-        assert_eq!(t.saturating_duration_since(Instant::from_nanos(3_000)), Duration::ZERO);
+        assert_eq!(
+            t.saturating_duration_since(Instant::from_nanos(3_000)),
+            Duration::ZERO
+        );
         assert!(t < Instant::from_nanos(1_001));
     }
 

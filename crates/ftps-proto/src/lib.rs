@@ -11,6 +11,8 @@
 //! - [`tls`]: the one adapter over `rustls::unbuffered`, usable for a control or a data channel in
 //!   either role, with explicit (`AUTH TLS`) and implicit upgrade, close_notify, truncation
 //!   detection, CCC, and per-control-connection resumption scoping.
+//! - [`io`]: the plain-data types the sessions share with their drivers — the caller's
+//!   [`io::Instant`], channel names, IO requests and the one [`io::Output`] type a driver drains.
 //!
 //! ## The sans-IO contract
 //! 1. **Feed** everything that happens: bytes received on a channel, end of stream.
@@ -27,4 +29,5 @@
 extern crate alloc;
 
 pub mod codec;
+pub mod io;
 pub mod tls;
