@@ -6,7 +6,9 @@ use ftps_proto::codec::addr;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, text)) = data.split_first() else { return };
+    let Some((&which, text)) = data.split_first() else {
+        return;
+    };
     match which % 5 {
         0 => {
             if let Ok(sock) = addr::parse_pasv_reply(text) {

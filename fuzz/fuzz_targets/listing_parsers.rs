@@ -23,7 +23,9 @@ fn split(chunks: &mut dyn Iterator<Item = &[u8]>) -> Vec<Result<Vec<u8>, String>
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, text)) = data.split_first() else { return };
+    let Some((&which, text)) = data.split_first() else {
+        return;
+    };
     match which % 3 {
         0 => {
             for parse in [listing::parse_mlsx_entry, listing::parse_mlst_entry] {
@@ -38,7 +40,11 @@ fuzz_target!(|data: &[u8]| {
         1 => {
             let whole = split(&mut std::iter::once(text));
             let step = usize::from(which / 3 % 11) + 1;
-            assert_eq!(whole, split(&mut text.chunks(step)), "chunking changed the lines");
+            assert_eq!(
+                whole,
+                split(&mut text.chunks(step)),
+                "chunking changed the lines"
+            );
             for line in whole.into_iter().flatten() {
                 if let ListLine::Entry(entry) = listing::parse_list_line(&line) {
                     let mut wire = Vec::new();
@@ -49,7 +55,9 @@ fuzz_target!(|data: &[u8]| {
                             panic!("canonical line does not parse: {wire:?}");
                         };
                         let mut rewire = Vec::new();
-                        again.encode(&mut rewire).expect("a parsed canonical line encodes");
+                        again
+                            .encode(&mut rewire)
+                            .expect("a parsed canonical line encodes");
                         assert_eq!(rewire, wire, "canonical form must be a fixed point");
                     }
                 }

@@ -7,7 +7,10 @@ use libfuzzer_sys::fuzz_target;
 
 fn parse_all(chunks: &mut dyn Iterator<Item = &[u8]>) -> Vec<String> {
     // Small limits so the fuzzer reaches the line-length and line-count errors quickly.
-    let mut parser = ReplyParser::new(ReplyLimits { max_line_len: 64, max_lines: 8 });
+    let mut parser = ReplyParser::new(ReplyLimits {
+        max_line_len: 64,
+        max_lines: 8,
+    });
     let mut out = Vec::new();
     for chunk in chunks {
         parser.push(chunk);
@@ -24,7 +27,9 @@ fn parse_all(chunks: &mut dyn Iterator<Item = &[u8]>) -> Vec<String> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, data)) = data.split_first() else { return };
+    let Some((&split, data)) = data.split_first() else {
+        return;
+    };
     let whole = parse_all(&mut std::iter::once(data));
     let step = usize::from(split % 17) + 1;
     let chunked = parse_all(&mut data.chunks(step));
