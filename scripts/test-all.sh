@@ -28,7 +28,11 @@ cargo clippy -p ftps-proto --no-default-features --features ring --locked -- -D 
 cargo clippy -p ftps-proto --no-default-features --features std,aws-lc-rs --locked -- -D warnings
 
 step "tests"
-cargo test --workspace --locked
+test_log=$(mktemp)
+cargo test --workspace --locked 2>&1 | tee "$test_log"
+# One closing line for the whole run (cargo prints one "test result" line per test binary).
+totals=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { printf "%d passed, %d failed", p, f }' "$test_log")
+rm -f "$test_log"
 
 if [ "$FUZZ_SECONDS" != "0" ]; then
   step "fuzz smoke run (${FUZZ_SECONDS}s per target)"
@@ -36,3 +40,4 @@ if [ "$FUZZ_SECONDS" != "0" ]; then
 fi
 
 step "all checks passed"
+echo "tests: $totals"
