@@ -15,8 +15,9 @@
 //! The parsers work on bytes: pathnames are usually UTF-8 (RFC 3659 §2.2, RFC 2640) but are kept
 //! as raw bytes so no name is ever lost or altered.
 
-use alloc::collections::VecDeque;
 use alloc::format;
+
+use super::line::LineFramer;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -1285,19 +1286,19 @@ fn push_padded(out: &mut Vec<u8>, column: &[u8], width: usize) {
 
 /// Cuts listing data arriving in chunks into lines, with a bounded line length.
 ///
-/// Lines end with LF; one CR before the LF is removed, so CRLF and bare LF both work. A line
-/// longer than `max_line_len` (not counting its ending) yields one
-/// [`ListingError::LineTooLong`] in its place and is skipped up to its LF, so at most
-/// `max_line_len + 1` bytes of an unfinished line are ever held. Lines the caller has not taken
-/// yet are queued: drain [`ListingLines::next_line`] after each [`ListingLines::push`].
+/// The framing is [`LineFramer`]'s (the control channel's): lines end with LF and one CR
+/// before the LF is removed, so CRLF and bare LF both work; a line longer than `max_line_len`
+/// yields one [`ListingError::LineTooLong`] in its place and is skipped up to its LF. What this
+/// adds for data connections is [`finish`](Self::finish): the end of the stream also ends the
+/// last line. Drain [`next_line`](Self::next_line) after each [`push`](Self::push): the
+/// framer holds the pushed bytes until they are taken.
 ///
 /// Any chunking of the same bytes gives the same sequence of lines and errors.
 #[derive(Debug, Clone)]
 pub struct ListingLines {
-    max_line_len: usize,
-    partial: Vec<u8>,
-    discarding: bool,
-    ready: VecDeque<Result<Vec<u8>, ListingError>>,
+    framer: LineFramer,
+    /// Set by `finish`: once the framed lines are taken, the unterminated rest is the last line.
+    finished: bool,
 }
 
 impl Default for ListingLines {
@@ -1307,89 +1308,54 @@ impl Default for ListingLines {
 }
 
 impl ListingLines {
-    /// A splitter accepting lines of at most `max_line_len` bytes (excluding the line ending).
+    /// A splitter accepting lines of at most `max_line_len` bytes (excluding the line ending;
+    /// values below [`MIN_MAX_LINE_LEN`](super::line::MIN_MAX_LINE_LEN) are raised to it).
     pub fn new(max_line_len: usize) -> Self {
         Self {
-            max_line_len,
-            partial: Vec::new(),
-            discarding: false,
-            ready: VecDeque::new(),
+            framer: LineFramer::new(max_line_len),
+            finished: false,
         }
     }
 
-    /// The configured longest line.
-    pub const fn max_line_len(&self) -> usize {
-        self.max_line_len
+    /// The effective longest line.
+    pub fn max_line_len(&self) -> usize {
+        self.framer.max_line_len()
     }
 
     /// Feeds bytes read from the data connection.
-    pub fn push(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            let Some(newline) = data.iter().position(|&byte| byte == b'\n') else {
-                self.extend_partial(data);
-                return;
-            };
-            let segment = &data[..newline];
-            data = &data[newline + 1..];
-            if self.discarding {
-                // The over-long line was reported when it crossed the limit.
-                self.discarding = false;
-                continue;
-            }
-            let ends_with_cr = segment.last().or(self.partial.last()) == Some(&b'\r');
-            let content_len = self.partial.len() + segment.len() - usize::from(ends_with_cr);
-            if content_len > self.max_line_len {
-                self.partial.clear();
-                self.ready.push_back(Err(self.too_long()));
-            } else {
-                self.partial.extend_from_slice(segment);
-                self.partial.truncate(content_len);
-                self.ready.push_back(Ok(core::mem::take(&mut self.partial)));
-            }
-        }
-    }
-
-    /// Adds bytes of an unfinished line, reporting the line as soon as it certainly exceeds the
-    /// limit (a CR right at the limit may still be the start of a CRLF).
-    fn extend_partial(&mut self, data: &[u8]) {
-        if self.discarding {
-            return;
-        }
-        let new_len = self.partial.len() + data.len();
-        let limit_with_cr = self.max_line_len.saturating_add(1);
-        let ends_with_cr = data.last() == Some(&b'\r');
-        if new_len > limit_with_cr || (new_len == limit_with_cr && !ends_with_cr) {
-            self.partial.clear();
-            self.discarding = true;
-            self.ready.push_back(Err(self.too_long()));
-        } else {
-            self.partial.extend_from_slice(data);
-        }
-    }
-
-    const fn too_long(&self) -> ListingError {
-        ListingError::LineTooLong {
-            limit: self.max_line_len,
-        }
+    pub fn push(&mut self, data: &[u8]) {
+        self.framer.push(data);
     }
 
     /// Marks the end of the data: a final line without a line ending becomes available from
-    /// [`ListingLines::next_line`] (one trailing CR is removed from it). The splitter can then
-    /// be reused for new data.
+    /// [`ListingLines::next_line`] (one trailing CR is removed from it), after the lines already
+    /// framed. The splitter can then be reused for new data.
     pub fn finish(&mut self) {
-        if self.discarding {
-            self.discarding = false;
-        } else if !self.partial.is_empty() {
-            if self.partial.last() == Some(&b'\r') {
-                self.partial.pop();
-            }
-            self.ready.push_back(Ok(core::mem::take(&mut self.partial)));
-        }
+        self.finished = true;
     }
 
     /// The next complete line (without its ending) or error, if any.
     pub fn next_line(&mut self) -> Option<Result<Vec<u8>, ListingError>> {
-        self.ready.pop_front()
+        match self.framer.next_line() {
+            Some(Ok(line)) => Some(Ok(line.to_vec())),
+            Some(Err(too_long)) => Some(Err(ListingError::LineTooLong {
+                limit: too_long.max_line_len(),
+            })),
+            None if self.finished => {
+                self.finished = false;
+                // Every complete line was taken, so what is buffered is the unterminated rest
+                // (nothing while the tail of an over-long line was being dropped).
+                let mut rest = self.framer.take_buffered();
+                if rest.is_empty() {
+                    return None;
+                }
+                if let [content @ .., b'\r'] = rest.as_slice() {
+                    rest.truncate(content.len());
+                }
+                Some(Ok(rest))
+            }
+            None => None,
+        }
     }
 }
 
@@ -1399,6 +1365,8 @@ mod tests {
     use alloc::string::String;
     use alloc::vec;
     use proptest::prelude::*;
+
+    use crate::codec::line::MIN_MAX_LINE_LEN;
 
     // ---- time-val ---------------------------------------------------------------------------
 
@@ -2238,27 +2206,27 @@ mod tests {
 
     #[test]
     fn splitter_bounds_line_length() {
-        let mut lines = ListingLines::new(4);
-        assert_eq!(lines.max_line_len(), 4);
-        lines.push(b"1234\r\n12345\nok\n");
+        let mut lines = ListingLines::new(8);
+        assert_eq!(lines.max_line_len(), 8);
+        lines.push(b"12345678\r\n123456789\nok\n");
         assert_eq!(
             drain(&mut lines),
             vec![
-                Ok(b"1234".to_vec()),
-                Err(ListingError::LineTooLong { limit: 4 }),
+                Ok(b"12345678".to_vec()),
+                Err(ListingError::LineTooLong { limit: 8 }),
                 Ok(b"ok".to_vec())
             ]
         );
         // An endless line is reported as soon as it passes the limit and its bytes are dropped.
-        lines.push(b"abcdefgh");
+        lines.push(b"abcdefghijkl");
         assert_eq!(
             drain(&mut lines),
-            vec![Err(ListingError::LineTooLong { limit: 4 })]
+            vec![Err(ListingError::LineTooLong { limit: 8 })]
         );
         for _ in 0..1000 {
             lines.push(&[b'x'; 1000]);
         }
-        assert!(lines.partial.is_empty());
+        assert_eq!(lines.framer.buffered_len(), 0);
         assert_eq!(drain(&mut lines), Vec::new());
         lines.push(b"tail\r\nend");
         assert_eq!(drain(&mut lines), Vec::new());
@@ -2526,7 +2494,7 @@ mod tests {
         fn splitter_is_split_invariant_and_matches_the_reference(
             data in proptest::collection::vec(
                 prop_oneof![Just(b'\r'), Just(b'\n'), Just(b'a'), Just(b' ')], 0..64),
-            max in 0_usize..8,
+            max in MIN_MAX_LINE_LEN..16,
             cuts in proptest::collection::vec(any::<proptest::sample::Index>(), 0..8),
         ) {
             let mut whole = ListingLines::new(max);
@@ -2543,8 +2511,8 @@ mod tests {
             let mut start = 0;
             for end in positions.into_iter().chain([data.len()]) {
                 chunked.push(&data[start..end]);
-                prop_assert!(chunked.partial.len() <= max + 1);
                 got.extend(drain(&mut chunked));
+                prop_assert!(chunked.framer.buffered_len() <= max + 1);
                 start = end;
             }
             chunked.finish();
