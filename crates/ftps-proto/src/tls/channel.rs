@@ -728,36 +728,34 @@ fn encrypt_growing<Data>(
     data: &[u8],
     out: &mut Outgoing,
 ) -> Result<(), TlsError> {
-    out.reserve(data.len() + (data.len() / 16_384 + 1) * RECORD_OVERHEAD);
-    for _ in 0..2 {
-        match traffic.encrypt(data, out.spare()) {
-            Ok(written) => {
-                out.commit(written);
-                return Ok(());
-            }
-            Err(EncryptError::InsufficientSize(InsufficientSizeError { required_size })) => {
-                out.reserve(required_size);
-            }
-            Err(EncryptError::EncryptExhausted) => return Err(TlsError::EncryptExhausted),
-        }
-    }
-    Err(TlsError::Internal(
-        "TLS records did not fit the size rustls asked for",
-    ))
+    let estimate = data.len() + (data.len() / 16_384 + 1) * RECORD_OVERHEAD;
+    emit_growing(out, estimate, |spare| traffic.encrypt(data, spare))
 }
 
 fn close_notify_growing<Data>(
     traffic: &mut WriteTraffic<'_, Data>,
     out: &mut Outgoing,
 ) -> Result<(), TlsError> {
-    out.reserve(RECORD_OVERHEAD);
+    // On `InsufficientSize` the alert stays queued inside rustls; a retry with room emits it.
+    emit_growing(out, RECORD_OVERHEAD, |spare| {
+        traffic.queue_close_notify(spare)
+    })
+}
+
+/// Runs an all-or-nothing rustls writer into the outgoing buffer, growing the buffer once to
+/// the size rustls asks for if the first estimate was too small.
+fn emit_growing(
+    out: &mut Outgoing,
+    estimate: usize,
+    mut emit: impl FnMut(&mut [u8]) -> Result<usize, EncryptError>,
+) -> Result<(), TlsError> {
+    out.reserve(estimate);
     for _ in 0..2 {
-        match traffic.queue_close_notify(out.spare()) {
+        match emit(out.spare()) {
             Ok(written) => {
                 out.commit(written);
                 return Ok(());
             }
-            // The alert stays queued inside rustls; a retry with room emits it.
             Err(EncryptError::InsufficientSize(InsufficientSizeError { required_size })) => {
                 out.reserve(required_size);
             }
@@ -765,7 +763,7 @@ fn close_notify_growing<Data>(
         }
     }
     Err(TlsError::Internal(
-        "close_notify did not fit the size rustls asked for",
+        "TLS output did not fit the size rustls asked for",
     ))
 }
 
