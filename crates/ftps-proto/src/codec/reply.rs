@@ -599,6 +599,43 @@ fn terminator_text(code: ReplyCode, line: &[u8]) -> Option<&[u8]> {
     }
 }
 
+/// The size in a `213` reply to `SIZE`: exactly `213 SP 1*DIGIT` (RFC 3659 §4; checklist X03).
+pub fn size_value(reply: &Reply) -> Option<u64> {
+    if reply.code.get() != 213 || reply.is_multiline() {
+        return None;
+    }
+    let text = reply.first_line();
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    text.iter().try_fold(0u64, |value, &digit| {
+        value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))
+    })
+}
+
+/// The pathname in a `257` reply (`PWD`, `MKD`): from the first `"` to the first `"` not
+/// followed by another, with doubled quotes undone (RFC 959 Appendix II; checklist §3.7).
+pub fn quoted_pathname(reply: &Reply) -> Option<Vec<u8>> {
+    if reply.code.get() != 257 {
+        return None;
+    }
+    let text = reply.first_line();
+    let start = text.iter().position(|&byte| byte == b'"')? + 1;
+    let mut name = Vec::new();
+    let mut rest = text.get(start..)?.iter();
+    while let Some(&byte) = rest.next() {
+        if byte == b'"' {
+            if rest.as_slice().first() == Some(&b'"') {
+                rest.next();
+            } else {
+                return Some(name);
+            }
+        }
+        name.push(byte);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -893,6 +930,27 @@ mod tests {
                 }),
             ]
         );
+    }
+
+    // spec: X03 — the SIZE reply is exactly `213 SP 1*DIGIT`.
+    #[test]
+    fn size_value_is_strict() {
+        assert_eq!(size_value(&Reply::new(code(213), "1234")), Some(1234));
+        assert_eq!(size_value(&Reply::new(code(213), "12 bytes")), None);
+        assert_eq!(size_value(&Reply::new(code(213), "")), None);
+        assert_eq!(size_value(&Reply::new(code(213), "99999999999999999999999")), None);
+        assert_eq!(size_value(&Reply::new(code(250), "1234")), None);
+    }
+
+    // spec: §3.7 — 257 pathnames with doubled quotes.
+    #[test]
+    fn quoted_pathname_undoes_doubled_quotes() {
+        let reply = Reply::new(code(257), "\"/a \"\"b\"\" c\" is the current directory");
+        assert_eq!(quoted_pathname(&reply), Some(b"/a \"b\" c".to_vec()));
+        assert_eq!(quoted_pathname(&Reply::new(code(257), "\"/\"")), Some(b"/".to_vec()));
+        assert_eq!(quoted_pathname(&Reply::new(code(257), "no quotes")), None);
+        assert_eq!(quoted_pathname(&Reply::new(code(257), "\"unterminated")), None);
+        assert_eq!(quoted_pathname(&Reply::new(code(250), "\"/\"")), None);
     }
 
     // spec: §9.2 — plaintext pipelined after 234 is visible to the upgrade check.

@@ -1,0 +1,550 @@
+//! The blocking FTPS client: owns the sockets, runs a [`ClientSession`] until each operation
+//! completes, and gives the application plain Rust calls. Every protocol decision is the
+//! session's; this file only moves bytes and events.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::ToSocketAddrs;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ftps_proto::client::{
+    ClientEvent, ClientSession, DataConnectionMode, DataProtection, ListingEntry, OpId,
+    SessionConfig, Timeouts, TlsMode,
+};
+use ftps_proto::codec::listing::FtpTime;
+use ftps_proto::codec::reply::{self, Reply};
+use ftps_proto::io::{Channel, Instant, IoRequest, Output};
+use ftps_proto::tls::{self, TlsInfo};
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+use crate::Error;
+use crate::net::{Readiness, Sockets, io_error_kind};
+
+/// Which certificates the client trusts.
+#[derive(Debug, Clone, Default)]
+pub enum Trust {
+    /// Mozilla's root certificates (the `webpki-roots` crate): for public servers.
+    #[default]
+    WebpkiRoots,
+    /// The certificates in a PEM file (a private CA, or a self-signed server certificate).
+    CaFile(std::path::PathBuf),
+    /// These certificates.
+    Certificates(Vec<CertificateDer<'static>>),
+}
+
+/// How to reach and talk to a server. Defaults: explicit FTPS with TLS required, `PROT P`,
+/// passive mode, the `227` address ignored, certificates verified against Mozilla's roots.
+#[derive(Debug)]
+pub struct ClientOptions {
+    /// Host name (checked against the certificate and sent as SNI) or IP address.
+    pub host: String,
+    /// Control port; `None` means 21, or 990 for implicit FTPS.
+    pub port: Option<u16>,
+    /// Explicit (default), implicit, or an explicit opt-in to plaintext.
+    pub tls_mode: TlsMode,
+    /// Trust anchors for the server certificate.
+    pub trust: Trust,
+    /// A client certificate chain and its key, for servers that ask for one.
+    pub client_certificate: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    /// Passive (default) or active data connections.
+    pub data_mode: DataConnectionMode,
+    /// `PROT P` (default) or `PROT C`.
+    pub data_protection: DataProtection,
+    /// Connect to the address in `227` replies instead of the control peer's IP.
+    pub trust_pasv_address: bool,
+    /// Connect, reply and data-idle timeouts.
+    pub timeouts: Timeouts,
+}
+
+impl ClientOptions {
+    /// Options for `host` with every default.
+    pub fn new(host: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            port: None,
+            tls_mode: TlsMode::default(),
+            trust: Trust::default(),
+            client_certificate: None,
+            data_mode: DataConnectionMode::default(),
+            data_protection: DataProtection::default(),
+            trust_pasv_address: false,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// What a finished transfer reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferSummary {
+    /// Payload bytes moved.
+    pub bytes: u64,
+    /// Whether the data connection resumed the control connection's TLS session (`None` in
+    /// clear).
+    pub resumed: Option<bool>,
+    /// The server's final reply.
+    pub reply: Reply,
+}
+
+/// Called with the number of payload bytes moved so far in the current transfer.
+pub type Progress = Box<dyn FnMut(u64) + Send>;
+
+/// What the operation being driven does with its data.
+enum Job<'a> {
+    Control,
+    Download(&'a mut dyn Write),
+    Listing(&'a mut Vec<ListingEntry>),
+    Upload(&'a mut dyn Read),
+}
+
+/// The outcome of driving one operation.
+struct Finished {
+    reply: Reply,
+    transfer: Option<(u64, Option<bool>)>,
+}
+
+/// A blocking FTPS client.
+pub struct Client {
+    session: ClientSession,
+    sockets: Sockets,
+    epoch: std::time::Instant,
+    connect_timeout: Duration,
+    write_timeout: Duration,
+    /// The session writes transmits here.
+    out: Vec<u8>,
+    /// Socket reads land here.
+    recv: Vec<u8>,
+    /// Received bytes the session has not accepted yet, per channel (its backpressure).
+    backlog: HashMap<Channel, Vec<u8>>,
+    tls_info: Option<TlsInfo>,
+    features: Vec<Vec<u8>>,
+    progress: Option<Progress>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("session", &self.session).finish_non_exhaustive()
+    }
+}
+
+const IO_BUFFER: usize = 64 * 1024;
+
+impl Client {
+    /// Connects, secures the control connection (explicit or implicit TLS) and reads the
+    /// server's features. Nothing is sent in clear but `AUTH TLS` unless the options allow
+    /// plaintext.
+    pub fn connect(options: ClientOptions) -> Result<Self, Error> {
+        let default_port = if options.tls_mode == TlsMode::Implicit { 990 } else { 21 };
+        let port = options.port.unwrap_or(default_port);
+        let peer = (options.host.as_str(), port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or(Error::NoAddress)?;
+        let server_name = ServerName::try_from(options.host.clone())
+            .map_err(|_| Error::InvalidHostName(options.host.clone()))?;
+        let roots = root_store(&options.trust)?;
+        let tls_config = match options.client_certificate {
+            Some((chain, key)) => tls::client_config_with_certificate(roots, chain, key)?,
+            None => tls::client_config(roots)?,
+        };
+        let mut config = SessionConfig::new(peer, server_name, Arc::new(tls_config));
+        config.tls_mode = options.tls_mode;
+        config.data_mode = options.data_mode;
+        config.data_protection = options.data_protection;
+        config.trust_pasv_address = options.trust_pasv_address;
+        config.timeouts = options.timeouts;
+        Self::with_session_config(config)
+    }
+
+    /// Connects with a fully specified session configuration.
+    pub fn with_session_config(config: SessionConfig) -> Result<Self, Error> {
+        let epoch = std::time::Instant::now();
+        let timeouts = config.timeouts;
+        let session = ClientSession::new(config, Instant::from_nanos(0));
+        let mut client = Self {
+            session,
+            sockets: Sockets::default(),
+            epoch,
+            connect_timeout: timeouts.connect,
+            write_timeout: timeouts.data_idle,
+            out: vec![0; IO_BUFFER],
+            recv: vec![0; IO_BUFFER],
+            backlog: HashMap::new(),
+            tls_info: None,
+            features: Vec::new(),
+            progress: None,
+            closed: false,
+        };
+        client.drive(None, Job::Control)?;
+        Ok(client)
+    }
+
+    /// The control connection's TLS parameters (`None` in plaintext).
+    pub fn tls_info(&self) -> Option<&TlsInfo> {
+        self.tls_info.as_ref()
+    }
+
+    /// The feature lines of the server's `FEAT` reply (after TLS).
+    pub fn features(&self) -> &[Vec<u8>] {
+        &self.features
+    }
+
+    /// Sets (or clears) the progress callback for the following transfers.
+    pub fn set_progress(&mut self, progress: Option<Progress>) {
+        self.progress = progress;
+    }
+
+    /// Logs in (and sets up `PBSZ`/`PROT` under TLS).
+    pub fn login(&mut self, user: &str, password: &str) -> Result<(), Error> {
+        let op = self.session.login(user.as_bytes(), password.as_bytes(), None)?;
+        self.run(op, Job::Control).map(drop)
+    }
+
+    /// A directory listing, parsed: `MLSD` when the server offers it, `LIST` otherwise.
+    pub fn list(&mut self, path: Option<&str>) -> Result<Vec<ListingEntry>, Error> {
+        let path = path.map(str::as_bytes);
+        let mlsd = self.features.iter().any(|f| f.len() >= 4 && f[..4].eq_ignore_ascii_case(b"MLST"));
+        let op = if mlsd { self.session.mlsd(path)? } else { self.session.list(path)? };
+        let mut entries = Vec::new();
+        self.run(op, Job::Listing(&mut entries))?;
+        Ok(entries)
+    }
+
+    /// The names in a directory (`NLST`).
+    pub fn names(&mut self, path: Option<&str>) -> Result<Vec<Vec<u8>>, Error> {
+        let op = self.session.nlst(path.map(str::as_bytes))?;
+        let mut entries = Vec::new();
+        self.run(op, Job::Listing(&mut entries))?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|entry| match entry {
+                ListingEntry::Name(name) => Some(name),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Downloads `path` into `sink`, starting at byte `offset` (`REST`) when it is not zero.
+    pub fn retrieve(
+        &mut self,
+        path: &str,
+        offset: u64,
+        sink: &mut dyn Write,
+    ) -> Result<TransferSummary, Error> {
+        let rest = (offset > 0).then_some(offset);
+        let op = self.session.retrieve(path.as_bytes(), rest)?;
+        self.run_transfer(op, Job::Download(sink))
+    }
+
+    /// Uploads everything `source` yields to `path` (`STOR`).
+    pub fn store(&mut self, path: &str, source: &mut dyn Read) -> Result<TransferSummary, Error> {
+        let op = self.session.store(path.as_bytes())?;
+        self.run_transfer(op, Job::Upload(source))
+    }
+
+    /// Appends everything `source` yields to `path` (`APPE`).
+    pub fn append(&mut self, path: &str, source: &mut dyn Read) -> Result<TransferSummary, Error> {
+        let op = self.session.append(path.as_bytes())?;
+        self.run_transfer(op, Job::Upload(source))
+    }
+
+    /// Creates a directory; returns the server's name for it when the reply gives one.
+    pub fn mkdir(&mut self, path: &str) -> Result<Option<Vec<u8>>, Error> {
+        let op = self.session.mkd(path.as_bytes())?;
+        let done = self.run(op, Job::Control)?;
+        Ok(reply::quoted_pathname(&done.reply))
+    }
+
+    /// Removes a directory.
+    pub fn rmdir(&mut self, path: &str) -> Result<(), Error> {
+        let op = self.session.rmd(path.as_bytes())?;
+        self.run(op, Job::Control).map(drop)
+    }
+
+    /// Deletes a file.
+    pub fn delete(&mut self, path: &str) -> Result<(), Error> {
+        let op = self.session.dele(path.as_bytes())?;
+        self.run(op, Job::Control).map(drop)
+    }
+
+    /// Renames `from` to `to` (`RNFR` + `RNTO`).
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<(), Error> {
+        let op = self.session.rename(from.as_bytes(), to.as_bytes())?;
+        self.run(op, Job::Control).map(drop)
+    }
+
+    /// Changes the working directory.
+    pub fn cwd(&mut self, path: &str) -> Result<(), Error> {
+        let op = self.session.cwd(path.as_bytes())?;
+        self.run(op, Job::Control).map(drop)
+    }
+
+    /// The working directory (`PWD`).
+    pub fn pwd(&mut self) -> Result<Vec<u8>, Error> {
+        let op = self.session.pwd()?;
+        let done = self.run(op, Job::Control)?;
+        reply::quoted_pathname(&done.reply).ok_or(Error::UnparsableReply(done.reply))
+    }
+
+    /// The size of a file in bytes (`SIZE`).
+    pub fn size(&mut self, path: &str) -> Result<u64, Error> {
+        let op = self.session.size(path.as_bytes())?;
+        let done = self.run(op, Job::Control)?;
+        reply::size_value(&done.reply).ok_or(Error::UnparsableReply(done.reply))
+    }
+
+    /// The modification time of a file (`MDTM`, UTC).
+    pub fn mtime(&mut self, path: &str) -> Result<FtpTime, Error> {
+        let op = self.session.mdtm(path.as_bytes())?;
+        let done = self.run(op, Job::Control)?;
+        FtpTime::parse(done.reply.first_line()).map_err(|_| Error::UnparsableReply(done.reply))
+    }
+
+    /// Sends any command and returns its final reply (a 4yz/5yz reply is an error carrying it).
+    pub fn raw(&mut self, verb: &str, argument: Option<&str>) -> Result<Reply, Error> {
+        let op = self.session.raw_command(verb.as_bytes(), argument.map(str::as_bytes))?;
+        self.run(op, Job::Control).map(|done| done.reply)
+    }
+
+    /// Says goodbye (`QUIT`) and closes the connection.
+    pub fn quit(mut self) -> Result<(), Error> {
+        let op = self.session.quit()?;
+        self.run(op, Job::Control).map(drop)
+    }
+
+    fn run_transfer(&mut self, op: OpId, job: Job<'_>) -> Result<TransferSummary, Error> {
+        let done = self.run(op, job)?;
+        let (bytes, resumed) = done.transfer.unwrap_or((0, None));
+        Ok(TransferSummary { bytes, resumed, reply: done.reply })
+    }
+
+    fn run(&mut self, op: OpId, job: Job<'_>) -> Result<Finished, Error> {
+        self.drive(Some(op), job)?.ok_or(Error::Closed(None))
+    }
+
+    fn now(&self) -> Instant {
+        let nanos = self.epoch.elapsed().as_nanos();
+        Instant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    /// Runs the session until `target` completes (or, with `None`, until the session is ready
+    /// for operations), feeding the job's data.
+    fn drive(&mut self, target: Option<OpId>, mut job: Job<'_>) -> Result<Option<Finished>, Error> {
+        if self.closed {
+            return Err(Error::Closed(None));
+        }
+        let mut upload = Vec::new();
+        let mut upload_done = false;
+        let mut moved = 0u64;
+        let mut transfer = None;
+        loop {
+            // Uploads: hand the session as much as it takes; it says `Writable` when it
+            // wants more.
+            if let (Job::Upload(source), Some(op)) = (&mut job, target) {
+                if !upload_done {
+                    loop {
+                        if upload.is_empty() {
+                            upload.resize(IO_BUFFER, 0);
+                            let n = source.read(&mut upload)?;
+                            upload.truncate(n);
+                            if n == 0 {
+                                self.session.finish_upload(op)?;
+                                upload_done = true;
+                                break;
+                            }
+                        }
+                        let taken = self.session.write_data(op, &upload)?;
+                        if taken == 0 {
+                            break;
+                        }
+                        upload.drain(..taken);
+                        moved += taken as u64;
+                        if let Some(progress) = &mut self.progress {
+                            progress(moved);
+                        }
+                    }
+                }
+            }
+
+            let mut finished = None;
+            let deadline = loop {
+                let now = self.now();
+                let step = match self.session.poll_output(&mut self.out, now) {
+                    Output::Transmit { channel, len } => Step::Transmit(channel, len),
+                    Output::Io(request) => Step::Io(request),
+                    Output::Wait { deadline } => break deadline,
+                    Output::Event(event) => {
+                        match event {
+                            ClientEvent::Data { op, bytes } if Some(op) == target => {
+                                if let Job::Download(sink) = &mut job {
+                                    sink.write_all(bytes)?;
+                                    moved += bytes.len() as u64;
+                                    if let Some(progress) = &mut self.progress {
+                                        progress(moved);
+                                    }
+                                }
+                            }
+                            ClientEvent::Listing { op, entry } if Some(op) == target => {
+                                if let Job::Listing(entries) = &mut job {
+                                    entries.push(entry);
+                                }
+                            }
+                            ClientEvent::Secured { info } => self.tls_info = Some(info),
+                            ClientEvent::Ready { features } => {
+                                self.features = features;
+                                if target.is_none() {
+                                    return Ok(None);
+                                }
+                            }
+                            ClientEvent::TransferCompleted { op, bytes, resumed }
+                                if Some(op) == target =>
+                            {
+                                transfer = Some((bytes, resumed));
+                            }
+                            ClientEvent::Completed { op, result } if Some(op) == target => {
+                                finished = Some(result);
+                            }
+                            ClientEvent::Closed { error } => {
+                                self.closed = true;
+                                return match (error, finished.take()) {
+                                    // QUIT: the session ends right after its reply.
+                                    (None, Some(Ok(reply))) => Ok(Some(Finished { reply, transfer })),
+                                    (error, _) => Err(Error::Closed(error)),
+                                };
+                            }
+                            _ => {}
+                        }
+                        Step::Continue
+                    }
+                };
+                match step {
+                    Step::Transmit(channel, len) => {
+                        let deadline = std::time::Instant::now() + self.write_timeout;
+                        if let Err(e) = self.sockets.write_all(channel, &self.out[..len], deadline) {
+                            let now = self.now();
+                            self.session.handle_io_error(channel, io_error_kind(&e), now);
+                        }
+                    }
+                    Step::Io(request) => self.perform(request),
+                    Step::Continue => {}
+                }
+            };
+            if let Some(result) = finished {
+                return match result {
+                    Ok(reply) => Ok(Some(Finished { reply, transfer })),
+                    Err(error) => Err(Error::Operation(error)),
+                };
+            }
+            self.wait_for_io(deadline)?;
+        }
+    }
+
+    /// Carries out one socket request and reports the outcome to the session.
+    fn perform(&mut self, request: IoRequest) {
+        match request {
+            IoRequest::Connect { channel, addr } => {
+                let result = self.sockets.connect(channel, addr, self.connect_timeout);
+                let now = self.now();
+                match result {
+                    Ok(local) => self.session.handle_connected(channel, local, now),
+                    Err(e) => self.session.handle_io_error(channel, io_error_kind(&e), now),
+                }
+            }
+            IoRequest::Listen { data, ip } => {
+                let result = self.sockets.listen(data, ip);
+                let now = self.now();
+                match result {
+                    Ok(local) => self.session.handle_listening(data, local, now),
+                    Err(e) => {
+                        self.session
+                            .handle_io_error(Channel::Data(data), io_error_kind(&e), now)
+                    }
+                }
+            }
+            IoRequest::ShutdownWrite { channel } => self.sockets.shutdown_write(channel),
+            IoRequest::Close { channel } => {
+                self.sockets.close(channel);
+                self.backlog.remove(&channel);
+            }
+            _ => {}
+        }
+    }
+
+    /// Feeds held-back bytes first; otherwise waits for the next socket event or the
+    /// session's deadline and reports it.
+    fn wait_for_io(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
+        let now = self.now();
+        let mut progressed = false;
+        let channels: Vec<Channel> = self.backlog.keys().copied().collect();
+        for channel in channels {
+            let Some(bytes) = self.backlog.get_mut(&channel) else { continue };
+            let taken = self.session.handle_receive(channel, bytes, now)?;
+            bytes.drain(..taken);
+            progressed |= taken > 0;
+            if bytes.is_empty() {
+                self.backlog.remove(&channel);
+            }
+        }
+        if progressed {
+            return Ok(());
+        }
+        if let Some(deadline) = deadline {
+            if deadline <= now {
+                self.session.handle_timeout(now);
+                return Ok(());
+            }
+        }
+        let timeout = deadline.map(|d| d.saturating_duration_since(now));
+        let paused: Vec<Channel> = self.backlog.keys().copied().collect();
+        let readiness = self.sockets.wait(timeout, &paused, &mut self.recv)?;
+        let now = self.now();
+        match readiness {
+            Readiness::Received { channel, len } => {
+                let taken = self.session.handle_receive(channel, &self.recv[..len], now)?;
+                if taken < len {
+                    self.backlog.entry(channel).or_default().extend_from_slice(&self.recv[taken..len]);
+                }
+            }
+            Readiness::Eof { channel } => self.session.handle_eof(channel, now),
+            Readiness::Accepted { data, peer } => self.session.handle_accepted(data, peer, now),
+            Readiness::Failed { channel, kind } => self.session.handle_io_error(channel, kind, now),
+            Readiness::TimedOut => {
+                if deadline.is_some_and(|d| d <= now) {
+                    self.session.handle_timeout(now);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Step {
+    Transmit(Channel, usize),
+    Io(IoRequest),
+    Continue,
+}
+
+fn root_store(trust: &Trust) -> Result<RootCertStore, Error> {
+    let mut roots = RootCertStore::empty();
+    match trust {
+        Trust::WebpkiRoots => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Trust::CaFile(path) => {
+            for cert in CertificateDer::pem_file_iter(path).map_err(|e| Error::Certificate(e.to_string()))? {
+                let cert = cert.map_err(|e| Error::Certificate(e.to_string()))?;
+                roots.add(cert).map_err(|e| Error::Certificate(e.to_string()))?;
+            }
+        }
+        Trust::Certificates(certs) => {
+            for cert in certs {
+                roots.add(cert.clone()).map_err(|e| Error::Certificate(e.to_string()))?;
+            }
+        }
+    }
+    if roots.is_empty() {
+        return Err(Error::Certificate("no trusted certificate".into()));
+    }
+    Ok(roots)
+}

@@ -1,0 +1,78 @@
+//! # ftps-std — a blocking driver for the ftps engine
+//!
+//! Runs the sans-IO [`ftps_proto`] sessions over `std::net` sockets: the session decides
+//! everything about the protocol; this crate connects, listens, reads, writes and waits
+//! (poll(2) over the control and data sockets, with the session's deadline as timeout).
+//!
+//! ```no_run
+//! use ftps_std::{Client, ClientOptions, Trust};
+//!
+//! let mut options = ClientOptions::new("ftp.example.org");
+//! options.trust = Trust::CaFile("ca.pem".into());
+//! let mut client = Client::connect(options)?; // explicit FTPS, TLS required
+//! client.login("user", "secret")?;            // + PBSZ 0 / PROT P
+//! let mut file = Vec::new();
+//! let summary = client.retrieve("report.csv", 0, &mut file)?;
+//! println!("{} bytes, data TLS resumed: {:?}", summary.bytes, summary.resumed);
+//! client.quit()?;
+//! # Ok::<(), ftps_std::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+
+mod client;
+mod net;
+
+pub use client::{Client, ClientOptions, Progress, TransferSummary, Trust};
+pub use ftps_proto::client::{
+    ClientError, DataConnectionMode, DataProtection, ListingEntry, OpError, Timeouts, TlsMode,
+    UsageError,
+};
+
+use ftps_proto::codec::reply::Reply;
+use ftps_proto::tls::TlsError;
+
+/// Everything the blocking client can fail with. Each variant names its cause; a refused
+/// operation carries the server's reply.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A local I/O error (reading an upload source, writing a download sink, polling).
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The host name resolved to no address.
+    #[error("the host name resolved to no address")]
+    NoAddress,
+    /// The host is neither a DNS name nor an IP address usable for certificate checks.
+    #[error("invalid host name {0:?}")]
+    InvalidHostName(String),
+    /// Trust anchors or client certificate could not be loaded.
+    #[error("certificate: {0}")]
+    Certificate(String),
+    /// The TLS configuration was refused.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] TlsError),
+    /// The operation failed; the session goes on (a 4yz/5yz reply is [`OpError::Rejected`]).
+    #[error("{0}")]
+    Operation(OpError),
+    /// The session ended (`None`: an orderly end, e.g. after QUIT).
+    #[error("the session ended{}", .0.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    Closed(Option<ClientError>),
+    /// The API was misused (e.g. CR/LF inside a path).
+    #[error("usage: {0}")]
+    Usage(#[from] UsageError),
+    /// A positive reply whose text could not be understood (SIZE, MDTM, PWD).
+    #[error("could not understand the reply {}", .0.code)]
+    UnparsableReply(Reply),
+}
+
+impl Error {
+    /// The server's reply when an operation was refused.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Self::Operation(OpError::Rejected { reply }) | Self::UnparsableReply(reply) => {
+                Some(reply)
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The sockets of one session and the poll(2) wait over them. Nothing here knows FTP: the
+//! session says what to open, close and send; this module only moves bytes.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use ftps_proto::io::{Channel, DataId, IoErrorKind};
+use rustix::event::{PollFd, PollFlags, Timespec};
+
+/// A data channel is first a listener (active mode) and then a stream.
+#[derive(Debug)]
+enum DataSocket {
+    Stream(TcpStream),
+    Listener(TcpListener),
+}
+
+/// Something that happened on a socket during [`Sockets::wait`].
+#[derive(Debug)]
+pub(crate) enum Readiness {
+    /// Bytes arrived (they are in the caller's buffer, `len` of them).
+    Received { channel: Channel, len: usize },
+    /// The peer ended its direction.
+    Eof { channel: Channel },
+    /// A listener accepted its data connection.
+    Accepted { data: DataId, peer: SocketAddr },
+    /// The socket failed.
+    Failed { channel: Channel, kind: IoErrorKind },
+    /// Nothing before the timeout.
+    TimedOut,
+}
+
+/// All sockets of one session, keyed by channel.
+#[derive(Debug, Default)]
+pub(crate) struct Sockets {
+    control: Option<TcpStream>,
+    data: HashMap<DataId, DataSocket>,
+    /// Channels whose peer already ended: not polled again (their EOF was reported).
+    ended: Vec<Channel>,
+}
+
+impl Sockets {
+    pub(crate) fn connect(
+        &mut self,
+        channel: Channel,
+        addr: SocketAddr,
+        timeout: Duration,
+    ) -> io::Result<SocketAddr> {
+        let stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_nodelay(true)?;
+        stream.set_nonblocking(true)?;
+        let local = stream.local_addr()?;
+        match channel {
+            Channel::Control => self.control = Some(stream),
+            Channel::Data(id) => {
+                self.data.insert(id, DataSocket::Stream(stream));
+            }
+        }
+        self.ended.retain(|c| *c != channel);
+        Ok(local)
+    }
+
+    pub(crate) fn listen(&mut self, data: DataId, ip: std::net::IpAddr) -> io::Result<SocketAddr> {
+        let listener = TcpListener::bind((ip, 0))?;
+        listener.set_nonblocking(true)?;
+        let local = listener.local_addr()?;
+        self.data.insert(data, DataSocket::Listener(listener));
+        Ok(local)
+    }
+
+    pub(crate) fn shutdown_write(&mut self, channel: Channel) {
+        if let Some(stream) = self.stream(channel) {
+            // The peer may already be gone; its EOF or error reaches the session anyway.
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+    }
+
+    pub(crate) fn close(&mut self, channel: Channel) {
+        match channel {
+            Channel::Control => self.control = None,
+            Channel::Data(id) => {
+                self.data.remove(&id);
+            }
+        }
+        self.ended.retain(|c| *c != channel);
+    }
+
+    fn stream(&self, channel: Channel) -> Option<&TcpStream> {
+        match channel {
+            Channel::Control => self.control.as_ref(),
+            Channel::Data(id) => match self.data.get(&id) {
+                Some(DataSocket::Stream(stream)) => Some(stream),
+                _ => None,
+            },
+        }
+    }
+
+    /// Writes all of `bytes`, waiting for the socket to drain when it is full (a blocking
+    /// driver: the session's own limits keep each transmit small), until `deadline`.
+    pub(crate) fn write_all(
+        &self,
+        channel: Channel,
+        mut bytes: &[u8],
+        deadline: Instant,
+    ) -> io::Result<()> {
+        let Some(mut stream) = self.stream(channel) else {
+            return Err(io::Error::new(io::ErrorKind::NotConnected, "no socket for channel"));
+        };
+        while !bytes.is_empty() {
+            match stream.write(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                    let mut fds = [PollFd::new(&stream.as_fd(), PollFlags::OUT)];
+                    rustix::event::poll(&mut fds, Some(&timespec(left)))?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` (forever when `None`) for one socket event among the channels
+    /// not in `paused` (channels whose received bytes the session has not taken yet), and
+    /// reads what arrived into `buf`.
+    pub(crate) fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        paused: &[Channel],
+        buf: &mut [u8],
+    ) -> io::Result<Readiness> {
+        let mut channels = Vec::new();
+        let mut fds = Vec::new();
+        let polled = |c: &Channel| !paused.contains(c) && !self.ended.contains(c);
+        if let Some(control) = &self.control {
+            if polled(&Channel::Control) {
+                channels.push(Channel::Control);
+                fds.push(PollFd::new(control, PollFlags::IN));
+            }
+        }
+        for (id, socket) in &self.data {
+            let channel = Channel::Data(*id);
+            if polled(&channel) {
+                channels.push(channel);
+                fds.push(match socket {
+                    DataSocket::Stream(stream) => PollFd::new(stream, PollFlags::IN),
+                    DataSocket::Listener(listener) => PollFd::new(listener, PollFlags::IN),
+                });
+            }
+        }
+        let ready = rustix::event::poll(&mut fds, timeout.map(timespec).as_ref())?;
+        if ready == 0 {
+            return Ok(Readiness::TimedOut);
+        }
+        let Some(index) = fds.iter().position(|fd| !fd.revents().is_empty()) else {
+            return Ok(Readiness::TimedOut);
+        };
+        drop(fds);
+        Ok(self.read_ready(channels[index], buf))
+    }
+
+    fn read_ready(&mut self, channel: Channel, buf: &mut [u8]) -> Readiness {
+        if let Channel::Data(id) = channel {
+            if let Some(DataSocket::Listener(listener)) = self.data.get(&id) {
+                return match listener.accept() {
+                    Ok((stream, peer)) => {
+                        if let Err(e) = stream.set_nonblocking(true) {
+                            return Readiness::Failed { channel, kind: io_error_kind(&e) };
+                        }
+                        let _ = stream.set_nodelay(true);
+                        self.data.insert(id, DataSocket::Stream(stream));
+                        Readiness::Accepted { data: id, peer }
+                    }
+                    Err(e) if is_transient(&e) => Readiness::TimedOut,
+                    Err(e) => Readiness::Failed { channel, kind: io_error_kind(&e) },
+                };
+            }
+        }
+        let Some(mut stream) = self.stream(channel) else {
+            return Readiness::TimedOut;
+        };
+        match stream.read(buf) {
+            Ok(0) => {
+                self.ended.push(channel);
+                Readiness::Eof { channel }
+            }
+            Ok(len) => Readiness::Received { channel, len },
+            Err(e) if is_transient(&e) => Readiness::TimedOut,
+            Err(e) => {
+                self.ended.push(channel);
+                Readiness::Failed { channel, kind: io_error_kind(&e) }
+            }
+        }
+    }
+}
+
+fn is_transient(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+}
+
+fn timespec(duration: Duration) -> Timespec {
+    Timespec {
+        tv_sec: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(duration.subsec_nanos()),
+    }
+}
+
+/// The session's portable error kind for a socket error.
+pub(crate) fn io_error_kind(e: &io::Error) -> IoErrorKind {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => IoErrorKind::ConnectionRefused,
+        io::ErrorKind::ConnectionReset => IoErrorKind::ConnectionReset,
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
+            IoErrorKind::ConnectionAborted
+        }
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            IoErrorKind::Unreachable
+        }
+        io::ErrorKind::TimedOut => IoErrorKind::TimedOut,
+        io::ErrorKind::AddrNotAvailable | io::ErrorKind::AddrInUse => IoErrorKind::AddrNotAvailable,
+        _ => IoErrorKind::Other,
+    }
+}
