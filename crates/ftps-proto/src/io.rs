@@ -46,7 +46,6 @@ pub struct DataId(u32);
 
 impl DataId {
     /// Used by the sessions to number their data connections.
-    #[allow(dead_code)] // the sessions that number data connections build on this module
     pub(crate) const fn new(id: u32) -> Self {
         Self(id)
     }
@@ -97,6 +96,42 @@ pub enum IoRequest {
         /// The channel to close.
         channel: Channel,
     },
+}
+
+/// Why a socket operation failed, as reported by the driver through a session's
+/// `handle_io_error` input. A small portable subset of `std::io::ErrorKind` (which is not
+/// available without `std` and is too large for the bindings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoErrorKind {
+    /// The peer refused the connection (nothing listening).
+    ConnectionRefused,
+    /// The peer reset the connection.
+    ConnectionReset,
+    /// The connection was aborted locally.
+    ConnectionAborted,
+    /// The network or host is unreachable.
+    Unreachable,
+    /// The operating system's own timeout expired (a connect or a write).
+    TimedOut,
+    /// A local address could not be bound (listener for active mode).
+    AddrNotAvailable,
+    /// Any other failure.
+    Other,
+}
+
+impl core::fmt::Display for IoErrorKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::ConnectionRefused => "connection refused",
+            Self::ConnectionReset => "connection reset",
+            Self::ConnectionAborted => "connection aborted",
+            Self::Unreachable => "network unreachable",
+            Self::TimedOut => "timed out",
+            Self::AddrNotAvailable => "address not available",
+            Self::Other => "I/O error",
+        })
+    }
 }
 
 /// What a session's drain returns, one item per call.

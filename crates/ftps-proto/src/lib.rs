@@ -28,6 +28,8 @@
 
 extern crate alloc;
 
+pub mod client;
 pub mod codec;
+pub mod data;
 pub mod io;
 pub mod tls;

@@ -1,0 +1,916 @@
+//! All transitions of the client session: the control connection's replies, the operation
+//! driver, and the join of a transfer's control and data sides.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use super::LoginStep;
+use super::{
+    AbortState, ClientError, ClientEvent, ClientSession, Command, DataConnection,
+    DataConnectionMode, DataDirection, DataProtection, DataSlot, Op, OpError, OpId, OpKind, Phase,
+    ProtectionLevel, ProtocolError, Reply, ReplyCode, Sent, TlsChannel, TlsError, TlsEvent,
+    TlsMode, TransferStep, Verdict, encode_port_argument, parse_epsv_reply, parse_pasv_reply,
+};
+use crate::io::{Channel, IoRequest};
+
+impl ClientSession {
+    /// Every input starts here: time moves forward only, and a lent data chunk is released.
+    pub(super) fn enter(&mut self, now: crate::io::Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+        self.release_lent();
+    }
+
+    pub(super) fn release_lent(&mut self) {
+        if let Some(slot) = &mut self.data {
+            slot.conn.release_chunk();
+        }
+    }
+
+    pub(super) fn arm_reply_timer(&mut self) {
+        self.reply_deadline = Some(self.now.saturating_add(self.config.timeouts.reply));
+    }
+
+    pub(super) fn touch_data(&mut self) {
+        if self.data.is_some() {
+            self.data_deadline = Some(self.now.saturating_add(self.config.timeouts.data_idle));
+        }
+    }
+
+    /// Queues a command line without changing what is awaited (ABOR, the fatal QUIT).
+    pub(super) fn send_raw_command(&mut self, command: &Command) {
+        // Arguments were checked for CR/LF by the verbs, so encoding cannot fail; a failure
+        // would only drop the command, and the reply timer then ends the session.
+        let _ = command.encode(&mut self.command_out);
+        self.flush_commands();
+    }
+
+    fn send(&mut self, sent: Sent, command: &Command) {
+        self.send_raw_command(command);
+        self.awaiting = Some(sent);
+        self.arm_reply_timer();
+    }
+
+    /// Hands queued command bytes to the control TLS channel once it is up.
+    pub(super) fn flush_commands(&mut self) {
+        let Some(tls) = &mut self.control_tls else {
+            return;
+        };
+        if self.command_out.is_empty() || !tls.is_handshake_complete() {
+            return;
+        }
+        match tls.write(&self.command_out) {
+            Ok(n) => {
+                self.command_out.drain(..n);
+            }
+            Err(err) => self.end(Some(ClientError::Tls(err))),
+        }
+    }
+
+    /// Bytes on the control connection: through TLS when it is up, else to the reply parser.
+    pub(super) fn receive_control(&mut self, bytes: &[u8]) -> usize {
+        if let Some(tls) = &mut self.control_tls {
+            let taken = match tls.feed(bytes) {
+                Ok(n) => n,
+                Err(err) => {
+                    self.end(Some(ClientError::Tls(err)));
+                    return bytes.len();
+                }
+            };
+            self.pump_control_tls();
+            return taken;
+        }
+        if self.phase == Phase::Connecting {
+            return bytes.len();
+        }
+        self.parser.push(bytes);
+        self.process_replies();
+        bytes.len()
+    }
+
+    /// Runs the control TLS channel: handshake, decrypted replies, close.
+    pub(super) fn pump_control_tls(&mut self) {
+        loop {
+            if self.ended.is_some() {
+                return;
+            }
+            let Some(tls) = &mut self.control_tls else {
+                return;
+            };
+            match tls.poll() {
+                Ok(TlsEvent::HandshakeComplete) => {
+                    let info = tls.info().cloned();
+                    self.on_control_secured(info);
+                }
+                Ok(TlsEvent::Data(bytes)) => self.parser.push(bytes),
+                Ok(TlsEvent::PeerClosed | TlsEvent::Closed) => {}
+                Ok(TlsEvent::Idle) => break,
+                Err(err) => {
+                    self.end(Some(ClientError::Tls(err)));
+                    return;
+                }
+            }
+        }
+        self.process_replies();
+        self.flush_commands();
+    }
+
+    fn process_replies(&mut self) {
+        // After the 234 the plaintext parser must not be read again: whatever it holds was
+        // injected (checked when the upgrade started).
+        while self.ended.is_none() && self.phase != Phase::Handshaking {
+            match self.parser.next_reply() {
+                None => break,
+                Some(Ok(reply)) => self.on_reply(reply),
+                Some(Err(err)) => self.end(Some(ClientError::Protocol(
+                    ProtocolError::MalformedReply(err),
+                ))),
+            }
+        }
+    }
+
+    fn protocol_error(&mut self, sent: Option<Sent>, reply: Reply) {
+        let command = sent.map_or("nothing", Sent::name);
+        self.end(Some(ClientError::Protocol(
+            ProtocolError::UnexpectedReply { command, reply },
+        )));
+    }
+
+    /// The one place where replies change the session.
+    fn on_reply(&mut self, reply: Reply) {
+        // 421 may answer any command: the server is going away (RFC 959 §5.4).
+        if reply.code == ReplyCode::CLOSING {
+            self.end(Some(ClientError::ServiceClosing { reply }));
+            return;
+        }
+        let Some(sent) = self.awaiting else {
+            // RFC 959 has no spontaneous replies.
+            self.protocol_error(None, reply);
+            return;
+        };
+        if sent == Sent::Auth {
+            self.awaiting = None;
+            self.reply_deadline = None;
+            self.on_auth_reply(reply);
+            return;
+        }
+        if sent == Sent::SyncNoop && matches!(reply.code.get(), 225 | 226) {
+            // The stray second reply of an ABOR sequence.
+            return;
+        }
+        let verdict = sent.verdict(reply.code);
+        match verdict {
+            Verdict::Preliminary => {
+                if let Sent::Transfer(_) = sent {
+                    self.on_transfer_preliminary(reply);
+                } else {
+                    // 120: the greeting comes later.
+                    self.arm_reply_timer();
+                }
+                return;
+            }
+            Verdict::Unexpected => {
+                let op_level = matches!(
+                    sent,
+                    Sent::User
+                        | Sent::Pass
+                        | Sent::Acct
+                        | Sent::Type(_)
+                        | Sent::Epsv
+                        | Sent::Pasv
+                        | Sent::Eprt
+                        | Sent::Port
+                        | Sent::Rest
+                        | Sent::Transfer(_)
+                        | Sent::Simple(_)
+                        | Sent::Rnfr
+                        | Sent::Rnto
+                );
+                // An unlisted 2yz fails the operation; an unexpected 1yz, 3yz or 6yz means
+                // the server's state differs from ours: the session cannot go on safely.
+                if !(op_level && reply.code.is_completion()) {
+                    self.protocol_error(Some(sent), reply);
+                    return;
+                }
+                self.awaiting = None;
+                self.reply_deadline = None;
+                self.fail_front(OpError::UnexpectedReply {
+                    command: sent.name(),
+                    reply,
+                });
+                self.drive();
+                return;
+            }
+            Verdict::Positive | Verdict::Negative => {}
+        }
+        self.awaiting = None;
+        self.reply_deadline = None;
+        let positive = verdict == Verdict::Positive;
+        match sent {
+            Sent::Greeting => self.on_greeting(reply, positive),
+            Sent::Auth => {}
+            Sent::Feat => self.on_feat(&reply, positive),
+            Sent::User | Sent::Pass | Sent::Acct | Sent::Pbsz | Sent::Prot | Sent::OptsUtf8 => {
+                self.on_login_reply(sent, reply, positive)
+            }
+            Sent::Type(_)
+            | Sent::Epsv
+            | Sent::Pasv
+            | Sent::Eprt
+            | Sent::Port
+            | Sent::Rest
+            | Sent::Transfer(_) => self.on_transfer_reply(sent, reply, positive),
+            Sent::Simple(_) | Sent::Raw | Sent::Rnto => {
+                let result = if positive {
+                    Ok(reply)
+                } else {
+                    Err(OpError::Rejected { reply })
+                };
+                self.complete_front(result);
+            }
+            Sent::Rnfr => {
+                if positive {
+                    if let Some(Op {
+                        kind: OpKind::Rename { sent, .. },
+                        ..
+                    }) = self.ops.front_mut()
+                    {
+                        *sent = Some(Sent::Rnfr);
+                    }
+                } else {
+                    self.complete_front(Err(OpError::Rejected { reply }));
+                }
+            }
+            Sent::Quit => {
+                let result = if positive {
+                    Ok(reply)
+                } else {
+                    Err(OpError::Rejected { reply })
+                };
+                self.complete_front(result);
+                self.end_orderly();
+            }
+            Sent::Abor => {
+                // 225/226, or a refusal: either way the aborted transfer is over.
+                self.complete_front(Err(OpError::Aborted));
+            }
+            Sent::SyncNoop => {}
+        }
+        self.drive();
+    }
+
+    fn on_greeting(&mut self, reply: Reply, positive: bool) {
+        if !positive {
+            self.protocol_error(Some(Sent::Greeting), reply);
+            return;
+        }
+        self.events
+            .push_back(ClientEvent::Connected { greeting: reply });
+        match self.config.tls_mode {
+            // Try AUTH TLS whatever the greeting or a FEAT said: both can be forged.
+            TlsMode::Explicit | TlsMode::ExplicitIfAvailable => {
+                self.phase = Phase::Auth;
+                self.send(Sent::Auth, &Command::Auth(b"TLS".to_vec()));
+            }
+            TlsMode::Implicit | TlsMode::Plaintext => self.send_feat(),
+        }
+    }
+
+    fn send_feat(&mut self) {
+        self.phase = Phase::Feat;
+        self.send(Sent::Feat, &Command::Feat);
+    }
+
+    /// Only an exact 234 followed by a successful handshake counts (checklist T07, §9.3).
+    fn on_auth_reply(&mut self, reply: Reply) {
+        if reply.code == ReplyCode::AUTH_OK {
+            let buffered = self.parser.buffered_len();
+            match TlsChannel::client_after_auth(
+                Arc::clone(&self.tls_config),
+                self.config.server_name.clone(),
+                buffered,
+                self.config.limits.tls,
+            ) {
+                Ok(tls) => {
+                    self.control_tls = Some(tls);
+                    self.phase = Phase::Handshaking;
+                    self.connect_deadline =
+                        Some(self.now.saturating_add(self.config.timeouts.connect));
+                }
+                Err(TlsError::BytesBeforeHandshake { count }) => {
+                    self.end(Some(ClientError::Protocol(
+                        ProtocolError::PlaintextAfterAuth { count },
+                    )));
+                }
+                Err(err) => self.end(Some(ClientError::Tls(err))),
+            }
+            return;
+        }
+        if self.config.tls_mode == TlsMode::ExplicitIfAvailable && reply.code.is_negative() {
+            // The caller explicitly accepted plaintext when TLS is refused (T08).
+            self.send_feat();
+            return;
+        }
+        // 334, another 2yz, 4yz, 5yz, or a 1yz: TLS is not active. QUIT in plaintext and fail
+        // (checklist T07, T08, T47, §9.3). No credential was sent.
+        self.command_out.clear();
+        let _ = Command::Quit.encode(&mut self.command_out);
+        self.end(Some(ClientError::TlsRefused { reply }));
+    }
+
+    fn on_control_secured(&mut self, info: Option<crate::tls::TlsInfo>) {
+        self.connect_deadline = None;
+        if let Some(info) = info {
+            self.events.push_back(ClientEvent::Secured { info });
+        }
+        if self.phase == Phase::Handshaking {
+            // Ask FEAT again under TLS: only this answer is trustworthy (T31).
+            self.send_feat();
+        } else {
+            // Implicit: the greeting comes inside TLS now.
+            self.arm_reply_timer();
+        }
+        if self.config.tls_mode == TlsMode::Implicit
+            && self.config.data_protection == DataProtection::Private
+        {
+            // Implicit FTPS implies PROT P (MS-FTPS); PBSZ/PROT are still sent after login.
+            self.data_private = true;
+        }
+    }
+
+    fn on_feat(&mut self, reply: &Reply, positive: bool) {
+        let mut features = Vec::new();
+        if positive && reply.lines.len() > 2 {
+            for line in &reply.lines[1..reply.lines.len() - 1] {
+                let trimmed = line.trim_ascii();
+                if !trimmed.is_empty() {
+                    features.push(trimmed.to_vec());
+                }
+            }
+        }
+        self.utf8 = features.iter().any(|feature| {
+            feature
+                .split(|&byte| byte == b' ')
+                .next()
+                .is_some_and(|name| name.eq_ignore_ascii_case(b"UTF8"))
+        });
+        self.features.clone_from(&features);
+        self.phase = Phase::Ready;
+        self.events.push_back(ClientEvent::Ready { features });
+    }
+
+    fn on_login_reply(&mut self, sent: Sent, reply: Reply, positive: bool) {
+        let secure = self.is_secure();
+        let wants_private = self.config.data_protection == DataProtection::Private;
+        let implicit = self.config.tls_mode == TlsMode::Implicit;
+        let utf8 = self.utf8;
+        let Some(Op {
+            kind:
+                OpKind::Login {
+                    account,
+                    step,
+                    reply: saved,
+                    ..
+                },
+            ..
+        }) = self.ops.front_mut()
+        else {
+            return;
+        };
+        let after_login = if secure {
+            Some(LoginStep::Pbsz)
+        } else if utf8 {
+            Some(LoginStep::Utf8)
+        } else {
+            None
+        };
+        let code = reply.code.get();
+        match sent {
+            Sent::User | Sent::Pass | Sent::Acct => {
+                if !positive {
+                    self.complete_front(Err(OpError::Rejected { reply }));
+                    return;
+                }
+                match code {
+                    331 => *step = Some(LoginStep::Pass),
+                    332 => {
+                        if account.is_some() {
+                            *step = Some(LoginStep::Acct);
+                        } else {
+                            self.complete_front(Err(OpError::AccountRequired));
+                            return;
+                        }
+                    }
+                    // 230, 232 (security exchange), 202 (not needed).
+                    _ => {
+                        *saved = Some(reply.clone());
+                        self.logged_in = true;
+                        *step = after_login;
+                    }
+                }
+            }
+            Sent::Pbsz | Sent::Prot => {
+                if !positive && wants_private && !implicit {
+                    // Never transfer in clear when private data was required (§9.3).
+                    self.end(Some(ClientError::DataProtectionRefused { reply }));
+                    return;
+                }
+                if sent == Sent::Pbsz {
+                    *step = Some(LoginStep::Prot);
+                } else {
+                    *step = utf8.then_some(LoginStep::Utf8);
+                    if positive {
+                        self.data_private = wants_private;
+                    }
+                }
+            }
+            // OPTS UTF8 ON is a courtesy: a refusal changes nothing.
+            _ => *step = None,
+        }
+        let finished = step.is_none();
+        if finished {
+            let final_reply = saved.take().unwrap_or(reply);
+            if let Some(op) = self.ops.front().map(|op| op.id) {
+                self.events.push_back(ClientEvent::LoggedIn { op });
+            }
+            self.complete_front(Ok(final_reply));
+        }
+    }
+
+    fn on_transfer_preliminary(&mut self, reply: Reply) {
+        let Some(Op {
+            id,
+            kind: OpKind::Transfer(transfer),
+        }) = self.ops.front_mut()
+        else {
+            return;
+        };
+        // The final reply may take as long as the data takes: the data idle timer rules now.
+        self.reply_deadline = None;
+        if transfer.abort == AbortState::None {
+            let op = *id;
+            self.events
+                .push_back(ClientEvent::Preliminary { op, reply });
+        }
+        self.touch_data();
+    }
+
+    fn on_transfer_reply(&mut self, sent: Sent, reply: Reply, positive: bool) {
+        let peer = self.config.peer;
+        let trust_pasv = self.config.trust_pasv_address;
+        let Some(Op {
+            kind: OpKind::Transfer(transfer),
+            ..
+        }) = self.ops.front_mut()
+        else {
+            return;
+        };
+        let code = reply.code.get();
+        match sent {
+            Sent::Type(transfer_type) => {
+                if positive {
+                    self.current_type = Some(transfer_type);
+                    transfer.step = TransferStep::Setup;
+                } else {
+                    transfer.failure = Some(OpError::Rejected { reply });
+                }
+            }
+            Sent::Epsv => {
+                if positive {
+                    match parse_epsv_reply(&reply.text()) {
+                        // E04: connect to the control peer's address.
+                        Ok(port) => self.open_passive(SocketAddr::new(peer.ip(), port)),
+                        Err(err) => transfer.failure = Some(OpError::BadPassiveAddress(err)),
+                    }
+                } else if matches!(code, 500 | 502) {
+                    // EPSV unknown: PASV from now on (E07).
+                    self.epsv_refused = true;
+                } else {
+                    transfer.failure = Some(OpError::Rejected { reply });
+                }
+            }
+            Sent::Pasv => {
+                if positive {
+                    match parse_pasv_reply(&reply.text()) {
+                        Ok(offered) => {
+                            // §3.9: by default only the port of a 227 is used.
+                            let target = if trust_pasv {
+                                SocketAddr::V4(offered)
+                            } else {
+                                SocketAddr::new(peer.ip(), offered.port())
+                            };
+                            self.open_passive(target);
+                        }
+                        Err(err) => transfer.failure = Some(OpError::BadPassiveAddress(err)),
+                    }
+                } else {
+                    transfer.failure = Some(OpError::Rejected { reply });
+                }
+            }
+            Sent::Eprt | Sent::Port => {
+                if positive {
+                    transfer.step = TransferStep::Rest;
+                } else if sent == Sent::Eprt && matches!(code, 500 | 502) {
+                    if let Some(SocketAddr::V4(v4)) = transfer.listen {
+                        self.eprt_refused = true;
+                        let mut argument = Vec::new();
+                        encode_port_argument(v4, &mut argument);
+                        self.send(Sent::Port, &Command::Port(argument));
+                    } else {
+                        transfer.failure = Some(OpError::Rejected { reply });
+                    }
+                } else {
+                    transfer.failure = Some(OpError::Rejected { reply });
+                }
+            }
+            Sent::Rest => {
+                if positive {
+                    transfer.step = TransferStep::Command;
+                } else {
+                    transfer.failure = Some(OpError::Rejected { reply });
+                }
+            }
+            Sent::Transfer(_) => {
+                if transfer.abort == AbortState::Sent {
+                    if positive {
+                        // 226 for the transfer or for the ABOR: which one is unknowable, so a
+                        // NOOP finds the end of any stray second reply.
+                        self.complete_front(Err(OpError::Aborted));
+                        self.send(Sent::SyncNoop, &Command::Noop);
+                    } else {
+                        // 426 (or similar): the ABOR's own reply follows.
+                        self.awaiting = Some(Sent::Abor);
+                        self.arm_reply_timer();
+                    }
+                    return;
+                }
+                if positive {
+                    transfer.final_reply = Some(reply);
+                    if transfer.data_result.is_none() {
+                        // Waiting for the data side only now.
+                        self.touch_data();
+                    }
+                } else {
+                    transfer.failure = Some(OpError::Rejected { reply });
+                }
+                self.settle();
+            }
+            _ => {}
+        }
+    }
+
+    /// Passive mode: the data connection goes to `addr`.
+    fn open_passive(&mut self, addr: SocketAddr) {
+        let id = self.new_data_slot();
+        self.io.push_back(IoRequest::Connect {
+            channel: Channel::Data(id),
+            addr,
+        });
+        self.connect_deadline = Some(self.now.saturating_add(self.config.timeouts.connect));
+        if let Some(Op {
+            kind: OpKind::Transfer(transfer),
+            ..
+        }) = self.ops.front_mut()
+        {
+            transfer.step = TransferStep::Rest;
+        }
+    }
+
+    /// Makes the data connection for the front transfer.
+    fn new_data_slot(&mut self) -> crate::io::DataId {
+        let id = crate::io::DataId::new(self.next_data);
+        self.next_data = self.next_data.wrapping_add(1);
+        if let Some(old) = self.data.take() {
+            self.close_data_channel(old.conn.id());
+        }
+        let (op, direction, finish) = match self.ops.front_mut() {
+            Some(Op {
+                id: op,
+                kind: OpKind::Transfer(transfer),
+            }) => {
+                transfer.data = Some(id);
+                (*op, transfer.direction, transfer.finish_requested)
+            }
+            _ => (OpId::new(0), DataDirection::Receive, false),
+        };
+        let mut conn = DataConnection::new(id, direction, self.config.limits.data_buffer);
+        if finish {
+            conn.finish();
+        }
+        self.data = Some(DataSlot {
+            op,
+            conn,
+            closing: false,
+        });
+        id
+    }
+
+    /// Starts the data connection's security once its socket is up and the transfer command
+    /// went out (servers accept the data connection only after it; T34).
+    pub(super) fn maybe_start_data(&mut self) {
+        let running = match self.ops.front() {
+            Some(Op {
+                id,
+                kind: OpKind::Transfer(transfer),
+            }) => {
+                transfer.step == TransferStep::Running
+                    && self.data.as_ref().is_some_and(|slot| slot.op == *id)
+            }
+            _ => false,
+        };
+        let private = self.data_private;
+        let Some(slot) = &mut self.data else {
+            return;
+        };
+        if !running || slot.closing || !slot.conn.is_connected() || slot.conn.is_started() {
+            return;
+        }
+        if private {
+            // The FTP client is the TLS client on every data connection (T32), with the
+            // control connection's config and name so the session resumes (T40).
+            match TlsChannel::client(
+                Arc::clone(&self.tls_config),
+                self.config.server_name.clone(),
+                self.config.limits.tls,
+            ) {
+                Ok(tls) => slot.conn.start_tls(tls),
+                Err(_) => slot.conn.cancel(),
+            }
+        } else {
+            slot.conn.start_clear();
+        }
+    }
+
+    /// Sends the next command of the front operation when nothing is in flight.
+    pub(super) fn drive(&mut self) {
+        loop {
+            if self.ended.is_some() || self.awaiting.is_some() || self.phase != Phase::Ready {
+                return;
+            }
+            let secure_private = self.data_private;
+            let Some(op) = self.ops.front_mut() else {
+                return;
+            };
+            let action: Option<(Sent, Command)> = match &mut op.kind {
+                OpKind::Login {
+                    user,
+                    password,
+                    account,
+                    step,
+                    ..
+                } => match step.take() {
+                    Some(LoginStep::User) => Some((Sent::User, Command::User(user.clone()))),
+                    Some(LoginStep::Pass) => Some((Sent::Pass, Command::Pass(password.clone()))),
+                    Some(LoginStep::Acct) => Some((
+                        Sent::Acct,
+                        Command::Acct(account.clone().unwrap_or_default()),
+                    )),
+                    Some(LoginStep::Pbsz) => Some((Sent::Pbsz, Command::Pbsz(0))),
+                    Some(LoginStep::Prot) => {
+                        let level = match self.config.data_protection {
+                            DataProtection::Private => ProtectionLevel::Private,
+                            DataProtection::Clear => ProtectionLevel::Clear,
+                        };
+                        Some((Sent::Prot, Command::Prot(level)))
+                    }
+                    Some(LoginStep::Utf8) => {
+                        Some((Sent::OptsUtf8, Command::Opts(b"UTF8 ON".to_vec())))
+                    }
+                    None => None,
+                },
+                OpKind::Simple { command, sent } | OpKind::Raw { command, sent } => {
+                    if *sent {
+                        None
+                    } else {
+                        *sent = true;
+                        let tag = match command.verb() {
+                            Some(verb) if !matches!(command, Command::Unknown { .. }) => {
+                                Sent::Simple(verb)
+                            }
+                            _ => Sent::Raw,
+                        };
+                        Some((tag, command.clone()))
+                    }
+                }
+                OpKind::Rename { from, to, sent } => match sent {
+                    None => {
+                        *sent = Some(Sent::Rnto);
+                        Some((Sent::Rnfr, Command::Rnfr(from.clone())))
+                    }
+                    Some(Sent::Rnfr) => {
+                        *sent = Some(Sent::Quit);
+                        Some((Sent::Rnto, Command::Rnto(to.clone())))
+                    }
+                    Some(_) => None,
+                },
+                OpKind::Quit { sent } => {
+                    if *sent {
+                        None
+                    } else {
+                        *sent = true;
+                        Some((Sent::Quit, Command::Quit))
+                    }
+                }
+                OpKind::Transfer(_) => {
+                    if self.drive_transfer(secure_private) {
+                        continue;
+                    }
+                    return;
+                }
+            };
+            if let Some((sent, command)) = action {
+                self.send(sent, &command);
+            }
+            return;
+        }
+    }
+
+    /// One step of the front transfer. Returns true when the loop should look again.
+    fn drive_transfer(&mut self, _private: bool) -> bool {
+        let passive = self.config.data_mode == DataConnectionMode::Passive;
+        let epsv_refused = self.epsv_refused;
+        let current_type = self.current_type;
+        let local_ip = self
+            .local_addr
+            .map_or(self.config.peer.ip(), |addr| addr.ip());
+        let data_failed = self
+            .data
+            .as_ref()
+            .and_then(|slot| slot.conn.result().cloned())
+            .and_then(Result::err);
+        let Some(Op {
+            kind: OpKind::Transfer(transfer),
+            ..
+        }) = self.ops.front_mut()
+        else {
+            return false;
+        };
+        if transfer.step != TransferStep::Running {
+            if transfer.abort == AbortState::Requested {
+                self.complete_front(Err(OpError::Aborted));
+                return true;
+            }
+            if let Some(failure) = transfer.failure.take() {
+                self.complete_front(Err(failure));
+                return true;
+            }
+        }
+        match transfer.step {
+            TransferStep::Start => match transfer.transfer_type {
+                Some(wanted) if current_type != Some(wanted) => {
+                    self.send(Sent::Type(wanted), &Command::Type(wanted));
+                    false
+                }
+                _ => {
+                    transfer.step = TransferStep::Setup;
+                    true
+                }
+            },
+            TransferStep::Setup => {
+                if passive {
+                    if epsv_refused {
+                        self.send(Sent::Pasv, &Command::Pasv);
+                    } else {
+                        self.send(Sent::Epsv, &Command::Epsv(None));
+                    }
+                } else {
+                    transfer.step = TransferStep::AwaitListen;
+                    let id = self.new_data_slot();
+                    self.io.push_back(IoRequest::Listen {
+                        data: id,
+                        ip: local_ip,
+                    });
+                }
+                false
+            }
+            TransferStep::AwaitListen | TransferStep::Running => false,
+            TransferStep::Rest => {
+                match transfer.rest {
+                    Some(offset) => self.send(Sent::Rest, &Command::Rest(offset)),
+                    None => {
+                        transfer.step = TransferStep::Command;
+                        return true;
+                    }
+                }
+                false
+            }
+            TransferStep::Command => {
+                if let Some(err) = data_failed {
+                    // The data connection failed before the command went out: nothing to
+                    // resynchronise on the control connection.
+                    self.complete_front(Err(OpError::Data(err)));
+                    return true;
+                }
+                transfer.step = TransferStep::Running;
+                let verb = transfer.verb;
+                let command = transfer.command.clone();
+                self.send(Sent::Transfer(verb), &command);
+                self.maybe_start_data();
+                false
+            }
+        }
+    }
+
+    /// Joins a running transfer's control and data sides (either order).
+    pub(super) fn settle(&mut self) {
+        let Some(Op {
+            id,
+            kind: OpKind::Transfer(transfer),
+        }) = self.ops.front_mut()
+        else {
+            return;
+        };
+        if transfer.step != TransferStep::Running || transfer.abort != AbortState::None {
+            return;
+        }
+        let op = *id;
+        if let Some(failure) = transfer.failure.take() {
+            self.complete_front(Err(failure));
+            self.drive();
+            return;
+        }
+        let Some(final_reply) = transfer.final_reply.clone() else {
+            return;
+        };
+        match transfer.data_result.clone() {
+            None => {}
+            Some(Err(err)) => {
+                self.complete_front(Err(OpError::Data(err)));
+                self.drive();
+            }
+            Some(Ok(())) => {
+                let bytes = self
+                    .data
+                    .as_ref()
+                    .map_or(0, |slot| match transfer.direction {
+                        DataDirection::Receive => slot.conn.bytes_received(),
+                        DataDirection::Send => slot.conn.bytes_sent(),
+                    });
+                let resumed = transfer.resumed;
+                self.events
+                    .push_back(ClientEvent::TransferCompleted { op, bytes, resumed });
+                self.complete_front(Ok(final_reply));
+                self.drive();
+            }
+        }
+    }
+
+    /// Ends the front operation with `result` (and its data connection).
+    pub(super) fn complete_front(&mut self, result: Result<Reply, OpError>) {
+        let Some(op) = self.ops.pop_front() else {
+            return;
+        };
+        if let Some(slot) = self.data.as_mut().filter(|slot| slot.op == op.id) {
+            if slot.conn.result().is_none() {
+                slot.conn.cancel();
+            }
+            slot.closing = true;
+        }
+        self.data_deadline = None;
+        self.complete_event(op.id, result);
+    }
+
+    pub(super) fn fail_front(&mut self, error: OpError) {
+        self.complete_front(Err(error));
+    }
+
+    pub(super) fn complete_event(&mut self, op: OpId, result: Result<Reply, OpError>) {
+        self.events.push_back(ClientEvent::Completed { op, result });
+    }
+
+    /// Orderly end after QUIT: close_notify on the control connection, then close it.
+    fn end_orderly(&mut self) {
+        if let Some(tls) = &mut self.control_tls {
+            if tls.error().is_none() {
+                let _ = tls.close();
+            }
+        }
+        self.end(None);
+    }
+
+    /// Ends the session (sticky): every pending operation fails, every socket is closed, and
+    /// the drain reports `Closed` once, after what was already queued.
+    pub(super) fn end(&mut self, error: Option<ClientError>) {
+        if self.ended.is_some() {
+            return;
+        }
+        self.phase = Phase::Ended;
+        self.awaiting = None;
+        self.connect_deadline = None;
+        self.reply_deadline = None;
+        self.data_deadline = None;
+        while let Some(op) = self.ops.pop_front() {
+            self.complete_event(op.id, Err(OpError::SessionClosed));
+        }
+        if let Some(mut slot) = self.data.take() {
+            slot.conn.cancel();
+            self.close_data_channel(slot.conn.id());
+        }
+        self.io.push_back(IoRequest::Close {
+            channel: Channel::Control,
+        });
+        self.ended = Some(error);
+    }
+}
