@@ -1113,3 +1113,15 @@ proptest! {
         }
     }
 }
+
+// spec: T40 — OpenSSL servers (vsftpd) send an RFC 5077 NewSessionTicket in the TLS 1.2
+// handshake's last flight; the client must complete the handshake and keep the session.
+#[test]
+fn tls12_handshake_with_a_session_ticket_completes() {
+    let pki = pki();
+    let mut server = server_with_versions(pki, &[&TLS12]);
+    server.ticketer = rustls::crypto::ring::Ticketer::new().unwrap();
+    let mut pair = pair(base_client(pki), Arc::new(server));
+    pair.handshake();
+    check_handshake_info(&pair, TlsVersion::Tls12);
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ftps_proto::client::{
     ClientEvent, ClientSession, DataConnectionMode, DataProtection, ListingEntry, OpId,
-    SessionConfig, Timeouts, TlsMode,
+    SessionConfig, Timeouts, TlsMode, UsageError,
 };
 use ftps_proto::codec::listing::FtpTime;
 use ftps_proto::codec::reply::{self, Reply};
@@ -126,7 +126,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("session", &self.session).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
     }
 }
 
@@ -137,7 +139,11 @@ impl Client {
     /// server's features. Nothing is sent in clear but `AUTH TLS` unless the options allow
     /// plaintext.
     pub fn connect(options: ClientOptions) -> Result<Self, Error> {
-        let default_port = if options.tls_mode == TlsMode::Implicit { 990 } else { 21 };
+        let default_port = if options.tls_mode == TlsMode::Implicit {
+            990
+        } else {
+            21
+        };
         let port = options.port.unwrap_or(default_port);
         let peer = (options.host.as_str(), port)
             .to_socket_addrs()?
@@ -199,15 +205,24 @@ impl Client {
 
     /// Logs in (and sets up `PBSZ`/`PROT` under TLS).
     pub fn login(&mut self, user: &str, password: &str) -> Result<(), Error> {
-        let op = self.session.login(user.as_bytes(), password.as_bytes(), None)?;
+        let op = self
+            .session
+            .login(user.as_bytes(), password.as_bytes(), None)?;
         self.run(op, Job::Control).map(drop)
     }
 
     /// A directory listing, parsed: `MLSD` when the server offers it, `LIST` otherwise.
     pub fn list(&mut self, path: Option<&str>) -> Result<Vec<ListingEntry>, Error> {
         let path = path.map(str::as_bytes);
-        let mlsd = self.features.iter().any(|f| f.len() >= 4 && f[..4].eq_ignore_ascii_case(b"MLST"));
-        let op = if mlsd { self.session.mlsd(path)? } else { self.session.list(path)? };
+        let mlsd = self
+            .features
+            .iter()
+            .any(|f| f.len() >= 4 && f[..4].eq_ignore_ascii_case(b"MLST"));
+        let op = if mlsd {
+            self.session.mlsd(path)?
+        } else {
+            self.session.list(path)?
+        };
         let mut entries = Vec::new();
         self.run(op, Job::Listing(&mut entries))?;
         Ok(entries)
@@ -305,7 +320,9 @@ impl Client {
 
     /// Sends any command and returns its final reply (a 4yz/5yz reply is an error carrying it).
     pub fn raw(&mut self, verb: &str, argument: Option<&str>) -> Result<Reply, Error> {
-        let op = self.session.raw_command(verb.as_bytes(), argument.map(str::as_bytes))?;
+        let op = self
+            .session
+            .raw_command(verb.as_bytes(), argument.map(str::as_bytes))?;
         self.run(op, Job::Control).map(|done| done.reply)
     }
 
@@ -318,7 +335,11 @@ impl Client {
     fn run_transfer(&mut self, op: OpId, job: Job<'_>) -> Result<TransferSummary, Error> {
         let done = self.run(op, job)?;
         let (bytes, resumed) = done.transfer.unwrap_or((0, None));
-        Ok(TransferSummary { bytes, resumed, reply: done.reply })
+        Ok(TransferSummary {
+            bytes,
+            resumed,
+            reply: done.reply,
+        })
     }
 
     fn run(&mut self, op: OpId, job: Job<'_>) -> Result<Finished, Error> {
@@ -351,12 +372,22 @@ impl Client {
                             let n = source.read(&mut upload)?;
                             upload.truncate(n);
                             if n == 0 {
-                                self.session.finish_upload(op)?;
+                                upload_done = true;
+                                match self.session.finish_upload(op) {
+                                    // The session ended: its `Closed` event says why.
+                                    Err(UsageError::Closed) | Ok(()) => break,
+                                    Err(e) => return Err(e.into()),
+                                }
+                            }
+                        }
+                        let taken = match self.session.write_data(op, &upload) {
+                            Ok(taken) => taken,
+                            Err(UsageError::Closed) => {
                                 upload_done = true;
                                 break;
                             }
-                        }
-                        let taken = self.session.write_data(op, &upload)?;
+                            Err(e) => return Err(e.into()),
+                        };
                         if taken == 0 {
                             break;
                         }
@@ -370,6 +401,7 @@ impl Client {
             }
 
             let mut finished = None;
+            let mut writable = false;
             let deadline = loop {
                 let now = self.now();
                 let step = match self.session.poll_output(&mut self.out, now) {
@@ -377,6 +409,9 @@ impl Client {
                     Output::Io(request) => Step::Io(request),
                     Output::Wait { deadline } => break deadline,
                     Output::Event(event) => {
+                        if std::env::var_os("FTPS_TRACE").is_some() {
+                            eprintln!("event: {event:?}");
+                        }
                         match event {
                             ClientEvent::Data { op, bytes } if Some(op) == target => {
                                 if let Job::Download(sink) = &mut job {
@@ -392,6 +427,7 @@ impl Client {
                                     entries.push(entry);
                                 }
                             }
+                            ClientEvent::Writable { op } if Some(op) == target => writable = true,
                             ClientEvent::Secured { info } => self.tls_info = Some(info),
                             ClientEvent::Ready { features } => {
                                 self.features = features;
@@ -411,7 +447,9 @@ impl Client {
                                 self.closed = true;
                                 return match (error, finished.take()) {
                                     // QUIT: the session ends right after its reply.
-                                    (None, Some(Ok(reply))) => Ok(Some(Finished { reply, transfer })),
+                                    (None, Some(Ok(reply))) => {
+                                        Ok(Some(Finished { reply, transfer }))
+                                    }
                                     (error, _) => Err(Error::Closed(error)),
                                 };
                             }
@@ -419,13 +457,20 @@ impl Client {
                         }
                         Step::Continue
                     }
+                    // Outputs a newer core may add: nothing for this driver to do.
+                    _ => Step::Continue,
                 };
                 match step {
                     Step::Transmit(channel, len) => {
+                        if std::env::var_os("FTPS_TRACE").is_some() {
+                            eprintln!("transmit: {channel:?} {len}");
+                        }
                         let deadline = std::time::Instant::now() + self.write_timeout;
-                        if let Err(e) = self.sockets.write_all(channel, &self.out[..len], deadline) {
+                        if let Err(e) = self.sockets.write_all(channel, &self.out[..len], deadline)
+                        {
                             let now = self.now();
-                            self.session.handle_io_error(channel, io_error_kind(&e), now);
+                            self.session
+                                .handle_io_error(channel, io_error_kind(&e), now);
                         }
                     }
                     Step::Io(request) => self.perform(request),
@@ -438,19 +483,27 @@ impl Client {
                     Err(error) => Err(Error::Operation(error)),
                 };
             }
+            if writable && !upload_done {
+                continue; // the session takes more upload data now: no need to wait
+            }
             self.wait_for_io(deadline)?;
         }
     }
 
     /// Carries out one socket request and reports the outcome to the session.
     fn perform(&mut self, request: IoRequest) {
+        if std::env::var_os("FTPS_TRACE").is_some() {
+            eprintln!("io: {request:?}");
+        }
         match request {
             IoRequest::Connect { channel, addr } => {
                 let result = self.sockets.connect(channel, addr, self.connect_timeout);
                 let now = self.now();
                 match result {
                     Ok(local) => self.session.handle_connected(channel, local, now),
-                    Err(e) => self.session.handle_io_error(channel, io_error_kind(&e), now),
+                    Err(e) => self
+                        .session
+                        .handle_io_error(channel, io_error_kind(&e), now),
                 }
             }
             IoRequest::Listen { data, ip } => {
@@ -480,7 +533,9 @@ impl Client {
         let mut progressed = false;
         let channels: Vec<Channel> = self.backlog.keys().copied().collect();
         for channel in channels {
-            let Some(bytes) = self.backlog.get_mut(&channel) else { continue };
+            let Some(bytes) = self.backlog.get_mut(&channel) else {
+                continue;
+            };
             let taken = self.session.handle_receive(channel, bytes, now)?;
             bytes.drain(..taken);
             progressed |= taken > 0;
@@ -500,12 +555,20 @@ impl Client {
         let timeout = deadline.map(|d| d.saturating_duration_since(now));
         let paused: Vec<Channel> = self.backlog.keys().copied().collect();
         let readiness = self.sockets.wait(timeout, &paused, &mut self.recv)?;
+        if std::env::var_os("FTPS_TRACE").is_some() {
+            eprintln!("ready: {readiness:?}");
+        }
         let now = self.now();
         match readiness {
             Readiness::Received { channel, len } => {
-                let taken = self.session.handle_receive(channel, &self.recv[..len], now)?;
+                let taken = self
+                    .session
+                    .handle_receive(channel, &self.recv[..len], now)?;
                 if taken < len {
-                    self.backlog.entry(channel).or_default().extend_from_slice(&self.recv[taken..len]);
+                    self.backlog
+                        .entry(channel)
+                        .or_default()
+                        .extend_from_slice(&self.recv[taken..len]);
                 }
             }
             Readiness::Eof { channel } => self.session.handle_eof(channel, now),
@@ -532,14 +595,20 @@ fn root_store(trust: &Trust) -> Result<RootCertStore, Error> {
     match trust {
         Trust::WebpkiRoots => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         Trust::CaFile(path) => {
-            for cert in CertificateDer::pem_file_iter(path).map_err(|e| Error::Certificate(e.to_string()))? {
+            for cert in CertificateDer::pem_file_iter(path)
+                .map_err(|e| Error::Certificate(e.to_string()))?
+            {
                 let cert = cert.map_err(|e| Error::Certificate(e.to_string()))?;
-                roots.add(cert).map_err(|e| Error::Certificate(e.to_string()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| Error::Certificate(e.to_string()))?;
             }
         }
         Trust::Certificates(certs) => {
             for cert in certs {
-                roots.add(cert.clone()).map_err(|e| Error::Certificate(e.to_string()))?;
+                roots
+                    .add(cert.clone())
+                    .map_err(|e| Error::Certificate(e.to_string()))?;
             }
         }
     }

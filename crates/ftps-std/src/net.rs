@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use ftps_proto::io::{Channel, DataId, IoErrorKind};
@@ -106,7 +105,10 @@ impl Sockets {
         deadline: Instant,
     ) -> io::Result<()> {
         let Some(mut stream) = self.stream(channel) else {
-            return Err(io::Error::new(io::ErrorKind::NotConnected, "no socket for channel"));
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "no socket for channel",
+            ));
         };
         while !bytes.is_empty() {
             match stream.write(bytes) {
@@ -117,7 +119,7 @@ impl Sockets {
                     if left.is_zero() {
                         return Err(io::ErrorKind::TimedOut.into());
                     }
-                    let mut fds = [PollFd::new(&stream.as_fd(), PollFlags::OUT)];
+                    let mut fds = [PollFd::new(stream, PollFlags::OUT)];
                     rustix::event::poll(&mut fds, Some(&timespec(left)))?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -172,14 +174,20 @@ impl Sockets {
                 return match listener.accept() {
                     Ok((stream, peer)) => {
                         if let Err(e) = stream.set_nonblocking(true) {
-                            return Readiness::Failed { channel, kind: io_error_kind(&e) };
+                            return Readiness::Failed {
+                                channel,
+                                kind: io_error_kind(&e),
+                            };
                         }
                         let _ = stream.set_nodelay(true);
                         self.data.insert(id, DataSocket::Stream(stream));
                         Readiness::Accepted { data: id, peer }
                     }
                     Err(e) if is_transient(&e) => Readiness::TimedOut,
-                    Err(e) => Readiness::Failed { channel, kind: io_error_kind(&e) },
+                    Err(e) => Readiness::Failed {
+                        channel,
+                        kind: io_error_kind(&e),
+                    },
                 };
             }
         }
@@ -195,14 +203,20 @@ impl Sockets {
             Err(e) if is_transient(&e) => Readiness::TimedOut,
             Err(e) => {
                 self.ended.push(channel);
-                Readiness::Failed { channel, kind: io_error_kind(&e) }
+                Readiness::Failed {
+                    channel,
+                    kind: io_error_kind(&e),
+                }
             }
         }
     }
 }
 
 fn is_transient(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
 }
 
 fn timespec(duration: Duration) -> Timespec {

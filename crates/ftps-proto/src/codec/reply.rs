@@ -938,7 +938,10 @@ mod tests {
         assert_eq!(size_value(&Reply::new(code(213), "1234")), Some(1234));
         assert_eq!(size_value(&Reply::new(code(213), "12 bytes")), None);
         assert_eq!(size_value(&Reply::new(code(213), "")), None);
-        assert_eq!(size_value(&Reply::new(code(213), "99999999999999999999999")), None);
+        assert_eq!(
+            size_value(&Reply::new(code(213), "99999999999999999999999")),
+            None
+        );
         assert_eq!(size_value(&Reply::new(code(250), "1234")), None);
     }
 
@@ -947,9 +950,15 @@ mod tests {
     fn quoted_pathname_undoes_doubled_quotes() {
         let reply = Reply::new(code(257), "\"/a \"\"b\"\" c\" is the current directory");
         assert_eq!(quoted_pathname(&reply), Some(b"/a \"b\" c".to_vec()));
-        assert_eq!(quoted_pathname(&Reply::new(code(257), "\"/\"")), Some(b"/".to_vec()));
+        assert_eq!(
+            quoted_pathname(&Reply::new(code(257), "\"/\"")),
+            Some(b"/".to_vec())
+        );
         assert_eq!(quoted_pathname(&Reply::new(code(257), "no quotes")), None);
-        assert_eq!(quoted_pathname(&Reply::new(code(257), "\"unterminated")), None);
+        assert_eq!(
+            quoted_pathname(&Reply::new(code(257), "\"unterminated")),
+            None
+        );
         assert_eq!(quoted_pathname(&Reply::new(code(250), "\"/\"")), None);
     }
 
