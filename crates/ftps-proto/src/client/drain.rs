@@ -129,6 +129,7 @@ impl ClientSession {
     /// Runs the data connection and routes what it reports to its transfer.
     fn process_data(&mut self) {
         let mut settle = false;
+        let mut failed_data = None;
         for _ in 0..DATA_ROUNDS {
             let Some(slot) = &mut self.data else {
                 break;
@@ -204,6 +205,9 @@ impl ClientSession {
                                 }
                             }
                         }
+                        if let Err(err) = &result {
+                            failed_data = Some(err.clone());
+                        }
                         transfer.data_result = Some(result);
                         if transfer.final_reply.is_none() {
                             // The data side is done: the final reply is due now.
@@ -217,6 +221,9 @@ impl ClientSession {
             if !progressed {
                 break;
             }
+        }
+        if let Some(err) = failed_data {
+            self.abort_after_data_failure(err);
         }
         if settle {
             self.settle();

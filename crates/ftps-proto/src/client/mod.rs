@@ -131,6 +131,8 @@ struct Transfer {
     resumed: Option<bool>,
     /// Active mode: the driver's listener address.
     listen: Option<SocketAddr>,
+    /// Set when the session aborts the transfer itself (data failure): the operation's error.
+    abort_reason: Option<OpError>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

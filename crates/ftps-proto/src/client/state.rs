@@ -254,7 +254,8 @@ impl ClientSession {
             }
             Sent::Abor => {
                 // 225/226, or a refusal: either way the aborted transfer is over.
-                self.complete_front(Err(OpError::Aborted));
+                let result = self.abort_result();
+                self.complete_front(Err(result));
             }
             Sent::SyncNoop => {}
         }
@@ -537,7 +538,8 @@ impl ClientSession {
                     if positive {
                         // 226 for the transfer or for the ABOR: which one is unknowable, so a
                         // NOOP finds the end of any stray second reply.
-                        self.complete_front(Err(OpError::Aborted));
+                        let result = self.abort_result();
+                        self.complete_front(Err(result));
                         self.send(Sent::SyncNoop, &Command::Noop);
                     } else {
                         // 426 (or similar): the ABOR's own reply follows.
@@ -855,6 +857,48 @@ impl ClientSession {
                 self.drive();
             }
         }
+    }
+
+    /// Why an aborted transfer failed: the application's abort, or the data failure that
+    /// made the session abort it.
+    fn abort_result(&mut self) -> OpError {
+        match self.ops.front_mut() {
+            Some(Op {
+                kind: OpKind::Transfer(transfer),
+                ..
+            }) => transfer.abort_reason.take().unwrap_or(OpError::Aborted),
+            _ => OpError::Aborted,
+        }
+    }
+
+    /// The data connection of the running transfer failed before its final reply: ABOR makes
+    /// the server end the transfer now instead of whenever it notices (RFC 959 §4.1.3).
+    pub(super) fn abort_after_data_failure(&mut self, error: crate::data::DataError) {
+        let Some(Op {
+            kind: OpKind::Transfer(transfer),
+            ..
+        }) = self.ops.front_mut()
+        else {
+            return;
+        };
+        if transfer.step != TransferStep::Running
+            || transfer.abort != AbortState::None
+            || transfer.final_reply.is_some()
+            || transfer.failure.is_some()
+        {
+            return;
+        }
+        transfer.abort_reason = Some(OpError::Data(error));
+        if self.awaiting.is_some() {
+            transfer.abort = AbortState::Sent;
+        } else {
+            self.awaiting = Some(Sent::Abor);
+        }
+        if let Some(slot) = &mut self.data {
+            slot.closing = true;
+        }
+        self.send_raw_command(&Command::Abor);
+        self.arm_reply_timer();
     }
 
     /// Ends the front operation with `result` (and its data connection).

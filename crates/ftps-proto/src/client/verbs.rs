@@ -253,6 +253,7 @@ impl ClientSession {
             abort: AbortState::None,
             resumed: None,
             listen: None,
+            abort_reason: None,
         })))
     }
 
@@ -422,6 +423,10 @@ impl ClientSession {
             // ABOR may be sent while the transfer command's reply is outstanding (RFC 959
             // §4.1.3); under TLS it goes in-band (RFC 4217 §14).
             self.send_raw_command(&Command::Abor);
+            if self.awaiting.is_none() {
+                // The final reply already came; only the ABOR's own reply is due.
+                self.awaiting = Some(super::Sent::Abor);
+            }
             self.arm_reply_timer();
         } else if self.awaiting.is_none() {
             self.drive();
