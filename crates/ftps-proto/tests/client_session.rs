@@ -761,10 +761,7 @@ fn a_preliminary_reply_followed_by_a_failure_fails_the_transfer() {
         assert!(h.events.contains(&Ev::Preliminary(op, 150)));
         match h.completed(op) {
             Some(Err(OpError::Rejected { reply })) => {
-                assert_eq!(
-                    &reply.code.get().to_string().as_bytes()[..],
-                    &final_reply[..3]
-                )
+                assert_eq!(reply.code.get().to_string().as_bytes(), &final_reply[..3])
             }
             other => panic!("{other:?}"),
         }
