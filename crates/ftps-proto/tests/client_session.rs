@@ -988,3 +988,147 @@ fn abort_racing_the_transfers_own_226() {
     assert_eq!(h.completed(after), Some(&Ok(257)), "{:#?}", h.events);
     assert_eq!(h.closed_count(), 0);
 }
+
+// spec: T25, §9.4
+#[test]
+fn a_zero_byte_data_connection_succeeds_only_with_a_final_2yz() {
+    let mut ok = logged_in(client_config(TlsMode::Explicit), script());
+    let op = ok.client.retrieve(b"empty", None).unwrap();
+    ok.run();
+    assert_eq!(ok.completed(op), Some(&Ok(226)));
+    assert_eq!(transfer_done(&ok, op), (0, Some(true)));
+
+    let mut s = script();
+    s.final_reply = b"550 refused after all\r\n".to_vec();
+    let mut refused = logged_in(client_config(TlsMode::Explicit), s);
+    let op = refused.client.retrieve(b"empty", None).unwrap();
+    refused.run();
+    assert!(matches!(
+        refused.completed(op),
+        Some(Err(OpError::Rejected { .. }))
+    ));
+    assert!(
+        !refused
+            .events
+            .iter()
+            .any(|e| matches!(e, Ev::TransferCompleted { .. }))
+    );
+}
+
+#[test]
+fn opts_utf8_only_when_feat_advertises_it() {
+    let mut s = script();
+    s.feat_tls = b"211-Features:\r\n PBSZ\r\n PROT\r\n211 End\r\n".to_vec();
+    let h = logged_in(client_config(TlsMode::Explicit), s);
+    assert!(!h.server.verbs().contains(&Verb::Opts));
+    assert_eq!(h.client.features(), &[b"PBSZ".to_vec(), b"PROT".to_vec()]);
+}
+
+#[test]
+fn a_stalled_data_connection_times_out() {
+    let mut s = script();
+    s.mute.push(Verb::Retr);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.retrieve(b"slow", None).unwrap();
+    h.run();
+    // The server never answers RETR: the reply timer (60 s) rules until a 1yz arrives.
+    h.advance(Duration::from_secs(61));
+    assert_eq!(
+        h.closed().cloned().flatten(),
+        Some(ClientError::TimedOut(TimeoutKind::Reply))
+    );
+    assert_eq!(h.completed(op), Some(&Err(OpError::SessionClosed)));
+    assert!(h.io.iter().any(|r| matches!(
+        r,
+        IoRequest::Close {
+            channel: Channel::Data(_)
+        }
+    )));
+}
+
+#[test]
+fn after_a_preliminary_reply_the_data_idle_timer_rules() {
+    let mut s = script();
+    // 150 comes, then nothing: the data connection never opens on the server side.
+    s.file = payload(10);
+    s.data_resumption = ftps_proto::tls::ResumptionPolicy::Required;
+    s.during_transfer = Some(Vec::new());
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert!(h.events.contains(&Ev::Preliminary(op, 150)));
+    h.advance(Duration::from_secs(100));
+    assert_eq!(h.closed_count(), 0, "the reply timer is off after the 150");
+    h.advance(Duration::from_secs(21));
+    assert_eq!(
+        h.closed().cloned().flatten(),
+        Some(ClientError::TimedOut(TimeoutKind::DataIdle))
+    );
+}
+
+#[test]
+fn verbs_after_close_and_unknown_ops_are_usage_errors() {
+    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let noop = h.client.noop().unwrap();
+    assert!(matches!(
+        h.client.write_data(noop, b"x"),
+        Err(UsageError::WrongOp(_))
+    ));
+    h.run();
+    assert_eq!(h.client.write_data(noop, b"x"), Err(UsageError::UnknownOp));
+    assert_eq!(h.client.abort(noop), Err(UsageError::UnknownOp));
+    let retr = h.client.retrieve(b"f", None).unwrap();
+    assert!(matches!(
+        h.client.finish_upload(retr),
+        Err(UsageError::WrongOp(_))
+    ));
+    h.run();
+    h.client.quit().unwrap();
+    h.run();
+    assert_eq!(h.client.retrieve(b"f", None), Err(UsageError::Closed));
+}
+
+/// Events that do not depend on segmentation (data chunk sizes and Writable repetitions do).
+fn stable(events: &[Ev]) -> Vec<Ev> {
+    events
+        .iter()
+        .filter(|e| !matches!(e, Ev::Writable(_) | Ev::Data(..)))
+        .cloned()
+        .collect()
+}
+
+fn whole_session(split: Split) -> (Vec<Ev>, Vec<u8>, Vec<u8>) {
+    let mut s = script();
+    s.greeting = b"220-Welcome\r\n220-to the\r\n220 test\r\n".to_vec();
+    s.file = payload(40_000);
+    s.listing = b"type=file;size=3; a\r\ntype=dir; b\r\n".to_vec();
+    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    h.set_split(split);
+    h.run();
+    h.login();
+    let list = h.client.mlsd(None).unwrap();
+    let get = h.client.retrieve(b"f", None).unwrap();
+    let put = h.client.store(b"g").unwrap();
+    h.uploads.insert(put, payload(20_000));
+    h.client.quit().unwrap();
+    h.run();
+    assert_eq!(h.completed(list), Some(&Ok(226)));
+    assert_eq!(h.completed(put), Some(&Ok(226)), "{:#?}", h.events);
+    let downloaded = h.downloaded.get(&get).cloned().unwrap_or_default();
+    (stable(&h.events), downloaded, h.server.uploaded.clone())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    // spec: §3.1 (read boundaries mean nothing)
+    #[test]
+    fn any_segmentation_of_the_servers_bytes_gives_the_same_session(seed in 1u64..u64::MAX) {
+        let reference = whole_session(Split::Whole);
+        let split = whole_session(Split::Random(seed));
+        proptest::prop_assert_eq!(&reference.0, &split.0);
+        proptest::prop_assert!(reference.1 == split.1);
+        proptest::prop_assert!(reference.1 == payload(40_000));
+        proptest::prop_assert!(split.2 == payload(20_000));
+    }
+}
