@@ -1132,3 +1132,155 @@ proptest::proptest! {
         proptest::prop_assert!(split.2 == payload(20_000));
     }
 }
+
+// spec: T26, T27, T29
+#[test]
+fn ccc_continues_the_control_connection_in_plaintext_and_keeps_prot_p() {
+    let mut s = script();
+    s.file = payload(5000);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let ccc = h.client.ccc().unwrap();
+    let pwd = h.client.pwd().unwrap();
+    let get = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(ccc), Some(&Ok(200)), "{:#?}", h.events);
+    assert_eq!(h.completed(pwd), Some(&Ok(257)));
+    assert_eq!(h.completed(get), Some(&Ok(226)));
+    assert!(!h.client.is_secure());
+    // The commands after CCC were read in plaintext by the server; data stayed private.
+    assert!(h.server.after_ccc.contains(&Command::Pwd));
+    assert!(String::from_utf8_lossy(&h.server.plaintext_wire).contains("PWD\r\n"));
+    assert_eq!(transfer_done(&h, get).1, Some(true));
+    assert!(h.downloaded[&get] == payload(5000));
+}
+
+#[test]
+fn ccc_refused_keeps_tls_and_ccc_without_tls_is_refused_locally() {
+    let mut s = script();
+    reply_override(&mut s, Verb::Ccc, &[b"534 not now\r\n"]);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.ccc().unwrap();
+    h.run();
+    assert!(matches!(
+        h.completed(op),
+        Some(Err(OpError::Rejected { .. }))
+    ));
+    assert!(h.client.is_secure());
+
+    let mut s = script();
+    s.auth_reply = b"502 no\r\n".to_vec();
+    let mut plain = logged_in(client_config(TlsMode::ExplicitIfAvailable), s);
+    let op = plain.client.ccc().unwrap();
+    plain.run();
+    assert_eq!(plain.completed(op), Some(&Err(OpError::NotSecured)));
+    assert!(!plain.server.verbs().contains(&Verb::Ccc));
+}
+
+// The data-connection machine is role independent: an FTP server would run it as TLS server
+// sending a file (RETR), the client as TLS client receiving it.
+#[test]
+fn data_connection_pair_in_both_roles_with_truncation_detection() {
+    use ftps_proto::data::{DataConnection, DataDirection, DataError, DataEvent};
+    use ftps_proto::tls::{ResumptionPolicy, TlsChannel, TlsLimits};
+    let pki = common::pki();
+    let client_cfg = ftps_proto::tls::client_config_for_control(&common::base_client(pki));
+    let server_cfg = ftps_proto::tls::server_config_for_control(&common::base_server(pki));
+    for truncate in [false, true] {
+        let mut sender = DataConnection::new(test_data_id(1), DataDirection::Send, 32 * 1024);
+        let mut receiver = DataConnection::new(test_data_id(1), DataDirection::Receive, 32 * 1024);
+        sender.on_connected();
+        receiver.on_connected();
+        sender.start_tls(
+            TlsChannel::server(
+                server_cfg.clone(),
+                ResumptionPolicy::Optional,
+                TlsLimits::default(),
+            )
+            .unwrap(),
+        );
+        receiver.start_tls(
+            TlsChannel::client(
+                client_cfg.clone(),
+                common::localhost(),
+                TlsLimits::default(),
+            )
+            .unwrap(),
+        );
+        let body = payload(100_000);
+        let mut to_send = &body[..];
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 1500];
+        let mut receiver_result = None;
+        for _ in 0..10_000 {
+            sender.process();
+            receiver.process();
+            while let Some(event) = sender.next_event() {
+                if event == DataEvent::Writable {
+                    // handled by the write loop below
+                }
+            }
+            if !to_send.is_empty() {
+                let n = sender.write(to_send).unwrap();
+                to_send = &to_send[n..];
+                if to_send.is_empty() && !truncate {
+                    sender.finish();
+                }
+            }
+            let n = sender.take_transmit(&mut buf);
+            let mut fed = 0;
+            while fed < n {
+                fed += receiver.feed(&buf[fed..n]);
+                receiver.process();
+                if receiver.has_chunk() {
+                    got.extend_from_slice(receiver.chunk());
+                }
+            }
+            if truncate && to_send.is_empty() && n == 0 {
+                receiver.feed_eof();
+            }
+            let n = receiver.take_transmit(&mut buf);
+            let mut fed = 0;
+            while fed < n {
+                fed += sender.feed(&buf[fed..n]);
+                sender.process();
+            }
+            receiver.process();
+            if receiver.has_chunk() {
+                got.extend_from_slice(receiver.chunk());
+            }
+            while let Some(event) = receiver.next_event() {
+                if let DataEvent::Finished(result) = event {
+                    receiver_result = Some(result);
+                }
+            }
+            if receiver_result.is_some() {
+                break;
+            }
+        }
+        if truncate {
+            assert_eq!(receiver_result, Some(Err(DataError::Truncated)));
+        } else {
+            assert_eq!(receiver_result, Some(Ok(())));
+            assert!(got == body);
+            assert_eq!(receiver.bytes_received(), body.len() as u64);
+            assert_eq!(sender.bytes_sent(), body.len() as u64);
+        }
+    }
+}
+
+fn test_data_id(_n: u32) -> ftps_proto::io::DataId {
+    // DataId is made by sessions only: take one from a session's IO request.
+    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let op = h.client.retrieve(b"f", None).unwrap();
+    let _ = op;
+    h.run();
+    h.io.iter()
+        .find_map(|r| match r {
+            IoRequest::Connect {
+                channel: Channel::Data(id),
+                ..
+            } => Some(*id),
+            _ => None,
+        })
+        .unwrap()
+}

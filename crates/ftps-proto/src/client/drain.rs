@@ -37,6 +37,16 @@ impl ClientSession {
                     }
                 }
             }
+            if let Some(tls) = &mut self.cleared_tls {
+                let len = tls.take_transmit(buf);
+                if len > 0 {
+                    return Output::Transmit {
+                        channel: Channel::Control,
+                        len,
+                    };
+                }
+                self.cleared_tls = None;
+            }
             if let Some(tls) = &mut self.control_tls {
                 let len = tls.take_transmit(buf);
                 if len > 0 {

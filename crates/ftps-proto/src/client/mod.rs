@@ -75,6 +75,8 @@ enum Phase {
     Feat,
     /// Running operations.
     Ready,
+    /// `CCC` accepted: our close_notify sent, waiting for the server's; then plaintext.
+    Clearing,
     /// Ended: only flushing remains.
     Ended,
 }
@@ -172,6 +174,9 @@ enum OpKind {
     Quit {
         sent: bool,
     },
+    Ccc {
+        sent: bool,
+    },
 }
 
 #[derive(Debug)]
@@ -228,6 +233,10 @@ pub struct ClientSession {
     logged_in: bool,
     /// Data connections use TLS (PROT P accepted, or implicit FTPS).
     data_private: bool,
+    /// The 200 to CCC, reported once the TLS shutdown finished.
+    ccc_reply: Option<Reply>,
+    /// The control TLS channel after CCC, kept until our close_notify went out.
+    cleared_tls: Option<TlsChannel>,
 }
 
 impl ClientSession {
@@ -275,6 +284,8 @@ impl ClientSession {
             control_closed: false,
             logged_in: false,
             data_private: false,
+            ccc_reply: None,
+            cleared_tls: None,
         }
     }
 

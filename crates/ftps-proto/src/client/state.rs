@@ -5,13 +5,13 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
-use super::LoginStep;
 use super::{
     AbortState, ClientError, ClientEvent, ClientSession, Command, DataConnection,
     DataConnectionMode, DataDirection, DataProtection, DataSlot, Op, OpError, OpId, OpKind, Phase,
     ProtectionLevel, ProtocolError, Reply, ReplyCode, Sent, TlsChannel, TlsError, TlsEvent,
     TlsMode, TransferStep, Verdict, encode_port_argument, parse_epsv_reply, parse_pasv_reply,
 };
+use super::{LoginStep, Verb};
 use crate::io::{Channel, IoRequest};
 
 impl ClientSession {
@@ -105,16 +105,60 @@ impl ClientSession {
                     self.on_control_secured(info);
                 }
                 Ok(TlsEvent::Data(bytes)) => self.parser.push(bytes),
-                Ok(TlsEvent::PeerClosed | TlsEvent::Closed) => {}
+                Ok(TlsEvent::PeerClosed) => {}
+                Ok(TlsEvent::Closed) => {
+                    if self.phase == Phase::Clearing {
+                        self.finish_ccc();
+                        break;
+                    }
+                }
                 Ok(TlsEvent::Idle) => break,
                 Err(err) => {
-                    self.end(Some(ClientError::Tls(err)));
+                    let error = if self.phase == Phase::Clearing {
+                        ClientError::ClearFailed(err)
+                    } else {
+                        ClientError::Tls(err)
+                    };
+                    self.end(Some(error));
                     return;
                 }
             }
         }
+        let was_clearing = self.phase == Phase::Clearing;
         self.process_replies();
+        if self.phase == Phase::Clearing && !was_clearing {
+            // The 200 to CCC was just read: the server's close_notify may be here already.
+            self.pump_control_tls();
+            return;
+        }
         self.flush_commands();
+    }
+
+    /// Both close_notify alerts were exchanged after `CCC`: the bytes that followed the
+    /// server's close_notify are the first plaintext, and nothing is lost or read twice.
+    fn finish_ccc(&mut self) {
+        let Some(mut tls) = self.control_tls.take() else {
+            return;
+        };
+        let tail = match tls.take_plaintext() {
+            Ok(tail) => tail,
+            Err(err) => {
+                self.end(Some(ClientError::ClearFailed(err)));
+                return;
+            }
+        };
+        // Our close_notify may still wait for transmission.
+        self.cleared_tls = Some(tls);
+        self.phase = Phase::Ready;
+        self.reply_deadline = None;
+        let reply = self
+            .ccc_reply
+            .take()
+            .unwrap_or_else(|| Reply::new(ReplyCode::OK, Vec::new()));
+        self.complete_front(Ok(reply));
+        self.parser.push(&tail);
+        self.process_replies();
+        self.drive();
     }
 
     fn process_replies(&mut self) {
@@ -222,6 +266,19 @@ impl ClientSession {
             | Sent::Port
             | Sent::Rest
             | Sent::Transfer(_) => self.on_transfer_reply(sent, reply, positive),
+            Sent::Simple(Verb::Ccc) if positive => {
+                // spec T29: close_notify both ways, then plaintext on the same connection.
+                if let Some(tls) = &mut self.control_tls {
+                    if let Err(err) = tls.close() {
+                        self.end(Some(ClientError::ClearFailed(err)));
+                        return;
+                    }
+                }
+                self.phase = Phase::Clearing;
+                self.ccc_reply = Some(reply);
+                self.arm_reply_timer();
+                return;
+            }
             Sent::Simple(_) | Sent::Raw | Sent::Rnto => {
                 let result = if positive {
                     Ok(reply)
@@ -713,6 +770,21 @@ impl ClientSession {
                     } else {
                         *sent = true;
                         Some((Sent::Quit, Command::Quit))
+                    }
+                }
+                OpKind::Ccc { sent } => {
+                    if *sent {
+                        None
+                    } else if self
+                        .control_tls
+                        .as_ref()
+                        .is_none_or(|tls| !tls.is_handshake_complete())
+                    {
+                        self.complete_front(Err(OpError::NotSecured));
+                        continue;
+                    } else {
+                        *sent = true;
+                        Some((Sent::Simple(Verb::Ccc), Command::Ccc))
                     }
                 }
                 OpKind::Transfer(_) => {

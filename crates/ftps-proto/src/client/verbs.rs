@@ -219,6 +219,14 @@ impl ClientSession {
         self.queue(OpKind::Quit { sent: false })
     }
 
+    /// `CCC` (RFC 4217 §5): after the server's `200`, both sides exchange close_notify and
+    /// the control connection continues in plaintext (data connections keep their `PROT`
+    /// level). Commands after it travel unprotected and can be tampered with: use only when a
+    /// firewall needs to read the control connection.
+    pub fn ccc(&mut self) -> Result<OpId, UsageError> {
+        self.queue(OpKind::Ccc { sent: false })
+    }
+
     /// Sets the `TYPE` of later file transfers (retrieve/store/append/store_unique). The
     /// default is `TYPE I` (binary); listings use the server's implied `TYPE A`.
     pub fn set_transfer_type(&mut self, transfer_type: TransferType) {

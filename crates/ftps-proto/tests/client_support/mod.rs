@@ -199,6 +199,10 @@ pub(crate) struct Server {
     control_eof_out: bool,
     pub(crate) passive_connects: Vec<SocketAddr>,
     upgraded: bool,
+    ccc_pending: bool,
+    /// Commands the server read in plaintext after CCC.
+    pub(crate) after_ccc: Vec<Command>,
+    cleared: bool,
 }
 
 impl Server {
@@ -225,6 +229,9 @@ impl Server {
             control_eof_out: false,
             passive_connects: Vec::new(),
             upgraded: false,
+            ccc_pending: false,
+            after_ccc: Vec::new(),
+            cleared: false,
         };
         let _ = &server.base;
         if server.script.implicit {
@@ -340,6 +347,9 @@ impl Server {
                 continue;
             };
             self.commands.push(command.clone());
+            if self.cleared {
+                self.after_ccc.push(command.clone());
+            }
             let Some(verb) = command.verb() else {
                 self.reply(b"500 unknown\r\n");
                 continue;
@@ -368,9 +378,21 @@ impl Server {
                 let n = tls.write(&self.plain_out).unwrap_or(0);
                 self.plain_out.drain(..n);
             }
+            if self.ccc_pending && self.plain_out.is_empty() {
+                self.ccc_pending = false;
+                tls.close().unwrap();
+            }
             let pending = tls.pending_transmit().to_vec();
             tls.consume_transmit(pending.len()).unwrap();
             self.control_out.extend_from_slice(&pending);
+            if tls.is_closed() {
+                // CCC done: what followed the client's close_notify is plaintext.
+                let tail = tls.take_plaintext().unwrap();
+                self.control_tls = None;
+                self.cleared = true;
+                self.plaintext_wire.extend_from_slice(&tail);
+                self.parser.push(&tail);
+            }
         } else {
             self.control_out.append(&mut self.plain_out);
         }
@@ -437,6 +459,10 @@ impl Server {
                 self.control_eof_out = true;
             }
             Command::Abor => self.reply(b"226 abort ok\r\n"),
+            Command::Ccc => {
+                self.reply(b"200 CCC ok\r\n");
+                self.ccc_pending = true;
+            }
             Command::Retr(_)
             | Command::Stor(_)
             | Command::Appe(_)
