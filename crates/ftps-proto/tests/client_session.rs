@@ -1214,11 +1214,8 @@ fn data_connection_pair_in_both_roles_with_truncation_detection() {
         for _ in 0..10_000 {
             sender.process();
             receiver.process();
-            while let Some(event) = sender.next_event() {
-                if event == DataEvent::Writable {
-                    // handled by the write loop below
-                }
-            }
+            // Writable only says what the write loop below finds out by itself.
+            while sender.next_event().is_some() {}
             if !to_send.is_empty() {
                 let n = sender.write(to_send).unwrap();
                 to_send = &to_send[n..];
@@ -1283,4 +1280,83 @@ fn test_data_id(_n: u32) -> ftps_proto::io::DataId {
             _ => None,
         })
         .unwrap()
+}
+
+fn drive_plaintext_session_with(control: &[u8], cuts: &[usize]) -> usize {
+    use ftps_proto::client::{ClientEvent, ClientSession};
+    use ftps_proto::io::{Instant, Output};
+    let mut session = ClientSession::new(client_config(TlsMode::Plaintext), Instant::from_nanos(0));
+    let mut buf = [0u8; 512];
+    let mut closed = 0;
+    let mut drain = |session: &mut ClientSession, closed: &mut usize, t: u64| {
+        for _ in 0..10_000 {
+            match session.poll_output(&mut buf, Instant::from_nanos(t)) {
+                Output::Wait { .. } => return,
+                Output::Event(ClientEvent::Closed { .. }) => *closed += 1,
+                _ => {}
+            }
+        }
+        panic!("drain did not reach Wait");
+    };
+    drain(&mut session, &mut closed, 0);
+    session.handle_connected(
+        Channel::Control,
+        client_support::CLIENT_LOCAL,
+        Instant::from_nanos(1),
+    );
+    let _ = session.login(b"u", b"p", None);
+    let _ = session.list(None);
+    let _ = session.retrieve(b"f", Some(3));
+    let _ = session.store(b"g");
+    drain(&mut session, &mut closed, 1);
+    let mut start = 0;
+    for (i, &cut) in cuts
+        .iter()
+        .chain(std::iter::once(&control.len()))
+        .enumerate()
+    {
+        let end = cut.clamp(start, control.len());
+        let mut rest = &control[start..end];
+        while !rest.is_empty() {
+            let taken = session
+                .handle_receive(Channel::Control, rest, Instant::from_nanos(2 + i as u64))
+                .unwrap();
+            rest = &rest[taken.max(1).min(rest.len())..];
+            drain(&mut session, &mut closed, 2 + i as u64);
+        }
+        start = end;
+    }
+    session.handle_eof(Channel::Control, Instant::from_nanos(1_000));
+    drain(&mut session, &mut closed, 1_000);
+    closed
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    // Arbitrary server bytes never panic the session; it ends exactly once.
+    #[test]
+    fn arbitrary_control_bytes_only_give_typed_errors(
+        control in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+        cuts in proptest::collection::vec(0usize..600, 0..8),
+    ) {
+        let mut cuts = cuts;
+        cuts.sort_unstable();
+        proptest::prop_assert_eq!(drive_plaintext_session_with(&control, &cuts), 1);
+    }
+
+    // Plausible replies in random order (the interesting states) never panic either.
+    #[test]
+    fn random_reply_sequences_only_give_typed_errors(
+        codes in proptest::collection::vec(0usize..14, 0..24),
+    ) {
+        const REPLIES: [&[u8]; 14] = [
+            b"220 hi\r\n", b"211-F\r\n UTF8\r\n211 E\r\n", b"331 pw\r\n", b"230 in\r\n",
+            b"229 (|||2000|)\r\n", b"227 (1,2,3,4,5,6)\r\n", b"150 go\r\n", b"226 ok\r\n",
+            b"350 rest\r\n", b"500 no\r\n", b"421 bye\r\n", b"125 open\r\n",
+            b"200 ok\r\n", b"110 MARK 1 = 2\r\n",
+        ];
+        let control: Vec<u8> = codes.iter().flat_map(|&i| REPLIES[i].iter().copied()).collect();
+        proptest::prop_assert_eq!(drive_plaintext_session_with(&control, &[]), 1);
+    }
 }

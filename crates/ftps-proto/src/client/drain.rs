@@ -10,6 +10,10 @@ use crate::io::{Channel, Instant, IoRequest, Output};
 /// this only bounds work per call (the next call continues).
 const DATA_ROUNDS: usize = 8;
 
+/// Listing lines are parsed only while fewer events than this wait in the queue: the rest of
+/// the listing stays in the (bounded) data buffers until the application caught up.
+const MAX_QUEUED_EVENTS: usize = 256;
+
 impl ClientSession {
     /// The next thing for the driver to do. Call until it returns `Output::Wait`.
     ///
@@ -164,7 +168,7 @@ impl ClientSession {
                 break;
             };
             if let (Some(kind), Some(lines)) = (transfer.listing, transfer.lines.as_mut()) {
-                if slot.conn.has_chunk() {
+                if slot.conn.has_chunk() && self.events.len() < MAX_QUEUED_EVENTS {
                     let bytes = slot.conn.take_inbound();
                     lines.push(&bytes);
                     progressed = true;
