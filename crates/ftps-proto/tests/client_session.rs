@@ -1360,3 +1360,69 @@ proptest::proptest! {
         proptest::prop_assert_eq!(drive_plaintext_session_with(&control, &[]), 1);
     }
 }
+
+// spec: E01, E04 — IPv6 control peer: EPSV goes to the peer's IPv6 address, EPRT names ours.
+#[test]
+fn ipv6_passive_and_active_data_connections() {
+    for active in [false, true] {
+        let mut config = client_config(TlsMode::Explicit);
+        config.peer = "[::1]:21".parse().unwrap();
+        if active {
+            config.data_mode = ftps_proto::client::DataConnectionMode::Active;
+        }
+        let mut s = script();
+        s.file = payload(2000);
+        s.active_from = "[::1]:20".parse().unwrap();
+        let mut h = Harness::new(config, s);
+        h.local = "[::2]:40000".parse().unwrap();
+        h.run();
+        h.login();
+        let op = h.client.retrieve(b"f", None).unwrap();
+        h.run();
+        assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+        assert!(h.downloaded[&op] == payload(2000));
+        if active {
+            assert!(
+                h.server
+                    .commands
+                    .contains(&Command::Eprt(b"|2|::2|50000|".to_vec()))
+            );
+            assert!(h.io.iter().any(|r| matches!(
+                r,
+                IoRequest::Listen { ip, .. } if *ip == "::2".parse::<std::net::IpAddr>().unwrap()
+            )));
+        } else {
+            assert_eq!(
+                h.server.passive_connects,
+                vec!["[::1]:5001".parse().unwrap()]
+            );
+        }
+    }
+}
+
+// spec: T34 — the transfer command goes out before the data TLS handshake starts.
+#[test]
+fn the_transfer_command_precedes_the_data_client_hello() {
+    for upload in [false, true] {
+        let mut h = logged_in(client_config(TlsMode::Explicit), script());
+        let op = if upload {
+            let op = h.client.store(b"x").unwrap();
+            h.uploads.insert(op, payload(10));
+            op
+        } else {
+            h.client.retrieve(b"x", None).unwrap()
+        };
+        h.run();
+        assert_eq!(h.completed(op), Some(&Ok(226)));
+        let verb: &[u8] = if upload { b"STOR x\r\n" } else { b"RETR x\r\n" };
+        let at = h
+            .server
+            .command_log
+            .windows(verb.len())
+            .position(|w| w == verb)
+            .unwrap()
+            + verb.len();
+        let first_data = h.data_sent_after[0];
+        assert!(first_data >= at, "ClientHello before the transfer command");
+    }
+}
