@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use client_support::{Ev, Harness, Script, Split, client_config};
+use client_support::{DataEnd, Ev, Harness, Script, Split, client_config};
 use ftps_proto::client::{
     ClientError, DataProtection, OpError, ProtocolError, TimeoutKind, TlsMode, UsageError,
 };
@@ -485,4 +485,944 @@ fn a_multi_line_reply_split_at_every_byte_gives_the_same_session() {
             .collect()
     };
     assert_eq!(strip(&whole.events), strip(&bytewise.events));
+}
+
+// ---------------------------------------------------------------- transfers
+
+fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+fn logged_in(config: ftps_proto::client::SessionConfig, script: Script) -> Harness {
+    let mut h = Harness::new(config, script);
+    h.run();
+    h.login();
+    h
+}
+
+fn transfer_done(h: &Harness, op: ftps_proto::client::OpId) -> (u64, Option<bool>) {
+    h.events
+        .iter()
+        .find_map(|e| match e {
+            Ev::TransferCompleted {
+                op: id,
+                bytes,
+                resumed,
+            } if *id == op => Some((*bytes, *resumed)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no TransferCompleted for {op:?}: {:#?}", h.events))
+}
+
+fn download_with(server: Option<rustls::ServerConfig>, split: Split) {
+    let file = payload(200_000);
+    let mut s = script();
+    s.file = file.clone();
+    let mut h = match server {
+        Some(cfg) => Harness::with_server_config(
+            client_config(TlsMode::Explicit),
+            s,
+            std::sync::Arc::new(cfg),
+        ),
+        None => Harness::new(client_config(TlsMode::Explicit), s),
+    };
+    h.set_split(split);
+    h.run();
+    h.login();
+    let op = h.client.retrieve(b"big.bin", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+    assert_eq!(h.downloaded.get(&op).map(Vec::len), Some(file.len()));
+    assert!(h.downloaded[&op] == file, "downloaded bytes differ");
+    let (bytes, resumed) = transfer_done(&h, op);
+    assert_eq!(bytes, file.len() as u64);
+    // spec: T40 — the data connection resumed the control connection's session (the server
+    // requires it and would refuse a full handshake).
+    assert_eq!(resumed, Some(true));
+    assert_eq!(h.server.data_resumed, vec![Some(true)]);
+    // spec: E07 — EPSV first; the data connection went to the control peer.
+    assert!(h.server.verbs().contains(&Verb::Epsv));
+    assert_eq!(h.server.passive_connects[0].ip(), client_support::SERVER_IP);
+    assert_eq!(h.server.passive_connects[0].port(), 5001);
+    assert!(h.server.commands.contains(&Command::Type(
+        ftps_proto::codec::command::TransferType::Image
+    )));
+    assert_eq!(h.closed_count(), 0);
+}
+
+// spec: T25, T32, T34, T35, T40, §9.4
+#[test]
+fn download_over_tls13_resumes_the_control_session() {
+    download_with(None, Split::Whole);
+}
+
+// spec: T32, T40
+#[test]
+fn download_over_tls12_resumes_the_control_session() {
+    let cfg = common::server_with_versions(common::pki(), &[&rustls::version::TLS12]);
+    download_with(Some(cfg), Split::Whole);
+}
+
+#[test]
+fn download_in_small_random_segments() {
+    download_with(None, Split::Random(7));
+}
+
+// spec: T25, T32, T35, T40
+#[test]
+fn upload_delivers_every_byte_and_ends_with_close_notify() {
+    let file = payload(150_000);
+    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let op = h.client.store(b"up.bin").unwrap();
+    h.uploads.insert(op, file.clone());
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+    assert!(h.server.uploaded == file, "uploaded bytes differ");
+    assert_eq!(h.server.upload_clean, Some(true));
+    let (bytes, resumed) = transfer_done(&h, op);
+    assert_eq!(bytes, file.len() as u64);
+    assert_eq!(resumed, Some(true));
+    assert!(
+        h.io.iter()
+            .any(|r| matches!(r, IoRequest::ShutdownWrite { .. }))
+    );
+}
+
+// spec: T25, §9.4
+#[test]
+fn an_empty_upload_still_does_the_handshake_and_close_notify() {
+    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let op = h.client.store(b"empty").unwrap();
+    // Finished before the data connection even exists.
+    h.client.finish_upload(op).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+    assert_eq!(h.server.uploaded, b"");
+    assert_eq!(h.server.upload_clean, Some(true));
+    assert_eq!(h.server.data_resumed, vec![Some(true)]);
+    assert_eq!(transfer_done(&h, op), (0, Some(true)));
+}
+
+#[test]
+fn uploads_in_clear_when_prot_c_was_requested() {
+    let mut config = client_config(TlsMode::Explicit);
+    config.data_protection = DataProtection::Clear;
+    let file = payload(70_000);
+    let mut h = logged_in(config, script());
+    let op = h.client.store(b"clear.bin").unwrap();
+    h.uploads.insert(op, file.clone());
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+    assert!(h.server.uploaded == file);
+    assert_eq!(transfer_done(&h, op), (file.len() as u64, None));
+}
+
+// spec: §3.4 (MLSD)
+#[test]
+fn mlsd_listing_is_parsed_into_entries() {
+    let mut s = script();
+    s.listing = b"type=cdir;modify=20240101120000; .\r\ntype=file;size=1234;modify=20231231235959; report 2023.pdf\r\ntype=dir; sub\r\nbroken-line-without-space\r\n".to_vec();
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.mlsd(Some(b"/pub")).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+    let entries: Vec<_> = h
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Listing(id, entry) if *id == op => Some(entry.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(entries.len(), 4);
+    match &entries[1] {
+        ftps_proto::client::ListingEntry::Mlsd(entry) => {
+            assert_eq!(entry.name, b"report 2023.pdf");
+            assert_eq!(entry.size(), Some(1234));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        entries[3],
+        ftps_proto::client::ListingEntry::Invalid(_)
+    ));
+    // Listings do not change TYPE.
+    assert!(!h.server.verbs().contains(&Verb::Type));
+    // The listing entries come before the completion.
+    let last_listing = h
+        .events
+        .iter()
+        .rposition(|e| matches!(e, Ev::Listing(..)))
+        .unwrap();
+    let done = h
+        .events
+        .iter()
+        .position(|e| matches!(e, Ev::Completed(id, _) if *id == op))
+        .unwrap();
+    assert!(last_listing < done);
+}
+
+#[test]
+fn list_and_nlst_lines_are_reported() {
+    let mut s = script();
+    s.listing =
+        b"-rw-r--r--   1 ftp ftp  42 Jan  1 12:00 a.txt\r\ndrwxr-xr-x 2 ftp ftp 4096 Jan 1 2023 dir\r\n"
+            .to_vec();
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let list = h.client.list(None).unwrap();
+    let nlst = h.client.nlst(None).unwrap();
+    h.run();
+    assert_eq!(h.completed(list), Some(&Ok(226)));
+    assert_eq!(h.completed(nlst), Some(&Ok(226)));
+    let count = |op| {
+        h.events
+            .iter()
+            .filter(|e| matches!(e, Ev::Listing(id, _) if *id == op))
+            .count()
+    };
+    assert_eq!(count(list), 2);
+    assert_eq!(count(nlst), 2);
+    assert!(h.events.iter().any(|e| matches!(
+        e,
+        Ev::Listing(id, ftps_proto::client::ListingEntry::List(
+            ftps_proto::codec::listing::ListLine::Entry(_)
+        )) if *id == list
+    )));
+}
+
+// spec: §3.4 (REST)
+#[test]
+fn rest_resumes_a_download_at_an_offset() {
+    let mut s = script();
+    s.file = payload(1000)[400..].to_vec();
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.retrieve(b"partial", Some(400)).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)));
+    let verbs = h.server.verbs();
+    let rest = verbs.iter().position(|v| *v == Verb::Rest).unwrap();
+    let retr = verbs.iter().position(|v| *v == Verb::Retr).unwrap();
+    assert!(rest + 1 == retr, "REST right before RETR: {verbs:?}");
+    assert!(h.server.commands.contains(&Command::Rest(400)));
+    assert!(h.downloaded[&op] == payload(1000)[400..]);
+}
+
+// spec: §9.4
+#[test]
+fn a_data_connection_cut_without_close_notify_fails_the_transfer() {
+    for end in [DataEnd::CutBeforeFinal, DataEnd::CutAfterFinal] {
+        let mut s = script();
+        s.file = payload(5000);
+        s.data_end = end;
+        let mut h = logged_in(client_config(TlsMode::Explicit), s);
+        let op = h.client.retrieve(b"f", None).unwrap();
+        h.run();
+        assert_eq!(
+            h.completed(op),
+            Some(&Err(OpError::Data(ftps_proto::data::DataError::Truncated))),
+            "{end:?}: {:#?}",
+            h.events
+        );
+        assert!(
+            !h.events
+                .iter()
+                .any(|e| matches!(e, Ev::TransferCompleted { .. }))
+        );
+        // The session goes on.
+        let noop = h.client.noop().unwrap();
+        h.run();
+        assert_eq!(h.completed(noop), Some(&Ok(200)), "{end:?}");
+    }
+}
+
+// spec: T35
+#[test]
+fn the_final_reply_before_the_data_close_still_waits_for_close_notify() {
+    let mut s = script();
+    s.file = payload(3000);
+    s.data_end = DataEnd::CleanAfterFinal;
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)));
+    assert!(h.downloaded[&op] == payload(3000));
+}
+
+// spec: §3.4, T38, T39
+#[test]
+fn a_preliminary_reply_followed_by_a_failure_fails_the_transfer() {
+    for final_reply in [&b"451 local error\r\n"[..], b"522 data TLS failed\r\n"] {
+        let mut s = script();
+        s.file = payload(100);
+        s.final_reply = final_reply.to_vec();
+        let mut h = logged_in(client_config(TlsMode::Explicit), s);
+        let op = h.client.retrieve(b"f", None).unwrap();
+        h.run();
+        assert!(h.events.contains(&Ev::Preliminary(op, 150)));
+        match h.completed(op) {
+            Some(Err(OpError::Rejected { reply })) => {
+                assert_eq!(reply.code.get().to_string().as_bytes(), &final_reply[..3])
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(h.closed_count(), 0);
+    }
+}
+
+#[test]
+fn an_immediate_refusal_of_the_transfer_command_closes_the_data_connection() {
+    let mut s = script();
+    reply_override(&mut s, Verb::Retr, &[b"550 no such file\r\n"]);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.retrieve(b"missing", None).unwrap();
+    h.run();
+    assert!(matches!(
+        h.completed(op),
+        Some(Err(OpError::Rejected { .. }))
+    ));
+    assert!(h.io.iter().any(|r| matches!(
+        r,
+        IoRequest::Close {
+            channel: Channel::Data(_)
+        }
+    )));
+}
+
+#[test]
+fn a_421_in_the_middle_of_a_transfer_ends_the_session() {
+    let mut s = script();
+    s.file = payload(100);
+    s.during_transfer = Some(b"421 going down\r\n".to_vec());
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Err(OpError::SessionClosed)));
+    assert!(matches!(
+        h.closed().cloned().flatten(),
+        Some(ClientError::ServiceClosing { .. })
+    ));
+    assert!(h.io.iter().any(|r| matches!(
+        r,
+        IoRequest::Close {
+            channel: Channel::Data(_)
+        }
+    )));
+    assert_eq!(h.closed_count(), 1);
+}
+
+// spec: §3.9, E07
+#[test]
+fn pasv_fallback_ignores_a_third_party_address_and_is_remembered() {
+    let mut s = script();
+    s.file = payload(10);
+    reply_override(&mut s, Verb::Epsv, &[b"502 no EPSV\r\n"]);
+    s.pasv_text = b"227 Entering Passive Mode (10,9,8,7,19,137)\r\n".to_vec();
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let first = h.client.retrieve(b"a", None).unwrap();
+    let second = h.client.retrieve(b"b", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(first), Some(&Ok(226)));
+    assert_eq!(h.completed(second), Some(&Ok(226)));
+    // Connect to the control peer's IP with the 227 port, not to 10.9.8.7.
+    for addr in &h.server.passive_connects {
+        assert_eq!(addr.ip(), client_support::SERVER_IP);
+        assert_eq!(addr.port(), 19 * 256 + 137);
+    }
+    let epsv = h
+        .server
+        .verbs()
+        .iter()
+        .filter(|v| **v == Verb::Epsv)
+        .count();
+    let pasv = h
+        .server
+        .verbs()
+        .iter()
+        .filter(|v| **v == Verb::Pasv)
+        .count();
+    assert_eq!((epsv, pasv), (1, 2), "EPSV refusal remembered");
+}
+
+#[test]
+fn a_trusted_227_address_is_used_when_configured() {
+    let mut s = script();
+    s.file = payload(10);
+    reply_override(&mut s, Verb::Epsv, &[b"500 what\r\n"]);
+    s.pasv_text = b"227 Entering Passive Mode (10,9,8,7,19,137)\r\n".to_vec();
+    let mut config = client_config(TlsMode::Explicit);
+    config.trust_pasv_address = true;
+    let mut h = logged_in(config, s);
+    let op = h.client.retrieve(b"a", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)));
+    assert_eq!(
+        h.server.passive_connects[0],
+        "10.9.8.7:5001".parse().unwrap()
+    );
+}
+
+#[test]
+fn a_malformed_229_fails_the_operation() {
+    let mut s = script();
+    reply_override(
+        &mut s,
+        Verb::Epsv,
+        &[b"229 Entering Extended Passive Mode (|1|x|)\r\n"],
+    );
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.retrieve(b"a", None).unwrap();
+    h.run();
+    assert!(matches!(
+        h.completed(op),
+        Some(Err(OpError::BadPassiveAddress(_)))
+    ));
+    assert!(!h.server.verbs().contains(&Verb::Retr));
+}
+
+// spec: T32, §3.8
+#[test]
+fn active_mode_download_with_eprt_the_client_is_tls_client() {
+    let mut config = client_config(TlsMode::Explicit);
+    config.data_mode = ftps_proto::client::DataConnectionMode::Active;
+    let mut s = script();
+    s.file = payload(30_000);
+    let mut h = logged_in(config, s);
+    let op = h.client.retrieve(b"a", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+    assert!(h.downloaded[&op] == payload(30_000));
+    assert!(h.io.iter().any(|r| matches!(r, IoRequest::Listen { .. })));
+    assert!(
+        h.server
+            .commands
+            .contains(&Command::Eprt(b"|1|127.0.0.2|50000|".to_vec()))
+    );
+    assert_eq!(transfer_done(&h, op).1, Some(true));
+}
+
+#[test]
+fn active_mode_falls_back_to_port_and_refuses_a_foreign_data_peer() {
+    let mut config = client_config(TlsMode::Explicit);
+    config.data_mode = ftps_proto::client::DataConnectionMode::Active;
+    let mut s = script();
+    s.file = payload(100);
+    reply_override(&mut s, Verb::Eprt, &[b"502 no EPRT\r\n"]);
+    s.active_from = "192.0.2.66:20".parse().unwrap();
+    let mut h = logged_in(config, s);
+    let op = h.client.retrieve(b"a", None).unwrap();
+    h.run();
+    assert!(
+        h.server
+            .commands
+            .contains(&Command::Port(b"127,0,0,2,195,80".to_vec()))
+    );
+    assert_eq!(
+        h.completed(op),
+        Some(&Err(OpError::Data(
+            ftps_proto::data::DataError::ForeignPeer
+        ))),
+        "{:#?}",
+        h.events
+    );
+    assert_eq!(h.downloaded.get(&op), None);
+}
+
+// spec: §3.7
+#[test]
+fn abort_of_a_queued_operation_and_of_a_running_transfer() {
+    let mut s = script();
+    s.mute.push(Verb::Retr);
+    // The muted RETR never answers; ABOR gets 426 then 226.
+    reply_override(&mut s, Verb::Abor, &[b"426 aborted\r\n226 abort ok\r\n"]);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let running = h.client.retrieve(b"slow", None).unwrap();
+    let queued = h.client.noop().unwrap();
+    let later = h.client.pwd().unwrap();
+    h.run();
+    h.client.abort(queued).unwrap();
+    h.client.abort(running).unwrap();
+    h.run();
+    assert_eq!(h.completed(queued), Some(&Err(OpError::Aborted)));
+    assert_eq!(h.completed(running), Some(&Err(OpError::Aborted)));
+    assert_eq!(h.completed(later), Some(&Ok(257)), "{:#?}", h.events);
+    assert!(h.server.verbs().contains(&Verb::Abor));
+    assert_eq!(h.closed_count(), 0);
+}
+
+// spec: §3.7
+#[test]
+fn abort_with_a_single_226_resynchronises_with_noop() {
+    let mut s = script();
+    s.mute.push(Verb::Retr);
+    reply_override(&mut s, Verb::Abor, &[b"226 abort ok\r\n"]);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let running = h.client.retrieve(b"slow", None).unwrap();
+    h.run();
+    h.client.abort(running).unwrap();
+    let after = h.client.pwd().unwrap();
+    h.run();
+    assert_eq!(h.completed(running), Some(&Err(OpError::Aborted)));
+    assert_eq!(h.completed(after), Some(&Ok(257)));
+    assert!(h.server.verbs().contains(&Verb::Noop));
+}
+
+// spec: §3.7
+#[test]
+fn abort_racing_the_transfers_own_226() {
+    // The transfer's 226 arrives, then the ABOR's 226: the second must not be taken as the
+    // reply to the next command.
+    let mut s = script();
+    s.mute.push(Verb::Retr);
+    reply_override(
+        &mut s,
+        Verb::Abor,
+        &[b"226 transfer done\r\n226 abor ok\r\n"],
+    );
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let running = h.client.retrieve(b"slow", None).unwrap();
+    h.run();
+    h.client.abort(running).unwrap();
+    let after = h.client.pwd().unwrap();
+    h.run();
+    assert_eq!(h.completed(running), Some(&Err(OpError::Aborted)));
+    assert_eq!(h.completed(after), Some(&Ok(257)), "{:#?}", h.events);
+    assert_eq!(h.closed_count(), 0);
+}
+
+// spec: T25, §9.4
+#[test]
+fn a_zero_byte_data_connection_succeeds_only_with_a_final_2yz() {
+    let mut ok = logged_in(client_config(TlsMode::Explicit), script());
+    let op = ok.client.retrieve(b"empty", None).unwrap();
+    ok.run();
+    assert_eq!(ok.completed(op), Some(&Ok(226)));
+    assert_eq!(transfer_done(&ok, op), (0, Some(true)));
+
+    let mut s = script();
+    s.final_reply = b"550 refused after all\r\n".to_vec();
+    let mut refused = logged_in(client_config(TlsMode::Explicit), s);
+    let op = refused.client.retrieve(b"empty", None).unwrap();
+    refused.run();
+    assert!(matches!(
+        refused.completed(op),
+        Some(Err(OpError::Rejected { .. }))
+    ));
+    assert!(
+        !refused
+            .events
+            .iter()
+            .any(|e| matches!(e, Ev::TransferCompleted { .. }))
+    );
+}
+
+#[test]
+fn opts_utf8_only_when_feat_advertises_it() {
+    let mut s = script();
+    s.feat_tls = b"211-Features:\r\n PBSZ\r\n PROT\r\n211 End\r\n".to_vec();
+    let h = logged_in(client_config(TlsMode::Explicit), s);
+    assert!(!h.server.verbs().contains(&Verb::Opts));
+    assert_eq!(h.client.features(), &[b"PBSZ".to_vec(), b"PROT".to_vec()]);
+}
+
+#[test]
+fn a_stalled_data_connection_times_out() {
+    let mut s = script();
+    s.mute.push(Verb::Retr);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.retrieve(b"slow", None).unwrap();
+    h.run();
+    // The server never answers RETR: the reply timer (60 s) rules until a 1yz arrives.
+    h.advance(Duration::from_secs(61));
+    assert_eq!(
+        h.closed().cloned().flatten(),
+        Some(ClientError::TimedOut(TimeoutKind::Reply))
+    );
+    assert_eq!(h.completed(op), Some(&Err(OpError::SessionClosed)));
+    assert!(h.io.iter().any(|r| matches!(
+        r,
+        IoRequest::Close {
+            channel: Channel::Data(_)
+        }
+    )));
+}
+
+#[test]
+fn after_a_preliminary_reply_the_data_idle_timer_rules() {
+    let mut s = script();
+    // 150 comes, then nothing: the data connection never opens on the server side.
+    s.file = payload(10);
+    s.data_resumption = ftps_proto::tls::ResumptionPolicy::Required;
+    s.during_transfer = Some(Vec::new());
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert!(h.events.contains(&Ev::Preliminary(op, 150)));
+    h.advance(Duration::from_secs(100));
+    assert_eq!(h.closed_count(), 0, "the reply timer is off after the 150");
+    h.advance(Duration::from_secs(21));
+    assert_eq!(
+        h.closed().cloned().flatten(),
+        Some(ClientError::TimedOut(TimeoutKind::DataIdle))
+    );
+}
+
+#[test]
+fn verbs_after_close_and_unknown_ops_are_usage_errors() {
+    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let noop = h.client.noop().unwrap();
+    assert!(matches!(
+        h.client.write_data(noop, b"x"),
+        Err(UsageError::WrongOp(_))
+    ));
+    h.run();
+    assert_eq!(h.client.write_data(noop, b"x"), Err(UsageError::UnknownOp));
+    assert_eq!(h.client.abort(noop), Err(UsageError::UnknownOp));
+    let retr = h.client.retrieve(b"f", None).unwrap();
+    assert!(matches!(
+        h.client.finish_upload(retr),
+        Err(UsageError::WrongOp(_))
+    ));
+    h.run();
+    h.client.quit().unwrap();
+    h.run();
+    assert_eq!(h.client.retrieve(b"f", None), Err(UsageError::Closed));
+}
+
+/// Events that do not depend on segmentation (data chunk sizes and Writable repetitions do).
+fn stable(events: &[Ev]) -> Vec<Ev> {
+    events
+        .iter()
+        .filter(|e| !matches!(e, Ev::Writable(_) | Ev::Data(..)))
+        .cloned()
+        .collect()
+}
+
+fn whole_session(split: Split) -> (Vec<Ev>, Vec<u8>, Vec<u8>) {
+    let mut s = script();
+    s.greeting = b"220-Welcome\r\n220-to the\r\n220 test\r\n".to_vec();
+    s.file = payload(40_000);
+    s.listing = b"type=file;size=3; a\r\ntype=dir; b\r\n".to_vec();
+    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    h.set_split(split);
+    h.run();
+    h.login();
+    let list = h.client.mlsd(None).unwrap();
+    let get = h.client.retrieve(b"f", None).unwrap();
+    let put = h.client.store(b"g").unwrap();
+    h.uploads.insert(put, payload(20_000));
+    h.client.quit().unwrap();
+    h.run();
+    assert_eq!(h.completed(list), Some(&Ok(226)));
+    assert_eq!(h.completed(put), Some(&Ok(226)), "{:#?}", h.events);
+    let downloaded = h.downloaded.get(&get).cloned().unwrap_or_default();
+    (stable(&h.events), downloaded, h.server.uploaded.clone())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    // spec: §3.1 (read boundaries mean nothing)
+    #[test]
+    fn any_segmentation_of_the_servers_bytes_gives_the_same_session(seed in 1u64..u64::MAX) {
+        let reference = whole_session(Split::Whole);
+        let split = whole_session(Split::Random(seed));
+        proptest::prop_assert_eq!(&reference.0, &split.0);
+        proptest::prop_assert!(reference.1 == split.1);
+        proptest::prop_assert!(reference.1 == payload(40_000));
+        proptest::prop_assert!(split.2 == payload(20_000));
+    }
+}
+
+// spec: T26, T27, T29
+#[test]
+fn ccc_continues_the_control_connection_in_plaintext_and_keeps_prot_p() {
+    let mut s = script();
+    s.file = payload(5000);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let ccc = h.client.ccc().unwrap();
+    let pwd = h.client.pwd().unwrap();
+    let get = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(ccc), Some(&Ok(200)), "{:#?}", h.events);
+    assert_eq!(h.completed(pwd), Some(&Ok(257)));
+    assert_eq!(h.completed(get), Some(&Ok(226)));
+    assert!(!h.client.is_secure());
+    // The commands after CCC were read in plaintext by the server; data stayed private.
+    assert!(h.server.after_ccc.contains(&Command::Pwd));
+    assert!(String::from_utf8_lossy(&h.server.plaintext_wire).contains("PWD\r\n"));
+    assert_eq!(transfer_done(&h, get).1, Some(true));
+    assert!(h.downloaded[&get] == payload(5000));
+}
+
+#[test]
+fn ccc_refused_keeps_tls_and_ccc_without_tls_is_refused_locally() {
+    let mut s = script();
+    reply_override(&mut s, Verb::Ccc, &[b"534 not now\r\n"]);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.ccc().unwrap();
+    h.run();
+    assert!(matches!(
+        h.completed(op),
+        Some(Err(OpError::Rejected { .. }))
+    ));
+    assert!(h.client.is_secure());
+
+    let mut s = script();
+    s.auth_reply = b"502 no\r\n".to_vec();
+    let mut plain = logged_in(client_config(TlsMode::ExplicitIfAvailable), s);
+    let op = plain.client.ccc().unwrap();
+    plain.run();
+    assert_eq!(plain.completed(op), Some(&Err(OpError::NotSecured)));
+    assert!(!plain.server.verbs().contains(&Verb::Ccc));
+}
+
+// The data-connection machine is role independent: an FTP server would run it as TLS server
+// sending a file (RETR), the client as TLS client receiving it.
+#[test]
+fn data_connection_pair_in_both_roles_with_truncation_detection() {
+    use ftps_proto::data::{DataConnection, DataDirection, DataError, DataEvent};
+    use ftps_proto::tls::{ResumptionPolicy, TlsChannel, TlsLimits};
+    let pki = common::pki();
+    let client_cfg = ftps_proto::tls::client_config_for_control(&common::base_client(pki));
+    let server_cfg = ftps_proto::tls::server_config_for_control(&common::base_server(pki));
+    for truncate in [false, true] {
+        let mut sender = DataConnection::new(test_data_id(1), DataDirection::Send, 32 * 1024);
+        let mut receiver = DataConnection::new(test_data_id(1), DataDirection::Receive, 32 * 1024);
+        sender.on_connected();
+        receiver.on_connected();
+        sender.start_tls(
+            TlsChannel::server(
+                server_cfg.clone(),
+                ResumptionPolicy::Optional,
+                TlsLimits::default(),
+            )
+            .unwrap(),
+        );
+        receiver.start_tls(
+            TlsChannel::client(
+                client_cfg.clone(),
+                common::localhost(),
+                TlsLimits::default(),
+            )
+            .unwrap(),
+        );
+        let body = payload(100_000);
+        let mut to_send = &body[..];
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 1500];
+        let mut receiver_result = None;
+        for _ in 0..10_000 {
+            sender.process();
+            receiver.process();
+            // Writable only says what the write loop below finds out by itself.
+            while sender.next_event().is_some() {}
+            if !to_send.is_empty() {
+                let n = sender.write(to_send).unwrap();
+                to_send = &to_send[n..];
+                if to_send.is_empty() && !truncate {
+                    sender.finish();
+                }
+            }
+            let n = sender.take_transmit(&mut buf);
+            let mut fed = 0;
+            while fed < n {
+                fed += receiver.feed(&buf[fed..n]);
+                receiver.process();
+                if receiver.has_chunk() {
+                    got.extend_from_slice(receiver.chunk());
+                }
+            }
+            if truncate && to_send.is_empty() && n == 0 {
+                receiver.feed_eof();
+            }
+            let n = receiver.take_transmit(&mut buf);
+            let mut fed = 0;
+            while fed < n {
+                fed += sender.feed(&buf[fed..n]);
+                sender.process();
+            }
+            receiver.process();
+            if receiver.has_chunk() {
+                got.extend_from_slice(receiver.chunk());
+            }
+            while let Some(event) = receiver.next_event() {
+                if let DataEvent::Finished(result) = event {
+                    receiver_result = Some(result);
+                }
+            }
+            if receiver_result.is_some() {
+                break;
+            }
+        }
+        if truncate {
+            assert_eq!(receiver_result, Some(Err(DataError::Truncated)));
+        } else {
+            assert_eq!(receiver_result, Some(Ok(())));
+            assert!(got == body);
+            assert_eq!(receiver.bytes_received(), body.len() as u64);
+            assert_eq!(sender.bytes_sent(), body.len() as u64);
+        }
+    }
+}
+
+fn test_data_id(_n: u32) -> ftps_proto::io::DataId {
+    // DataId is made by sessions only: take one from a session's IO request.
+    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let op = h.client.retrieve(b"f", None).unwrap();
+    let _ = op;
+    h.run();
+    h.io.iter()
+        .find_map(|r| match r {
+            IoRequest::Connect {
+                channel: Channel::Data(id),
+                ..
+            } => Some(*id),
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn drive_plaintext_session_with(control: &[u8], cuts: &[usize]) -> usize {
+    use ftps_proto::client::{ClientEvent, ClientSession};
+    use ftps_proto::io::{Instant, Output};
+    let mut session = ClientSession::new(client_config(TlsMode::Plaintext), Instant::from_nanos(0));
+    let mut buf = [0u8; 512];
+    let mut closed = 0;
+    let mut drain = |session: &mut ClientSession, closed: &mut usize, t: u64| {
+        for _ in 0..10_000 {
+            match session.poll_output(&mut buf, Instant::from_nanos(t)) {
+                Output::Wait { .. } => return,
+                Output::Event(ClientEvent::Closed { .. }) => *closed += 1,
+                _ => {}
+            }
+        }
+        panic!("drain did not reach Wait");
+    };
+    drain(&mut session, &mut closed, 0);
+    session.handle_connected(
+        Channel::Control,
+        client_support::CLIENT_LOCAL,
+        Instant::from_nanos(1),
+    );
+    let _ = session.login(b"u", b"p", None);
+    let _ = session.list(None);
+    let _ = session.retrieve(b"f", Some(3));
+    let _ = session.store(b"g");
+    drain(&mut session, &mut closed, 1);
+    let mut start = 0;
+    for (i, &cut) in cuts
+        .iter()
+        .chain(std::iter::once(&control.len()))
+        .enumerate()
+    {
+        let end = cut.clamp(start, control.len());
+        let mut rest = &control[start..end];
+        while !rest.is_empty() {
+            let taken = session
+                .handle_receive(Channel::Control, rest, Instant::from_nanos(2 + i as u64))
+                .unwrap();
+            rest = &rest[taken.max(1).min(rest.len())..];
+            drain(&mut session, &mut closed, 2 + i as u64);
+        }
+        start = end;
+    }
+    session.handle_eof(Channel::Control, Instant::from_nanos(1_000));
+    drain(&mut session, &mut closed, 1_000);
+    closed
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    // Arbitrary server bytes never panic the session; it ends exactly once.
+    #[test]
+    fn arbitrary_control_bytes_only_give_typed_errors(
+        control in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+        cuts in proptest::collection::vec(0usize..600, 0..8),
+    ) {
+        let mut cuts = cuts;
+        cuts.sort_unstable();
+        proptest::prop_assert_eq!(drive_plaintext_session_with(&control, &cuts), 1);
+    }
+
+    // Plausible replies in random order (the interesting states) never panic either.
+    #[test]
+    fn random_reply_sequences_only_give_typed_errors(
+        codes in proptest::collection::vec(0usize..14, 0..24),
+    ) {
+        const REPLIES: [&[u8]; 14] = [
+            b"220 hi\r\n", b"211-F\r\n UTF8\r\n211 E\r\n", b"331 pw\r\n", b"230 in\r\n",
+            b"229 (|||2000|)\r\n", b"227 (1,2,3,4,5,6)\r\n", b"150 go\r\n", b"226 ok\r\n",
+            b"350 rest\r\n", b"500 no\r\n", b"421 bye\r\n", b"125 open\r\n",
+            b"200 ok\r\n", b"110 MARK 1 = 2\r\n",
+        ];
+        let control: Vec<u8> = codes.iter().flat_map(|&i| REPLIES[i].iter().copied()).collect();
+        proptest::prop_assert_eq!(drive_plaintext_session_with(&control, &[]), 1);
+    }
+}
+
+// spec: E01, E04 — IPv6 control peer: EPSV goes to the peer's IPv6 address, EPRT names ours.
+#[test]
+fn ipv6_passive_and_active_data_connections() {
+    for active in [false, true] {
+        let mut config = client_config(TlsMode::Explicit);
+        config.peer = "[::1]:21".parse().unwrap();
+        if active {
+            config.data_mode = ftps_proto::client::DataConnectionMode::Active;
+        }
+        let mut s = script();
+        s.file = payload(2000);
+        s.active_from = "[::1]:20".parse().unwrap();
+        let mut h = Harness::new(config, s);
+        h.local = "[::2]:40000".parse().unwrap();
+        h.run();
+        h.login();
+        let op = h.client.retrieve(b"f", None).unwrap();
+        h.run();
+        assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+        assert!(h.downloaded[&op] == payload(2000));
+        if active {
+            assert!(
+                h.server
+                    .commands
+                    .contains(&Command::Eprt(b"|2|::2|50000|".to_vec()))
+            );
+            assert!(h.io.iter().any(|r| matches!(
+                r,
+                IoRequest::Listen { ip, .. } if *ip == "::2".parse::<std::net::IpAddr>().unwrap()
+            )));
+        } else {
+            assert_eq!(
+                h.server.passive_connects,
+                vec!["[::1]:5001".parse().unwrap()]
+            );
+        }
+    }
+}
+
+// spec: T34 — the transfer command goes out before the data TLS handshake starts.
+#[test]
+fn the_transfer_command_precedes_the_data_client_hello() {
+    for upload in [false, true] {
+        let mut h = logged_in(client_config(TlsMode::Explicit), script());
+        let op = if upload {
+            let op = h.client.store(b"x").unwrap();
+            h.uploads.insert(op, payload(10));
+            op
+        } else {
+            h.client.retrieve(b"x", None).unwrap()
+        };
+        h.run();
+        assert_eq!(h.completed(op), Some(&Ok(226)));
+        let verb: &[u8] = if upload { b"STOR x\r\n" } else { b"RETR x\r\n" };
+        let at = h
+            .server
+            .command_log
+            .windows(verb.len())
+            .position(|w| w == verb)
+            .unwrap()
+            + verb.len();
+        let first_data = h.data_sent_after[0];
+        assert!(first_data >= at, "ClientHello before the transfer command");
+    }
 }

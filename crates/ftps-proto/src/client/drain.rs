@@ -10,6 +10,10 @@ use crate::io::{Channel, Instant, IoRequest, Output};
 /// this only bounds work per call (the next call continues).
 const DATA_ROUNDS: usize = 8;
 
+/// Listing lines are parsed only while fewer events than this wait in the queue: the rest of
+/// the listing stays in the (bounded) data buffers until the application caught up.
+const MAX_QUEUED_EVENTS: usize = 256;
+
 impl ClientSession {
     /// The next thing for the driver to do. Call until it returns `Output::Wait`.
     ///
@@ -36,6 +40,16 @@ impl ClientSession {
                         Err(err) => self.end(Some(super::ClientError::Tls(err))),
                     }
                 }
+            }
+            if let Some(tls) = &mut self.cleared_tls {
+                let len = tls.take_transmit(buf);
+                if len > 0 {
+                    return Output::Transmit {
+                        channel: Channel::Control,
+                        len,
+                    };
+                }
+                self.cleared_tls = None;
             }
             if let Some(tls) = &mut self.control_tls {
                 let len = tls.take_transmit(buf);
@@ -129,6 +143,7 @@ impl ClientSession {
     /// Runs the data connection and routes what it reports to its transfer.
     fn process_data(&mut self) {
         let mut settle = false;
+        let mut failed_data = None;
         for _ in 0..DATA_ROUNDS {
             let Some(slot) = &mut self.data else {
                 break;
@@ -153,7 +168,7 @@ impl ClientSession {
                 break;
             };
             if let (Some(kind), Some(lines)) = (transfer.listing, transfer.lines.as_mut()) {
-                if slot.conn.has_chunk() {
+                if slot.conn.has_chunk() && self.events.len() < MAX_QUEUED_EVENTS {
                     let bytes = slot.conn.take_inbound();
                     lines.push(&bytes);
                     progressed = true;
@@ -204,6 +219,9 @@ impl ClientSession {
                                 }
                             }
                         }
+                        if let Err(err) = &result {
+                            failed_data = Some(err.clone());
+                        }
                         transfer.data_result = Some(result);
                         if transfer.final_reply.is_none() {
                             // The data side is done: the final reply is due now.
@@ -217,6 +235,9 @@ impl ClientSession {
             if !progressed {
                 break;
             }
+        }
+        if let Some(err) = failed_data {
+            self.abort_after_data_failure(err);
         }
         if settle {
             self.settle();

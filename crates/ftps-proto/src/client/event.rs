@@ -140,6 +140,9 @@ pub enum OpError {
     /// The address in a `227`/`229` reply is unusable.
     #[error("bad passive address: {0}")]
     BadPassiveAddress(AddrError),
+    /// The operation needs a TLS-protected control connection (`CCC`).
+    #[error("the control connection is not protected by TLS")]
+    NotSecured,
     /// The operation was aborted by the application.
     #[error("aborted")]
     Aborted,
@@ -176,6 +179,10 @@ pub enum ClientError {
         /// The 421 reply.
         reply: Reply,
     },
+    /// After `CCC`, the server did not end TLS with close_notify (or sent bytes that are not
+    /// TLS before it).
+    #[error("CCC failed: {0}")]
+    ClearFailed(TlsError),
     /// The control connection ended unexpectedly.
     #[error("the control connection was closed by the peer")]
     ConnectionLost,

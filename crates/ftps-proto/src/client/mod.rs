@@ -75,6 +75,8 @@ enum Phase {
     Feat,
     /// Running operations.
     Ready,
+    /// `CCC` accepted: our close_notify sent, waiting for the server's; then plaintext.
+    Clearing,
     /// Ended: only flushing remains.
     Ended,
 }
@@ -131,6 +133,8 @@ struct Transfer {
     resumed: Option<bool>,
     /// Active mode: the driver's listener address.
     listen: Option<SocketAddr>,
+    /// Set when the session aborts the transfer itself (data failure): the operation's error.
+    abort_reason: Option<OpError>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +172,9 @@ enum OpKind {
     },
     Transfer(Box<Transfer>),
     Quit {
+        sent: bool,
+    },
+    Ccc {
         sent: bool,
     },
 }
@@ -226,6 +233,10 @@ pub struct ClientSession {
     logged_in: bool,
     /// Data connections use TLS (PROT P accepted, or implicit FTPS).
     data_private: bool,
+    /// The 200 to CCC, reported once the TLS shutdown finished.
+    ccc_reply: Option<Reply>,
+    /// The control TLS channel after CCC, kept until our close_notify went out.
+    cleared_tls: Option<TlsChannel>,
 }
 
 impl ClientSession {
@@ -273,6 +284,8 @@ impl ClientSession {
             control_closed: false,
             logged_in: false,
             data_private: false,
+            ccc_reply: None,
+            cleared_tls: None,
         }
     }
 

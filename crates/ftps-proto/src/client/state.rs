@@ -5,13 +5,13 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
-use super::LoginStep;
 use super::{
     AbortState, ClientError, ClientEvent, ClientSession, Command, DataConnection,
     DataConnectionMode, DataDirection, DataProtection, DataSlot, Op, OpError, OpId, OpKind, Phase,
     ProtectionLevel, ProtocolError, Reply, ReplyCode, Sent, TlsChannel, TlsError, TlsEvent,
     TlsMode, TransferStep, Verdict, encode_port_argument, parse_epsv_reply, parse_pasv_reply,
 };
+use super::{LoginStep, Verb};
 use crate::io::{Channel, IoRequest};
 
 impl ClientSession {
@@ -105,16 +105,60 @@ impl ClientSession {
                     self.on_control_secured(info);
                 }
                 Ok(TlsEvent::Data(bytes)) => self.parser.push(bytes),
-                Ok(TlsEvent::PeerClosed | TlsEvent::Closed) => {}
+                Ok(TlsEvent::PeerClosed) => {}
+                Ok(TlsEvent::Closed) => {
+                    if self.phase == Phase::Clearing {
+                        self.finish_ccc();
+                        break;
+                    }
+                }
                 Ok(TlsEvent::Idle) => break,
                 Err(err) => {
-                    self.end(Some(ClientError::Tls(err)));
+                    let error = if self.phase == Phase::Clearing {
+                        ClientError::ClearFailed(err)
+                    } else {
+                        ClientError::Tls(err)
+                    };
+                    self.end(Some(error));
                     return;
                 }
             }
         }
+        let was_clearing = self.phase == Phase::Clearing;
         self.process_replies();
+        if self.phase == Phase::Clearing && !was_clearing {
+            // The 200 to CCC was just read: the server's close_notify may be here already.
+            self.pump_control_tls();
+            return;
+        }
         self.flush_commands();
+    }
+
+    /// Both close_notify alerts were exchanged after `CCC`: the bytes that followed the
+    /// server's close_notify are the first plaintext, and nothing is lost or read twice.
+    fn finish_ccc(&mut self) {
+        let Some(mut tls) = self.control_tls.take() else {
+            return;
+        };
+        let tail = match tls.take_plaintext() {
+            Ok(tail) => tail,
+            Err(err) => {
+                self.end(Some(ClientError::ClearFailed(err)));
+                return;
+            }
+        };
+        // Our close_notify may still wait for transmission.
+        self.cleared_tls = Some(tls);
+        self.phase = Phase::Ready;
+        self.reply_deadline = None;
+        let reply = self
+            .ccc_reply
+            .take()
+            .unwrap_or_else(|| Reply::new(ReplyCode::OK, Vec::new()));
+        self.complete_front(Ok(reply));
+        self.parser.push(&tail);
+        self.process_replies();
+        self.drive();
     }
 
     fn process_replies(&mut self) {
@@ -222,6 +266,19 @@ impl ClientSession {
             | Sent::Port
             | Sent::Rest
             | Sent::Transfer(_) => self.on_transfer_reply(sent, reply, positive),
+            Sent::Simple(Verb::Ccc) if positive => {
+                // spec T29: close_notify both ways, then plaintext on the same connection.
+                if let Some(tls) = &mut self.control_tls {
+                    if let Err(err) = tls.close() {
+                        self.end(Some(ClientError::ClearFailed(err)));
+                        return;
+                    }
+                }
+                self.phase = Phase::Clearing;
+                self.ccc_reply = Some(reply);
+                self.arm_reply_timer();
+                return;
+            }
             Sent::Simple(_) | Sent::Raw | Sent::Rnto => {
                 let result = if positive {
                     Ok(reply)
@@ -254,7 +311,8 @@ impl ClientSession {
             }
             Sent::Abor => {
                 // 225/226, or a refusal: either way the aborted transfer is over.
-                self.complete_front(Err(OpError::Aborted));
+                let result = self.abort_result();
+                self.complete_front(Err(result));
             }
             Sent::SyncNoop => {}
         }
@@ -537,7 +595,8 @@ impl ClientSession {
                     if positive {
                         // 226 for the transfer or for the ABOR: which one is unknowable, so a
                         // NOOP finds the end of any stray second reply.
-                        self.complete_front(Err(OpError::Aborted));
+                        let result = self.abort_result();
+                        self.complete_front(Err(result));
                         self.send(Sent::SyncNoop, &Command::Noop);
                     } else {
                         // 426 (or similar): the ABOR's own reply follows.
@@ -713,6 +772,21 @@ impl ClientSession {
                         Some((Sent::Quit, Command::Quit))
                     }
                 }
+                OpKind::Ccc { sent } => {
+                    if *sent {
+                        None
+                    } else if self
+                        .control_tls
+                        .as_ref()
+                        .is_none_or(|tls| !tls.is_handshake_complete())
+                    {
+                        self.complete_front(Err(OpError::NotSecured));
+                        continue;
+                    } else {
+                        *sent = true;
+                        Some((Sent::Simple(Verb::Ccc), Command::Ccc))
+                    }
+                }
                 OpKind::Transfer(_) => {
                     if self.drive_transfer(secure_private) {
                         continue;
@@ -855,6 +929,48 @@ impl ClientSession {
                 self.drive();
             }
         }
+    }
+
+    /// Why an aborted transfer failed: the application's abort, or the data failure that
+    /// made the session abort it.
+    fn abort_result(&mut self) -> OpError {
+        match self.ops.front_mut() {
+            Some(Op {
+                kind: OpKind::Transfer(transfer),
+                ..
+            }) => transfer.abort_reason.take().unwrap_or(OpError::Aborted),
+            _ => OpError::Aborted,
+        }
+    }
+
+    /// The data connection of the running transfer failed before its final reply: ABOR makes
+    /// the server end the transfer now instead of whenever it notices (RFC 959 §4.1.3).
+    pub(super) fn abort_after_data_failure(&mut self, error: crate::data::DataError) {
+        let Some(Op {
+            kind: OpKind::Transfer(transfer),
+            ..
+        }) = self.ops.front_mut()
+        else {
+            return;
+        };
+        if transfer.step != TransferStep::Running
+            || transfer.abort != AbortState::None
+            || transfer.final_reply.is_some()
+            || transfer.failure.is_some()
+        {
+            return;
+        }
+        transfer.abort_reason = Some(OpError::Data(error));
+        if self.awaiting.is_some() {
+            transfer.abort = AbortState::Sent;
+        } else {
+            self.awaiting = Some(Sent::Abor);
+        }
+        if let Some(slot) = &mut self.data {
+            slot.closing = true;
+        }
+        self.send_raw_command(&Command::Abor);
+        self.arm_reply_timer();
     }
 
     /// Ends the front operation with `result` (and its data connection).

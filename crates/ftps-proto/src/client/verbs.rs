@@ -219,6 +219,14 @@ impl ClientSession {
         self.queue(OpKind::Quit { sent: false })
     }
 
+    /// `CCC` (RFC 4217 §5): after the server's `200`, both sides exchange close_notify and
+    /// the control connection continues in plaintext (data connections keep their `PROT`
+    /// level). Commands after it travel unprotected and can be tampered with: use only when a
+    /// firewall needs to read the control connection.
+    pub fn ccc(&mut self) -> Result<OpId, UsageError> {
+        self.queue(OpKind::Ccc { sent: false })
+    }
+
     /// Sets the `TYPE` of later file transfers (retrieve/store/append/store_unique). The
     /// default is `TYPE I` (binary); listings use the server's implied `TYPE A`.
     pub fn set_transfer_type(&mut self, transfer_type: TransferType) {
@@ -253,6 +261,7 @@ impl ClientSession {
             abort: AbortState::None,
             resumed: None,
             listen: None,
+            abort_reason: None,
         })))
     }
 
@@ -422,6 +431,10 @@ impl ClientSession {
             // ABOR may be sent while the transfer command's reply is outstanding (RFC 959
             // §4.1.3); under TLS it goes in-band (RFC 4217 §14).
             self.send_raw_command(&Command::Abor);
+            if self.awaiting.is_none() {
+                // The final reply already came; only the ABOR's own reply is due.
+                self.awaiting = Some(super::Sent::Abor);
+            }
             self.arm_reply_timer();
         } else if self.awaiting.is_none() {
             self.drive();

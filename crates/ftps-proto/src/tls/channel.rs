@@ -368,6 +368,11 @@ impl TlsChannel {
             match self.drive(None)? {
                 Outcome::Progress | Outcome::Wrote(_) => {}
                 Outcome::Idle => {
+                    // The handshake may complete in a step that ends waiting for input (a
+                    // TLS 1.2 client receiving the server's Finished): report it now.
+                    if self.handshake_event {
+                        continue;
+                    }
                     if self.eof && !self.peer_closed {
                         return Err(self.fail(TlsError::Truncated));
                     }

@@ -199,6 +199,12 @@ pub(crate) struct Server {
     control_eof_out: bool,
     pub(crate) passive_connects: Vec<SocketAddr>,
     upgraded: bool,
+    ccc_pending: bool,
+    /// Every command byte received (decrypted), as it arrived.
+    pub(crate) command_log: Vec<u8>,
+    /// Commands the server read in plaintext after CCC.
+    pub(crate) after_ccc: Vec<Command>,
+    cleared: bool,
 }
 
 impl Server {
@@ -225,6 +231,10 @@ impl Server {
             control_eof_out: false,
             passive_connects: Vec::new(),
             upgraded: false,
+            ccc_pending: false,
+            command_log: Vec::new(),
+            after_ccc: Vec::new(),
+            cleared: false,
         };
         let _ = &server.base;
         if server.script.implicit {
@@ -254,18 +264,22 @@ impl Server {
             while !rest.is_empty() {
                 let n = tls.feed(rest).unwrap_or(rest.len());
                 rest = &rest[n..];
-                Self::pump_control_tls(tls, &mut self.parser);
+                Self::pump_control_tls(tls, &mut self.parser, &mut self.command_log);
             }
         } else {
             self.plaintext_wire.extend_from_slice(bytes);
+            self.command_log.extend_from_slice(bytes);
             self.parser.push(bytes);
         }
     }
 
-    fn pump_control_tls(tls: &mut TlsChannel, parser: &mut CommandParser) {
+    fn pump_control_tls(tls: &mut TlsChannel, parser: &mut CommandParser, log: &mut Vec<u8>) {
         loop {
             match tls.poll() {
-                Ok(TlsEvent::Data(bytes)) => parser.push(bytes),
+                Ok(TlsEvent::Data(bytes)) => {
+                    log.extend_from_slice(bytes);
+                    parser.push(bytes);
+                }
                 Ok(TlsEvent::Idle) | Err(_) => break,
                 Ok(_) => {}
             }
@@ -340,6 +354,9 @@ impl Server {
                 continue;
             };
             self.commands.push(command.clone());
+            if self.cleared {
+                self.after_ccc.push(command.clone());
+            }
             let Some(verb) = command.verb() else {
                 self.reply(b"500 unknown\r\n");
                 continue;
@@ -363,14 +380,27 @@ impl Server {
         self.progress_transfer();
         // Control TLS output.
         if let Some(tls) = &mut self.control_tls {
-            Self::pump_control_tls(tls, &mut self.parser);
+            Self::pump_control_tls(tls, &mut self.parser, &mut self.command_log);
             if tls.is_handshake_complete() && !self.plain_out.is_empty() {
                 let n = tls.write(&self.plain_out).unwrap_or(0);
                 self.plain_out.drain(..n);
             }
+            if self.ccc_pending && self.plain_out.is_empty() {
+                self.ccc_pending = false;
+                tls.close().unwrap();
+            }
             let pending = tls.pending_transmit().to_vec();
             tls.consume_transmit(pending.len()).unwrap();
             self.control_out.extend_from_slice(&pending);
+            if tls.is_closed() {
+                // CCC done: what followed the client's close_notify is plaintext.
+                let tail = tls.take_plaintext().unwrap();
+                self.control_tls = None;
+                self.cleared = true;
+                self.plaintext_wire.extend_from_slice(&tail);
+                self.command_log.extend_from_slice(&tail);
+                self.parser.push(&tail);
+            }
         } else {
             self.control_out.append(&mut self.plain_out);
         }
@@ -437,6 +467,10 @@ impl Server {
                 self.control_eof_out = true;
             }
             Command::Abor => self.reply(b"226 abort ok\r\n"),
+            Command::Ccc => {
+                self.reply(b"200 CCC ok\r\n");
+                self.ccc_pending = true;
+            }
             Command::Retr(_)
             | Command::Stor(_)
             | Command::Appe(_)
@@ -592,6 +626,10 @@ pub(crate) struct Harness {
     pub(crate) client_control_out: Vec<u8>,
     pub(crate) last_wait: Option<Option<Instant>>,
     pub(crate) control_connected: bool,
+    /// The client's local address on the control connection.
+    pub(crate) local: SocketAddr,
+    /// For each data transmit: how many command bytes the server had received by then.
+    pub(crate) data_sent_after: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -650,6 +688,8 @@ impl Harness {
             client_control_out: Vec::new(),
             last_wait: None,
             control_connected: false,
+            local: CLIENT_LOCAL,
+            data_sent_after: Vec::new(),
         }
     }
 
@@ -689,7 +729,10 @@ impl Harness {
                             self.client_control_out.extend_from_slice(&bytes);
                             self.server.on_control(&bytes);
                         }
-                        Channel::Data(id) => self.server.on_data(id, &bytes),
+                        Channel::Data(id) => {
+                            self.data_sent_after.push(self.server.command_log.len());
+                            self.server.on_data(id, &bytes);
+                        }
                     }
                 }
                 Output::Io(request) => {
@@ -763,17 +806,15 @@ impl Harness {
             IoRequest::Connect { channel, addr } => match channel {
                 Channel::Control => {
                     self.control_connected = true;
+                    let local = self.local;
                     self.client
-                        .handle_connected(Channel::Control, CLIENT_LOCAL, self.instant());
+                        .handle_connected(Channel::Control, local, self.instant());
                 }
                 Channel::Data(id) => {
                     self.server.passive_connects.push(addr);
                     self.server.open_data(id);
-                    self.client.handle_connected(
-                        channel,
-                        SocketAddr::new(CLIENT_LOCAL.ip(), 40001),
-                        self.instant(),
-                    );
+                    let local = SocketAddr::new(self.local.ip(), 40001);
+                    self.client.handle_connected(channel, local, self.instant());
                 }
             },
             IoRequest::Listen { data, ip } => {
