@@ -409,9 +409,6 @@ impl Client {
                     Output::Io(request) => Step::Io(request),
                     Output::Wait { deadline } => break deadline,
                     Output::Event(event) => {
-                        if std::env::var_os("FTPS_TRACE").is_some() {
-                            eprintln!("event: {event:?}");
-                        }
                         match event {
                             ClientEvent::Data { op, bytes } if Some(op) == target => {
                                 if let Job::Download(sink) = &mut job {
@@ -462,9 +459,6 @@ impl Client {
                 };
                 match step {
                     Step::Transmit(channel, len) => {
-                        if std::env::var_os("FTPS_TRACE").is_some() {
-                            eprintln!("transmit: {channel:?} {len}");
-                        }
                         let deadline = std::time::Instant::now() + self.write_timeout;
                         if let Err(e) = self.sockets.write_all(channel, &self.out[..len], deadline)
                         {
@@ -492,9 +486,6 @@ impl Client {
 
     /// Carries out one socket request and reports the outcome to the session.
     fn perform(&mut self, request: IoRequest) {
-        if std::env::var_os("FTPS_TRACE").is_some() {
-            eprintln!("io: {request:?}");
-        }
         match request {
             IoRequest::Connect { channel, addr } => {
                 let result = self.sockets.connect(channel, addr, self.connect_timeout);
@@ -555,9 +546,6 @@ impl Client {
         let timeout = deadline.map(|d| d.saturating_duration_since(now));
         let paused: Vec<Channel> = self.backlog.keys().copied().collect();
         let readiness = self.sockets.wait(timeout, &paused, &mut self.recv)?;
-        if std::env::var_os("FTPS_TRACE").is_some() {
-            eprintln!("ready: {readiness:?}");
-        }
         let now = self.now();
         match readiness {
             Readiness::Received { channel, len } => {
