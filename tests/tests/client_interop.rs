@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use ftps_proto::codec::listing::ListLine;
 use ftps_std::{Client, ClientOptions, DataConnectionMode, ListingEntry, Timeouts, TlsMode, Trust};
 use ftps_tests::peers::{self, Endpoint, Pyftpdlib, TlsVersions, Vsftpd};
 
@@ -36,57 +37,85 @@ fn options(endpoint: &Endpoint, mode: DataConnectionMode) -> ClientOptions {
     options
 }
 
-/// Login, upload, listing, download, resume, rename, delete, and ten more transfers in the
-/// same session, each of whose data connections must resume the control session's TLS
-/// session (vsftpd refuses any that does not).
-fn session_round_trip(endpoint: &Endpoint, mode: DataConnectionMode) {
+/// A cheap, stable digest for comparing large payloads in assertion messages.
+fn digest(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn names(entries: &[ListingEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|entry| match entry {
+            ListingEntry::Mlsd(e) => Some(String::from_utf8_lossy(&e.name).into_owned()),
+            ListingEntry::List(ListLine::Entry(e)) => {
+                Some(String::from_utf8_lossy(&e.name).into_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Login, upload and download (with checksums), listings (LIST, and MLSD where offered),
+/// resume, SIZE, rename, delete, and ten more transfers in the same session, each of whose
+/// data connections must resume the control session's TLS session (vsftpd refuses any that
+/// does not).
+fn session_round_trip(endpoint: &Endpoint, mode: DataConnectionMode, size: usize) {
     let mut client = Client::connect(options(endpoint, mode)).expect("connect");
     assert!(client.tls_info().is_some(), "control connection under TLS");
     client
         .login(&endpoint.user, &endpoint.password)
         .expect("login");
 
-    let data = payload(1 << 20);
+    let data = payload(size);
     let up = client.store("up.bin", &mut data.as_slice()).expect("STOR");
     assert_eq!(up.bytes, data.len() as u64);
     assert_eq!(up.resumed, Some(true), "upload data connection resumed"); // spec: T40
-    assert_eq!(
-        std::fs::read(endpoint.root_dir.join("up.bin")).unwrap(),
-        data
+    let stored = std::fs::read(endpoint.root_dir.join("up.bin")).unwrap();
+    assert_eq!((stored.len(), digest(&stored)), (data.len(), digest(&data)));
+
+    let listing = client.list_long(None).expect("LIST");
+    assert!(
+        names(&listing).iter().any(|n| n == "up.bin"),
+        "LIST: {listing:?}"
     );
-
-    let entries = client.list(None).expect("listing");
-    let names: Vec<String> = entries
-        .iter()
-        .filter_map(|entry| match entry {
-            ListingEntry::Mlsd(e) => Some(String::from_utf8_lossy(&e.name).into_owned()),
-            ListingEntry::List(ftps_proto::codec::listing::ListLine::Entry(e)) => {
-                Some(String::from_utf8_lossy(&e.name).into_owned())
-            }
+    if client.features().iter().any(|f| f.starts_with(b"MLST")) {
+        let facts = client.mlsd(None).expect("MLSD");
+        let entry = facts.iter().find_map(|e| match e {
+            ListingEntry::Mlsd(e) if e.name == b"up.bin" => Some(e),
             _ => None,
-        })
-        .collect();
-    assert!(names.iter().any(|n| n == "up.bin"), "listing: {entries:?}");
+        });
+        assert_eq!(
+            entry.and_then(|e| e.size()),
+            Some(data.len() as u64),
+            "MLSD: {facts:?}"
+        );
+    }
 
-    let mut down = Vec::new();
+    let mut down = Vec::with_capacity(data.len());
     let summary = client.retrieve("up.bin", 0, &mut down).expect("RETR");
-    assert_eq!(down, data);
+    assert_eq!((down.len(), digest(&down)), (data.len(), digest(&data)));
     assert_eq!(summary.resumed, Some(true));
 
     let mut tail = Vec::new();
     client
         .retrieve("up.bin", 1000, &mut tail)
         .expect("REST + RETR");
-    assert_eq!(tail, &data[1000..]);
+    assert!(tail == data[1000..], "resumed download differs");
 
     assert_eq!(client.size("up.bin").expect("SIZE"), data.len() as u64);
     client.rename("up.bin", "renamed.bin").expect("rename");
+    let small = &data[..64 * 1024];
+    client
+        .store("small.bin", &mut &small[..])
+        .expect("small STOR");
     for i in 0..10 {
         let mut got = Vec::new();
         let summary = client
-            .retrieve("renamed.bin", 0, &mut got)
+            .retrieve("small.bin", 0, &mut got)
             .expect("repeated RETR");
-        assert_eq!(got.len(), data.len(), "transfer {i}");
+        assert!(got == small, "transfer {i} differs");
         assert_eq!(summary.resumed, Some(true), "transfer {i} resumed");
     }
     client.delete("renamed.bin").expect("DELE");
@@ -94,10 +123,19 @@ fn session_round_trip(endpoint: &Endpoint, mode: DataConnectionMode) {
     client.quit().expect("QUIT");
 }
 
+const BIG: usize = 64 << 20;
+const MEDIUM: usize = 1 << 20;
+
 #[test]
-fn vsftpd_explicit_tls13_passive() {
+fn vsftpd_explicit_tls13_passive_64mib() {
     let server = Vsftpd::builder().start().unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Passive);
+    session_round_trip(server.endpoint(), DataConnectionMode::Passive, BIG);
+}
+
+#[test]
+fn vsftpd_explicit_tls13_active() {
+    let server = Vsftpd::builder().start().unwrap();
+    session_round_trip(server.endpoint(), DataConnectionMode::Active, MEDIUM);
 }
 
 #[test]
@@ -106,7 +144,25 @@ fn vsftpd_explicit_tls12_passive() {
         .tls_versions(TlsVersions::Tls12Only)
         .start()
         .unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Passive);
+    session_round_trip(server.endpoint(), DataConnectionMode::Passive, MEDIUM);
+}
+
+#[test]
+fn vsftpd_explicit_tls12_active() {
+    let server = Vsftpd::builder()
+        .tls_versions(TlsVersions::Tls12Only)
+        .start()
+        .unwrap();
+    session_round_trip(server.endpoint(), DataConnectionMode::Active, MEDIUM);
+}
+
+#[test]
+fn vsftpd_implicit_passive() {
+    let server = Vsftpd::builder()
+        .tls_mode(peers::TlsMode::Implicit)
+        .start()
+        .unwrap();
+    session_round_trip(server.endpoint(), DataConnectionMode::Passive, MEDIUM);
 }
 
 #[test]
@@ -115,11 +171,71 @@ fn vsftpd_implicit_active() {
         .tls_mode(peers::TlsMode::Implicit)
         .start()
         .unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Active);
+    session_round_trip(server.endpoint(), DataConnectionMode::Active, MEDIUM);
 }
 
 #[test]
-fn pyftpdlib_explicit_passive() {
+fn pyftpdlib_explicit_tls13_passive_64mib() {
     let server = Pyftpdlib::builder().start().unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Passive);
+    session_round_trip(server.endpoint(), DataConnectionMode::Passive, BIG);
+}
+
+#[test]
+fn pyftpdlib_explicit_tls13_active() {
+    let server = Pyftpdlib::builder().start().unwrap();
+    session_round_trip(server.endpoint(), DataConnectionMode::Active, MEDIUM);
+}
+
+#[test]
+fn pyftpdlib_explicit_tls12_passive() {
+    let server = Pyftpdlib::builder()
+        .tls_versions(TlsVersions::Tls12Only)
+        .start()
+        .unwrap();
+    session_round_trip(server.endpoint(), DataConnectionMode::Passive, MEDIUM);
+}
+
+// spec: §9.3 — a server that does not speak TLS never gets our credentials: the client ends
+// the session at the refused AUTH.
+#[test]
+fn plain_ftp_server_refusing_auth_gets_no_login() {
+    // vsftpd with TLS on but AUTH refused is not configurable; a listener that answers like
+    // an FTP server without TLS is enough: greeting, then 500 to AUTH TLS.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(b"220 plain FTP\r\n").unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut received = Vec::new();
+        let mut line = String::new();
+        while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            received.push(line.trim_end().to_string());
+            let reply: &[u8] = if line.starts_with("QUIT") {
+                b"221 bye\r\n"
+            } else {
+                b"500 no\r\n"
+            };
+            stream.write_all(reply).unwrap();
+            line.clear();
+        }
+        received
+    });
+    let mut options = ClientOptions::new("127.0.0.1");
+    options.port = Some(addr.port());
+    options.trust = Trust::WebpkiRoots;
+    let err = Client::connect(options).expect_err("TLS is required");
+    assert!(
+        matches!(
+            err,
+            ftps_std::Error::Closed(Some(ftps_std::ClientError::TlsRefused { .. }))
+        ),
+        "{err}"
+    );
+    let received = server.join().unwrap();
+    assert_eq!(received, ["AUTH TLS", "QUIT"]);
 }

@@ -12,10 +12,11 @@
 //!   TLS, end of stream in clear. End of stream without close_notify is
 //!   [`DataError::Truncated`] (RFC 8446 §6.1, checklist §9.4), never success. We answer the
 //!   peer's close_notify with ours.
-//! - **Send**: success once the local side [`finish`](DataConnection::finish)ed and every byte,
-//!   close_notify included, was handed out for transmission, followed by a write shutdown
-//!   request. The connection keeps reading while sending (TLS 1.3 tickets arrive there); a
-//!   peer that ends its side before we finished is [`DataError::ClosedEarly`].
+//! - **Send**: success once the local side [`finish`](DataConnection::finish)ed, every byte,
+//!   close_notify included, was handed out for transmission (followed by a write shutdown
+//!   request), and — under TLS — the peer ended its side (close_notify or end of stream). The
+//!   connection keeps reading until then, because TLS 1.3 tickets arrive there; a peer that
+//!   ends its side before we finished is [`DataError::ClosedEarly`].
 //!
 //! Whether the *transfer* succeeded also needs the control reply; the session joins both.
 //!
@@ -503,9 +504,15 @@ impl DataConnection {
                     }
                 }
                 DataDirection::Send => {
+                    // Done once our close_notify went out *and* the peer ended its side: until
+                    // then the connection keeps reading, so a TLS 1.3 ticket the server sent on
+                    // it is stored. Closing earlier loses it, and a server that requires
+                    // resumption (vsftpd) refuses a later data connection once the tickets run
+                    // out. (A peer that ends with a bare EOF is accepted above.)
                     if self.finish_requested
                         && tls.has_sent_close_notify()
                         && tls.pending_transmit().is_empty()
+                        && self.peer_finished
                     {
                         self.succeed();
                     }

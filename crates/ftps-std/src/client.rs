@@ -213,16 +213,28 @@ impl Client {
 
     /// A directory listing, parsed: `MLSD` when the server offers it, `LIST` otherwise.
     pub fn list(&mut self, path: Option<&str>) -> Result<Vec<ListingEntry>, Error> {
-        let path = path.map(str::as_bytes);
         let mlsd = self
             .features
             .iter()
             .any(|f| f.len() >= 4 && f[..4].eq_ignore_ascii_case(b"MLST"));
-        let op = if mlsd {
-            self.session.mlsd(path)?
+        if mlsd {
+            self.mlsd(path)
         } else {
-            self.session.list(path)?
-        };
+            self.list_long(path)
+        }
+    }
+
+    /// A `LIST` listing (`ls -l` lines, parsed as well as they can be).
+    pub fn list_long(&mut self, path: Option<&str>) -> Result<Vec<ListingEntry>, Error> {
+        let op = self.session.list(path.map(str::as_bytes))?;
+        let mut entries = Vec::new();
+        self.run(op, Job::Listing(&mut entries))?;
+        Ok(entries)
+    }
+
+    /// An `MLSD` listing (RFC 3659 facts).
+    pub fn mlsd(&mut self, path: Option<&str>) -> Result<Vec<ListingEntry>, Error> {
+        let op = self.session.mlsd(path.map(str::as_bytes))?;
         let mut entries = Vec::new();
         self.run(op, Job::Listing(&mut entries))?;
         Ok(entries)
