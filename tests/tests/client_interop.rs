@@ -20,7 +20,32 @@ fn payload(len: usize) -> Vec<u8> {
         .collect()
 }
 
-fn options(endpoint: &Endpoint, mode: DataConnectionMode) -> ClientOptions {
+/// How the data connections are set up.
+#[derive(Clone, Copy)]
+struct Data {
+    mode: DataConnectionMode,
+    /// EPSV/EPRT (true) or PASV/PORT (false).
+    extended: bool,
+}
+
+const EPSV: Data = Data {
+    mode: DataConnectionMode::Passive,
+    extended: true,
+};
+const PASV: Data = Data {
+    mode: DataConnectionMode::Passive,
+    extended: false,
+};
+const EPRT: Data = Data {
+    mode: DataConnectionMode::Active,
+    extended: true,
+};
+const PORT: Data = Data {
+    mode: DataConnectionMode::Active,
+    extended: false,
+};
+
+fn options(endpoint: &Endpoint, data: Data) -> ClientOptions {
     let mut options = ClientOptions::new(endpoint.addr.ip().to_string());
     options.port = Some(endpoint.addr.port());
     options.tls_mode = match endpoint.tls_mode {
@@ -28,7 +53,8 @@ fn options(endpoint: &Endpoint, mode: DataConnectionMode) -> ClientOptions {
         peers::TlsMode::Implicit => TlsMode::Implicit,
     };
     options.trust = Trust::CaFile(endpoint.ca_cert_path.clone());
-    options.data_mode = mode;
+    options.data_mode = data.mode;
+    options.extended_data_commands = data.extended;
     options.timeouts = Timeouts {
         connect: Duration::from_secs(10),
         reply: Duration::from_secs(20),
@@ -61,8 +87,8 @@ fn names(entries: &[ListingEntry]) -> Vec<String> {
 /// resume, SIZE, rename, delete, and ten more transfers in the same session, each of whose
 /// data connections must resume the control session's TLS session (vsftpd refuses any that
 /// does not).
-fn session_round_trip(endpoint: &Endpoint, mode: DataConnectionMode, size: usize) {
-    let mut client = Client::connect(options(endpoint, mode)).expect("connect");
+fn session_round_trip(endpoint: &Endpoint, data_setup: Data, size: usize) {
+    let mut client = Client::connect(options(endpoint, data_setup)).expect("connect");
     assert!(client.tls_info().is_some(), "control connection under TLS");
     client
         .login(&endpoint.user, &endpoint.password)
@@ -126,73 +152,137 @@ fn session_round_trip(endpoint: &Endpoint, mode: DataConnectionMode, size: usize
 const BIG: usize = 64 << 20;
 const MEDIUM: usize = 1 << 20;
 
+// spec: T40, E07 — the interop matrix: server × explicit/implicit × data-connection kind ×
+// TLS version; every data connection must resume (vsftpd `require_ssl_reuse=YES`).
 #[test]
-fn vsftpd_explicit_tls13_passive_64mib() {
+fn vsftpd_explicit_tls13_epsv_64mib() {
     let server = Vsftpd::builder().start().unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Passive, BIG);
+    session_round_trip(server.endpoint(), EPSV, BIG);
 }
 
 #[test]
-fn vsftpd_explicit_tls13_active() {
+fn vsftpd_explicit_tls13_pasv() {
     let server = Vsftpd::builder().start().unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Active, MEDIUM);
+    session_round_trip(server.endpoint(), PASV, MEDIUM);
+    let log = server.log();
+    assert!(
+        log.contains("\"PASV\"") && !log.contains("\"EPSV\""),
+        "{log}"
+    );
 }
 
 #[test]
-fn vsftpd_explicit_tls12_passive() {
+fn vsftpd_explicit_tls13_eprt() {
+    let server = Vsftpd::builder().start().unwrap();
+    session_round_trip(server.endpoint(), EPRT, MEDIUM);
+}
+
+#[test]
+fn vsftpd_explicit_tls13_port() {
+    let server = Vsftpd::builder().start().unwrap();
+    session_round_trip(server.endpoint(), PORT, MEDIUM);
+    let log = server.log();
+    assert!(log.contains("\"PORT ") && !log.contains("\"EPRT "), "{log}");
+}
+
+#[test]
+fn vsftpd_explicit_tls12_epsv_64mib() {
     let server = Vsftpd::builder()
         .tls_versions(TlsVersions::Tls12Only)
         .start()
         .unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Passive, MEDIUM);
+    session_round_trip(server.endpoint(), EPSV, BIG);
 }
 
 #[test]
-fn vsftpd_explicit_tls12_active() {
+fn vsftpd_explicit_tls12_pasv() {
     let server = Vsftpd::builder()
         .tls_versions(TlsVersions::Tls12Only)
         .start()
         .unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Active, MEDIUM);
+    session_round_trip(server.endpoint(), PASV, MEDIUM);
 }
 
 #[test]
-fn vsftpd_implicit_passive() {
+fn vsftpd_explicit_tls12_eprt() {
+    let server = Vsftpd::builder()
+        .tls_versions(TlsVersions::Tls12Only)
+        .start()
+        .unwrap();
+    session_round_trip(server.endpoint(), EPRT, MEDIUM);
+}
+
+#[test]
+fn vsftpd_explicit_tls12_port() {
+    let server = Vsftpd::builder()
+        .tls_versions(TlsVersions::Tls12Only)
+        .start()
+        .unwrap();
+    session_round_trip(server.endpoint(), PORT, MEDIUM);
+}
+
+#[test]
+fn vsftpd_implicit_tls13_epsv() {
     let server = Vsftpd::builder()
         .tls_mode(peers::TlsMode::Implicit)
         .start()
         .unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Passive, MEDIUM);
+    session_round_trip(server.endpoint(), EPSV, MEDIUM);
 }
 
 #[test]
-fn vsftpd_implicit_active() {
+fn vsftpd_implicit_tls13_port() {
     let server = Vsftpd::builder()
         .tls_mode(peers::TlsMode::Implicit)
         .start()
         .unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Active, MEDIUM);
+    session_round_trip(server.endpoint(), PORT, MEDIUM);
 }
 
 #[test]
-fn pyftpdlib_explicit_tls13_passive_64mib() {
+fn vsftpd_implicit_tls12_eprt() {
+    let server = Vsftpd::builder()
+        .tls_mode(peers::TlsMode::Implicit)
+        .tls_versions(TlsVersions::Tls12Only)
+        .start()
+        .unwrap();
+    session_round_trip(server.endpoint(), EPRT, MEDIUM);
+}
+
+#[test]
+fn pyftpdlib_explicit_tls13_epsv_64mib() {
     let server = Pyftpdlib::builder().start().unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Passive, BIG);
+    session_round_trip(server.endpoint(), EPSV, BIG);
 }
 
 #[test]
-fn pyftpdlib_explicit_tls13_active() {
+fn pyftpdlib_explicit_tls13_pasv() {
     let server = Pyftpdlib::builder().start().unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Active, MEDIUM);
+    session_round_trip(server.endpoint(), PASV, MEDIUM);
 }
 
 #[test]
-fn pyftpdlib_explicit_tls12_passive() {
+fn pyftpdlib_explicit_tls13_eprt() {
+    let server = Pyftpdlib::builder().start().unwrap();
+    session_round_trip(server.endpoint(), EPRT, MEDIUM);
+}
+
+#[test]
+fn pyftpdlib_explicit_tls12_port() {
     let server = Pyftpdlib::builder()
         .tls_versions(TlsVersions::Tls12Only)
         .start()
         .unwrap();
-    session_round_trip(server.endpoint(), DataConnectionMode::Passive, MEDIUM);
+    session_round_trip(server.endpoint(), PORT, MEDIUM);
+}
+
+#[test]
+fn pyftpdlib_explicit_tls12_epsv() {
+    let server = Pyftpdlib::builder()
+        .tls_versions(TlsVersions::Tls12Only)
+        .start()
+        .unwrap();
+    session_round_trip(server.endpoint(), EPSV, MEDIUM);
 }
 
 // spec: §9.3 — a server that does not speak TLS never gets our credentials: the client ends

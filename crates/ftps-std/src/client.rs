@@ -55,6 +55,8 @@ pub struct ClientOptions {
     pub data_protection: DataProtection,
     /// Connect to the address in `227` replies instead of the control peer's IP.
     pub trust_pasv_address: bool,
+    /// `EPSV`/`EPRT` first (default); `false` uses `PASV`/`PORT` from the start.
+    pub extended_data_commands: bool,
     /// Connect, reply and data-idle timeouts.
     pub timeouts: Timeouts,
 }
@@ -71,6 +73,7 @@ impl ClientOptions {
             data_mode: DataConnectionMode::default(),
             data_protection: DataProtection::default(),
             trust_pasv_address: false,
+            extended_data_commands: true,
             timeouts: Timeouts::default(),
         }
     }
@@ -161,6 +164,7 @@ impl Client {
         config.data_mode = options.data_mode;
         config.data_protection = options.data_protection;
         config.trust_pasv_address = options.trust_pasv_address;
+        config.extended_data_commands = options.extended_data_commands;
         config.timeouts = options.timeouts;
         Self::with_session_config(config)
     }
@@ -230,6 +234,14 @@ impl Client {
         let mut entries = Vec::new();
         self.run(op, Job::Listing(&mut entries))?;
         Ok(entries)
+    }
+
+    /// A `LIST` listing as the server sent it.
+    pub fn list_raw(&mut self, path: Option<&str>) -> Result<Vec<u8>, Error> {
+        let op = self.session.list_raw(path.map(str::as_bytes))?;
+        let mut raw = Vec::new();
+        self.run(op, Job::Download(&mut raw))?;
+        Ok(raw)
     }
 
     /// An `MLSD` listing (RFC 3659 facts).

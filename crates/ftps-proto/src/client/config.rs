@@ -117,6 +117,11 @@ pub struct SessionConfig {
     /// Connect to the address a `227` reply names instead of the control peer's IP. Off by
     /// default (NAT, CVE-2020-8284).
     pub trust_pasv_address: bool,
+    /// Use `EPSV`/`EPRT` (RFC 2428, the default, with `PASV`/`PORT` as fallback on 500/502).
+    /// `false` sends `PASV`/`PORT` from the start, for servers or middleboxes that mishandle
+    /// the extended commands (curl's `--disable-epsv`/`--disable-eprt`); IPv6 still needs the
+    /// extended ones.
+    pub extended_data_commands: bool,
     /// Timeouts.
     pub timeouts: Timeouts,
     /// Limits.
@@ -135,6 +140,7 @@ impl SessionConfig {
             data_protection: DataProtection::default(),
             data_mode: DataConnectionMode::default(),
             trust_pasv_address: false,
+            extended_data_commands: true,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
         }

@@ -254,6 +254,7 @@ impl ClientSession {
             addr: config.peer,
         });
         let connect_deadline = Some(now.saturating_add(config.timeouts.connect));
+        let extended = config.extended_data_commands;
         Self {
             config,
             tls_config,
@@ -272,8 +273,9 @@ impl ClientSession {
             local_addr: None,
             features: Vec::new(),
             utf8: false,
-            epsv_refused: false,
-            eprt_refused: false,
+            // Without the extended commands, start as if the server had refused them.
+            epsv_refused: !extended,
+            eprt_refused: !extended,
             current_type: None,
             transfer_type: TransferType::Image,
             connect_deadline,

@@ -241,7 +241,20 @@ impl ClientSession {
         listing: Option<ListingKind>,
         rest: Option<u64>,
     ) -> Result<OpId, UsageError> {
+        // File transfers set the chosen TYPE first; listings use the server's implied TYPE A.
         let transfer_type = listing.is_none().then_some(self.transfer_type);
+        self.queue_typed_transfer(command, verb, direction, listing, rest, transfer_type)
+    }
+
+    fn queue_typed_transfer(
+        &mut self,
+        command: Command,
+        verb: Verb,
+        direction: DataDirection,
+        listing: Option<ListingKind>,
+        rest: Option<u64>,
+        transfer_type: Option<TransferType>,
+    ) -> Result<OpId, UsageError> {
         let lines = listing
             .map(|_| crate::codec::listing::ListingLines::new(self.config.limits.max_listing_line));
         self.queue(OpKind::Transfer(Box::new(Transfer {
@@ -318,6 +331,21 @@ impl ClientSession {
             Verb::List,
             DataDirection::Receive,
             Some(ListingKind::List),
+            None,
+        )
+    }
+
+    /// `LIST [path]` delivered raw: the listing's bytes arrive as
+    /// [`ClientEvent::Data`](super::ClientEvent::Data), exactly as the server sent them (for
+    /// display, or a parser of the application's own).
+    pub fn list_raw(&mut self, path: Option<&[u8]>) -> Result<OpId, UsageError> {
+        let path = check_optional(path)?;
+        self.queue_typed_transfer(
+            Command::List(path),
+            Verb::List,
+            DataDirection::Receive,
+            None,
+            None,
             None,
         )
     }
