@@ -157,6 +157,12 @@ impl Sockets {
                 });
             }
         }
+        if fds.is_empty() && timeout.is_none() {
+            // Nothing could ever wake us: report it instead of sleeping forever.
+            return Err(io::Error::other(
+                "the session waits for input on no socket and set no deadline",
+            ));
+        }
         let ready = rustix::event::poll(&mut fds, timeout.map(timespec).as_ref())?;
         if ready == 0 {
             return Ok(Readiness::TimedOut);
