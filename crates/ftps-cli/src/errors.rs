@@ -78,10 +78,13 @@ impl CliError {
     /// the certificate was checked against.
     pub(crate) fn from_client(error: &Error, stage: Stage, what: &str, host: &str) -> Self {
         let code = classify(error, stage);
-        let mut message = format!("{what}: {error}");
-        if let Some(reply) = error.reply().or_else(|| closing_reply(error)) {
-            message.push_str(&format!(" — server said: {}", reply_text(reply)));
-        }
+        let message = match (error, error.reply().or_else(|| closing_reply(error))) {
+            (Error::Operation(OpError::Rejected { reply }), _) => {
+                format!("{what}: refused by the server: {}", reply_text(reply))
+            }
+            (_, Some(reply)) => format!("{what}: {error} — server said: {}", reply_text(reply)),
+            (_, None) => format!("{what}: {error}"),
+        };
         let mut out = Self::new(code, message);
         out.hint = hint(error, host);
         out
