@@ -77,9 +77,10 @@ fn format_mlsd(e: &MlsxEntry) -> String {
         Some(EntryKind::OsSpecific { .. }) => 'l',
         _ => '-',
     };
-    let mode = match e.unix_mode() {
-        Some(mode) => rwx(mode),
-        None => "?????????".to_owned(),
+    let mode = match (e.unix_mode(), e.fact(b"perm")) {
+        (Some(mode), _) => rwx(mode),
+        (None, Some(perm)) => perm_as_rwx(perm),
+        (None, None) => "?????????".to_owned(),
     };
     let fact = |names: &[&[u8]]| {
         names
@@ -141,6 +142,21 @@ fn list_time(time: &ListTime) -> String {
     }
 }
 
+/// The RFC 3659 `perm` fact, which says what *this login* may do, shown in the owner
+/// columns: `r` (file) or `l` (directory) read, any of `w a c d f m` write, `e` enter.
+fn perm_as_rwx(perm: &[u8]) -> String {
+    let has = |letters: &[u8]| {
+        perm.iter()
+            .any(|p| letters.contains(&p.to_ascii_lowercase()))
+    };
+    let mut out = String::with_capacity(9);
+    out.push(if has(b"rl") { 'r' } else { '-' });
+    out.push(if has(b"wacdfm") { 'w' } else { '-' });
+    out.push(if has(b"e") { 'x' } else { '-' });
+    out.push_str("------");
+    out
+}
+
 fn rwx(mode: u32) -> String {
     let mut out = String::with_capacity(9);
     for shift in [6, 3, 0] {
@@ -187,6 +203,16 @@ mod tests {
         assert!(text.starts_with("-rw-r--r--"), "{text}");
         assert!(text.contains(" 1234 2024-01-02 03:04 a b.txt"), "{text}");
         assert!(text.contains("1000"), "{text}");
+    }
+
+    #[test]
+    fn mlsd_perm_fact_when_no_unix_mode() {
+        let entry = parse_mlsx_entry(b"type=dir;perm=flcdmpe;size=4096; sub").unwrap();
+        let text = format_entry(&ListingEntry::Mlsd(entry)).unwrap();
+        assert!(text.starts_with("drwx------"), "{text}");
+        let entry = parse_mlsx_entry(b"type=file;perm=r;size=1; ro").unwrap();
+        let text = format_entry(&ListingEntry::Mlsd(entry)).unwrap();
+        assert!(text.starts_with("-r--------"), "{text}");
     }
 
     #[test]
