@@ -15,10 +15,11 @@ use ftps_proto::client::{
 use ftps_proto::codec::listing::FtpTime;
 use ftps_proto::codec::reply::{self, Reply};
 use ftps_proto::io::{Channel, Instant, IoRequest, Output};
-use ftps_proto::tls::{self, TlsInfo};
-use rustls::RootCertStore;
+use ftps_proto::tls::{self, TlsError, TlsInfo, TlsVersion};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
 use crate::Error;
 use crate::net::{Readiness, Sockets, io_error_kind};
@@ -33,6 +34,12 @@ pub enum Trust {
     CaFile(std::path::PathBuf),
     /// These certificates.
     Certificates(Vec<CertificateDer<'static>>),
+    /// No certificate check at all: any certificate, for any name, from any issuer, is
+    /// accepted. The handshake signatures are still verified (the peer must hold the key of
+    /// the certificate it shows), but nothing ties that certificate to the server, so an
+    /// active attacker can read and change everything. For tests and emergencies only
+    /// (curl's `--insecure`).
+    InsecureSkipVerification,
 }
 
 /// How to reach and talk to a server. Defaults: explicit FTPS with TLS required, `PROT P`,
@@ -59,6 +66,8 @@ pub struct ClientOptions {
     pub extended_data_commands: bool,
     /// Connect, reply and data-idle timeouts.
     pub timeouts: Timeouts,
+    /// The highest TLS version offered (default TLS 1.3; TLS 1.2 is always the minimum).
+    pub max_tls_version: TlsVersion,
 }
 
 impl ClientOptions {
@@ -75,6 +84,7 @@ impl ClientOptions {
             trust_pasv_address: false,
             extended_data_commands: true,
             timeouts: Timeouts::default(),
+            max_tls_version: TlsVersion::Tls13,
         }
     }
 }
@@ -154,11 +164,7 @@ impl Client {
             .ok_or(Error::NoAddress)?;
         let server_name = ServerName::try_from(options.host.clone())
             .map_err(|_| Error::InvalidHostName(options.host.clone()))?;
-        let roots = root_store(&options.trust)?;
-        let tls_config = match options.client_certificate {
-            Some((chain, key)) => tls::client_config_with_certificate(roots, chain, key)?,
-            None => tls::client_config(roots)?,
-        };
+        let tls_config = client_tls_config(&options)?;
         let mut config = SessionConfig::new(peer, server_name, Arc::new(tls_config));
         config.tls_mode = options.tls_mode;
         config.data_mode = options.data_mode;
@@ -348,6 +354,14 @@ impl Client {
             .session
             .raw_command(verb.as_bytes(), argument.map(str::as_bytes))?;
         self.run(op, Job::Control).map(|done| done.reply)
+    }
+
+    /// Clears the control channel (`CCC`, RFC 4217 §6): after the server's `200` both sides end
+    /// TLS on the control connection and the following commands travel in clear. Data
+    /// connections keep their protection.
+    pub fn clear_command_channel(&mut self) -> Result<(), Error> {
+        let op = self.session.ccc()?;
+        self.run(op, Job::Control).map(drop)
     }
 
     /// Says goodbye (`QUIT`) and closes the connection.
@@ -602,6 +616,89 @@ enum Step {
     Continue,
 }
 
+/// The base TLS configuration for `options`: trust, client certificate and version range. The
+/// session derives its per-control-connection clone (resumption store, ALPN `ftp`, no early
+/// data) from it.
+fn client_tls_config(options: &ClientOptions) -> Result<ClientConfig, Error> {
+    let provider = tls::crypto_provider();
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match options.max_tls_version {
+        TlsVersion::Tls12 => &[&rustls::version::TLS12],
+        TlsVersion::Tls13 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+    };
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(TlsError::from)?;
+    let builder = match &options.trust {
+        Trust::InsecureSkipVerification => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider })),
+        trust => builder.with_root_certificates(root_store(trust)?),
+    };
+    let mut config = match &options.client_certificate {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain.clone(), key.clone_key())
+            .map_err(TlsError::from)?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![tls::ALPN_FTP.to_vec()];
+    config.enable_early_data = false;
+    Ok(config)
+}
+
+/// [`Trust::InsecureSkipVerification`]: every certificate is accepted, but the handshake
+/// signature must still be valid for the certificate's key.
+#[derive(Debug)]
+struct AcceptAnyCertificate {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
 fn root_store(trust: &Trust) -> Result<RootCertStore, Error> {
     let mut roots = RootCertStore::empty();
     match trust {
@@ -616,6 +713,7 @@ fn root_store(trust: &Trust) -> Result<RootCertStore, Error> {
                     .map_err(|e| Error::Certificate(e.to_string()))?;
             }
         }
+        Trust::InsecureSkipVerification => {}
         Trust::Certificates(certs) => {
             for cert in certs {
                 roots

@@ -30,6 +30,7 @@ pub use ftps_proto::client::{
 
 use ftps_proto::codec::reply::Reply;
 use ftps_proto::tls::TlsError;
+pub use ftps_proto::tls::{HandshakeKind, TlsInfo, TlsVersion};
 
 /// Everything the blocking client can fail with. Each variant names its cause; a refused
 /// operation carries the server's reply.

@@ -1,0 +1,228 @@
+//! # `ftps` — an FTPS client for the command line
+//!
+//! ```text
+//! ftps ls    ftp://user@host/dir/            long listing (MLSD when offered, else LIST)
+//! ftps get   ftp://host/file [DEST]          download (-C resume, -r directory)
+//! ftps put   FILE... ftp://host/dir/         upload (-r directory, --append)
+//! ftps rm | mkdir | rmdir | size  URL
+//! ftps mv    URL NEWNAME
+//! ftps quote URL 'RAW COMMAND'
+//! ```
+//!
+//! `ftp://` and `ftpes://` mean explicit FTPS (`AUTH TLS` is required: there is never a silent
+//! fall-back to plaintext), `ftps://` implicit FTPS (port 990). Credentials come from the URL
+//! (`user:password@`, percent-encoded), `--user`, a prompt on a terminal, or `--netrc`.
+//!
+//! ## Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | usage: bad command line, URL or option |
+//! | 2 | connection or TLS failure (DNS, TCP, certificate, AUTH TLS refused, timeout, connection lost) |
+//! | 3 | the server refused the login |
+//! | 4 | the server refused a file or directory operation (550 and the like) |
+//! | 5 | a transfer failed (data connection, truncation, 425/426) |
+//! | 6 | a local file could not be read or written |
+#![forbid(unsafe_code)]
+
+mod commands;
+mod errors;
+mod listing;
+mod netrc;
+mod url;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::errors::ExitCode;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  usage: bad command line, URL or option
+  2  connection or TLS failure (DNS, TCP, certificate, AUTH TLS refused, timeout)
+  3  the server refused the login
+  4  the server refused a file or directory operation (550 and the like)
+  5  a transfer failed (data connection, truncation, 425/426)
+  6  a local file could not be read or written
+
+URLs: ftp://[user[:password]@]host[:port]/path and ftpes:// are explicit FTPS (AUTH TLS is
+required, never a plaintext fall-back); ftps:// is implicit FTPS (default port 990). The path
+is relative to the login directory (ftp://host//abs for an absolute path).";
+
+/// An FTPS client: TLS on the control and data connections, always.
+#[derive(Debug, Parser)]
+#[command(name = "ftps", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(flatten)]
+    options: GlobalOptions,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+struct GlobalOptions {
+    /// User name and password (USER[:PASSWORD]); without a password one is prompted for.
+    #[arg(short, long, global = true, value_name = "USER[:PASSWORD]")]
+    user: Option<String>,
+    /// Read credentials from ~/.netrc when the URL and --user give none.
+    #[arg(long, global = true)]
+    netrc: bool,
+    /// Read credentials from this netrc file (implies --netrc).
+    #[arg(long, global = true, value_name = "FILE")]
+    netrc_file: Option<PathBuf>,
+    /// Trust the CA certificates in this PEM file (instead of the built-in Mozilla roots).
+    #[arg(long, global = true, value_name = "FILE")]
+    cacert: Option<PathBuf>,
+    /// Do not verify the server certificate at all (DANGEROUS: anyone in the path can read
+    /// and change everything).
+    #[arg(short = 'k', long, global = true)]
+    insecure: bool,
+    /// Client certificate chain (PEM), for servers that ask for one.
+    #[arg(long, global = true, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// Private key of --cert (PEM); default: read from the --cert file.
+    #[arg(long, global = true, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
+    /// Active mode: the server connects to us (EPRT/PORT) instead of passive mode.
+    #[arg(long, global = true)]
+    active: bool,
+    /// Use PASV/PORT instead of EPSV/EPRT.
+    #[arg(long, global = true)]
+    disable_epsv: bool,
+    /// Connect to the address in the server's 227 reply instead of the control peer's.
+    #[arg(long, global = true)]
+    trust_pasv_ip: bool,
+    /// Data-connection protection: private (PROT P, default) or clear (PROT C, explicit opt-in).
+    #[arg(long, global = true, value_enum, default_value_t = Prot::Private)]
+    prot: Prot,
+    /// Clear the control channel after login (CCC); data connections keep their protection.
+    #[arg(long, global = true)]
+    ccc: bool,
+    /// Timeout in seconds for connecting, for each reply, and for an idle data connection.
+    #[arg(long, global = true, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: Option<u64>,
+    /// Highest TLS version to offer (TLS 1.2 is always the minimum).
+    #[arg(long, global = true, value_enum, value_name = "VERSION")]
+    tls_max: Option<TlsMax>,
+    /// Print TLS details (version, cipher, resumption per data connection) to stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Prot {
+    /// PROT P: data connections inside TLS.
+    Private,
+    /// PROT C: data connections in clear.
+    Clear,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TlsMax {
+    /// TLS 1.2.
+    #[value(name = "1.2")]
+    V1_2,
+    /// TLS 1.3.
+    #[value(name = "1.3")]
+    V1_3,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List a directory, like `ls -l`.
+    Ls {
+        /// ftp://host/dir/
+        url: String,
+    },
+    /// Download a file (or, with -r, a directory).
+    Get {
+        /// ftp://host/path
+        url: String,
+        /// Local file or directory ('-' for standard output); default: the remote name.
+        dest: Option<PathBuf>,
+        /// Resume: continue from the size of the local file.
+        #[arg(short = 'C', long = "continue")]
+        resume: bool,
+        /// Download a directory tree.
+        #[arg(short, long)]
+        recursive: bool,
+    },
+    /// Upload files (or, with -r, directories): FILE... URL.
+    Put {
+        /// Local files, then the remote URL (a directory URL ends with '/').
+        #[arg(required = true, num_args = 2.., value_name = "FILE... URL")]
+        args: Vec<String>,
+        /// Upload directory trees.
+        #[arg(short, long)]
+        recursive: bool,
+        /// Append to the remote file (APPE) instead of replacing it.
+        #[arg(long, conflicts_with = "recursive")]
+        append: bool,
+    },
+    /// Delete a file.
+    Rm {
+        /// ftp://host/path
+        url: String,
+    },
+    /// Create a directory.
+    Mkdir {
+        /// ftp://host/path
+        url: String,
+    },
+    /// Remove an empty directory.
+    Rmdir {
+        /// ftp://host/path
+        url: String,
+    },
+    /// Rename a file or directory. A NEWNAME without '/' stays in the same directory.
+    Mv {
+        /// ftp://host/path
+        url: String,
+        /// The new name.
+        new_name: String,
+    },
+    /// Print the size of a file in bytes.
+    Size {
+        /// ftp://host/path
+        url: String,
+    },
+    /// Send a raw command (after login, in the URL's directory) and print the reply.
+    Quote {
+        /// ftp://host/[dir]
+        url: String,
+        /// The command, e.g. 'SITE CHMOD 644 file' or 'STAT'.
+        command: String,
+    },
+}
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Ok // --help, --version
+            };
+            // Printing help can fail only on a closed stdout, and then there is nobody to tell.
+            let _ = error.print();
+            std::process::exit(code as i32);
+        }
+    };
+    let interactive = std::io::stderr().is_terminal();
+    match commands::run(cli, interactive) {
+        Ok(()) => {}
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(error.code as i32);
+        }
+    }
+}
