@@ -329,3 +329,19 @@ fn plain_ftp_server_refusing_auth_gets_no_login() {
     let received = server.join().unwrap();
     assert_eq!(received, ["AUTH TLS", "QUIT"]);
 }
+
+// spec: X03 — SIZE depends on the TYPE, and pyftpdlib refuses it in TYPE A: the session sends
+// the file-transfer TYPE before a SIZE even when no transfer ran yet.
+#[test]
+fn size_before_any_transfer_sends_type_first() {
+    let server = Pyftpdlib::builder().start().unwrap();
+    let endpoint = server.endpoint();
+    std::fs::write(endpoint.root_dir.join("sized.bin"), vec![1u8; 12345]).unwrap();
+    let mut client = Client::connect(options(endpoint, EPSV)).expect("connect");
+    client
+        .login(&endpoint.user, &endpoint.password)
+        .expect("login");
+    assert_eq!(client.size("sized.bin").expect("SIZE"), 12345);
+    assert_eq!(client.size("sized.bin").expect("second SIZE"), 12345);
+    client.quit().expect("QUIT");
+}

@@ -163,20 +163,14 @@ impl Session {
             Command::Size { .. } => {
                 let path = required_path(url)?;
                 let size = self
-                    .binary_size(path)
+                    .client()
+                    .size(path)
                     .map_err(|e| self.error(&e, Stage::Command, &format!("size {path}")))?;
                 println!("{size}");
                 Ok(())
             }
             Command::Quote { command, .. } => self.quote(url, &command),
         }
-    }
-
-    /// `SIZE` in binary mode: servers refuse or miscount it in ASCII mode (RFC 3659 §4), and
-    /// ftps-std sends `TYPE I` only before transfers.
-    fn binary_size(&mut self, path: &str) -> Result<u64, Error> {
-        self.client().raw("TYPE", Some("I"))?;
-        self.client().size(path)
     }
 
     fn ls(&mut self, url: &FtpUrl) -> Result<(), CliError> {
@@ -336,7 +330,7 @@ impl Session {
             0
         };
         let total = if self.progress || offset > 0 {
-            self.binary_size(remote).ok()
+            self.client().size(remote).ok()
         } else {
             None
         };

@@ -183,6 +183,16 @@ impl ClientSession {
     }
 
     /// The one place where replies change the session.
+    fn front_is_transfer(&self) -> bool {
+        matches!(
+            self.ops.front(),
+            Some(Op {
+                kind: OpKind::Transfer(_),
+                ..
+            })
+        )
+    }
+
     fn on_reply(&mut self, reply: Reply) {
         // 421 may answer any command: the server is going away (RFC 959 §5.4).
         if reply.code == ReplyCode::CLOSING {
@@ -258,6 +268,14 @@ impl ClientSession {
             Sent::Feat => self.on_feat(&reply, positive),
             Sent::User | Sent::Pass | Sent::Acct | Sent::Pbsz | Sent::Prot | Sent::OptsUtf8 => {
                 self.on_login_reply(sent, reply, positive)
+            }
+            Sent::Type(transfer_type) if !self.front_is_transfer() => {
+                // The TYPE sent before a SIZE.
+                if positive {
+                    self.current_type = Some(transfer_type);
+                } else {
+                    self.complete_front(Err(OpError::Rejected { reply }));
+                }
             }
             Sent::Type(_)
             | Sent::Epsv
@@ -709,6 +727,10 @@ impl ClientSession {
                 return;
             }
             let secure_private = self.data_private;
+            // SIZE counts the octets a transfer would send in the current TYPE (RFC 3659 §4),
+            // and some servers refuse it in TYPE A: send the file-transfer TYPE first.
+            let type_for_size =
+                (self.current_type != Some(self.transfer_type)).then_some(self.transfer_type);
             let Some(op) = self.ops.front_mut() else {
                 return;
             };
@@ -739,6 +761,11 @@ impl ClientSession {
                     }
                     None => None,
                 },
+                OpKind::Simple { command, .. }
+                    if matches!(command, Command::Size(_)) && type_for_size.is_some() =>
+                {
+                    type_for_size.map(|wanted| (Sent::Type(wanted), Command::Type(wanted)))
+                }
                 OpKind::Simple { command, sent } | OpKind::Raw { command, sent } => {
                     if *sent {
                         None
