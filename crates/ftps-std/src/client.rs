@@ -640,8 +640,7 @@ fn client_tls_config(options: &ClientOptions) -> Result<ClientConfig, Error> {
             .map_err(TlsError::from)?,
         None => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = vec![tls::ALPN_FTP.to_vec()];
-    config.enable_early_data = false;
+    tls::apply_client_defaults(&mut config);
     Ok(config)
 }
 

@@ -117,8 +117,10 @@ pub fn server_config_with_client_auth(
     Ok(config)
 }
 
+/// Applies this crate's client defaults to a config built elsewhere (a custom verifier, a
+/// version limit): ALPN `ftp`, no early data, SNI for DNS names.
 #[cfg(feature = "std")]
-fn apply_client_defaults(config: &mut ClientConfig) {
+pub fn apply_client_defaults(config: &mut ClientConfig) {
     config.alpn_protocols = alloc::vec![ALPN_FTP.to_vec()];
     config.enable_early_data = false;
     // SNI goes out whenever the server name is a DNS name (never for an IP address).

@@ -132,8 +132,8 @@ pub use config::ALPN_FTP;
 pub use config::crypto_provider;
 #[cfg(feature = "std")]
 pub use config::{
-    CLIENT_SESSIONS_PER_CONTROL, SERVER_SESSIONS_PER_CONTROL, client_config_for_control,
-    server_config_for_control,
+    CLIENT_SESSIONS_PER_CONTROL, SERVER_SESSIONS_PER_CONTROL, apply_client_defaults,
+    client_config_for_control, server_config_for_control,
 };
 #[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
 pub use config::{
