@@ -32,4 +32,5 @@ pub mod client;
 pub mod codec;
 pub mod data;
 pub mod io;
+pub mod server;
 pub mod tls;

@@ -1,0 +1,521 @@
+//! The sans-IO server session, driven by the real `ClientSession` through an in-memory pump,
+//! and by raw scripted bytes for the defences.
+
+#[allow(dead_code)]
+mod common;
+#[allow(dead_code)]
+mod server_support;
+
+use std::time::Duration;
+
+use ftps_proto::client::{ListingEntry, TlsMode as ClientTlsMode};
+use ftps_proto::codec::listing::ListLine;
+use ftps_proto::io::{Channel, IoRequest};
+use ftps_proto::server::{Request, ServerError, TlsMode};
+use server_support::{CEv, Pair, Raw, SEv, client_config, server_config};
+
+fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn codes(replies: &[ftps_proto::codec::reply::Reply]) -> Vec<u16> {
+    replies.iter().map(|r| r.code.get()).collect()
+}
+
+// ---------------------------------------------------------------- with the real client
+
+// spec: T06, T17, T19, T21
+#[test]
+fn real_client_logs_in_over_explicit_tls() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    assert!(pair.server.is_secure());
+    pair.login();
+    assert!(pair.server.is_logged_in());
+    assert!(
+        pair.server_events
+            .iter()
+            .any(|e| matches!(e, SEv::Secured(_)))
+    );
+}
+
+// spec: T40, §9.4
+#[test]
+fn upload_download_round_trip_with_resumed_data_connections() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    let content = random_bytes(300_000, 7);
+    let op = pair.client.store(b"big.bin").unwrap();
+    pair.upload(op, content.clone());
+    pair.run();
+    assert_eq!(
+        pair.completed(op),
+        Some(Ok(226)),
+        "{:?}",
+        pair.client_events
+    );
+    assert_eq!(pair.fs.files.get(&b"/big.bin"[..]), Some(&content));
+    let (_, resumed) = pair.transfer_completed(op).unwrap();
+    assert_eq!(resumed, Some(true));
+
+    let op = pair.client.retrieve(b"big.bin", None).unwrap();
+    pair.run();
+    assert_eq!(
+        pair.completed(op),
+        Some(Ok(226)),
+        "{:?}",
+        pair.client_events
+    );
+    assert_eq!(pair.downloads.get(&op), Some(&content));
+    assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+    assert!(
+        pair.server_events
+            .iter()
+            .any(|e| matches!(e, SEv::SendFinished(_, true)))
+    );
+}
+
+#[test]
+fn listing_mlsd_nlst_rename_delete() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    pair.fs.files.insert(b"/a.txt".to_vec(), b"hello".to_vec());
+    pair.fs
+        .files
+        .insert(b"/b file.txt".to_vec(), b"hi".to_vec());
+
+    let op = pair.client.mlsd(None).unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    let entries = pair.listing(op);
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let ListingEntry::Mlsd(first) = &entries[0] else {
+        panic!("{entries:?}")
+    };
+    assert_eq!(first.name, b"a.txt");
+    assert_eq!(first.size(), Some(5));
+
+    let op = pair.client.list(None).unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    let entries = pair.listing(op);
+    let ListingEntry::List(ListLine::Entry(entry)) = &entries[1] else {
+        panic!("{entries:?}")
+    };
+    assert_eq!(entry.name, b"b file.txt");
+    assert_eq!(entry.size, 2);
+
+    let op = pair.client.nlst(None).unwrap();
+    pair.run();
+    assert_eq!(
+        pair.listing(op),
+        vec![
+            ListingEntry::Name(b"a.txt".to_vec()),
+            ListingEntry::Name(b"b file.txt".to_vec())
+        ]
+    );
+
+    let op = pair.client.rename(b"a.txt", b"c.txt").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(250)));
+    assert!(pair.fs.files.contains_key(&b"/c.txt"[..]));
+    let op = pair.client.dele(b"c.txt").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(250)));
+    assert!(!pair.fs.files.contains_key(&b"/c.txt"[..]));
+    let op = pair.client.dele(b"missing").unwrap();
+    pair.run();
+    assert!(matches!(pair.completed(op), Some(Err(_))));
+}
+
+#[test]
+fn cwd_pwd_mkd_size_mdtm() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    let op = pair.client.mkd(b"dir").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(257)));
+    let op = pair.client.cwd(b"dir").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(250)));
+    assert_eq!(pair.server.cwd(), b"/dir");
+    let op = pair.client.cwd(b"nope").unwrap();
+    pair.run();
+    assert!(matches!(pair.completed(op), Some(Err(_))));
+    assert_eq!(pair.server.cwd(), b"/dir");
+    let op = pair.client.cdup().unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(250)));
+    assert_eq!(pair.server.cwd(), b"/");
+    pair.fs.files.insert(b"/f".to_vec(), vec![1; 42]);
+    // spec: X03 — no SIZE in TYPE A (the default): the octet count would differ.
+    let op = pair.client.size(b"f").unwrap();
+    pair.run();
+    assert!(matches!(pair.completed(op), Some(Err(_))));
+    let op = pair.client.raw_command(b"TYPE", Some(b"I")).unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(200)));
+    let op = pair.client.size(b"f").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(213)));
+    let op = pair.client.mdtm(b"f").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(213)));
+}
+
+// spec: X04
+#[test]
+fn resumed_download_with_rest() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    let content = random_bytes(10_000, 3);
+    pair.fs.files.insert(b"/r.bin".to_vec(), content.clone());
+    let op = pair.client.retrieve(b"r.bin", Some(4_000)).unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    assert_eq!(pair.downloads.get(&op).unwrap(), &content[4_000..]);
+    assert!(
+        pair.server_events
+            .iter()
+            .any(|e| matches!(e, SEv::Request(_, Request::Retrieve { offset: 4_000, .. })))
+    );
+}
+
+// spec: T14
+#[test]
+fn quit_closes_in_order() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    let op = pair.client.quit().unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(221)));
+    assert!(pair.server_closed);
+    assert!(pair.server_events.contains(&SEv::Closed(None)));
+}
+
+#[test]
+fn implicit_tls_greeting_inside_tls() {
+    let mut config = server_config();
+    config.tls_mode = TlsMode::Implicit;
+    let mut client = client_config();
+    client.tls_mode = ClientTlsMode::Implicit;
+    let mut pair = Pair::new(config, client);
+    pair.run();
+    assert!(pair.server.is_secure());
+    pair.login();
+    let content = random_bytes(5_000, 11);
+    pair.fs.files.insert(b"/i.bin".to_vec(), content.clone());
+    let op = pair.client.retrieve(b"i.bin", None).unwrap();
+    pair.run();
+    assert_eq!(pair.downloads.get(&op), Some(&content));
+}
+
+// ---------------------------------------------------------------- raw scripted
+
+#[test]
+fn greeting_then_tls_required_before_login() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(raw.last_code(), 220);
+    // spec: §9.3, T15 — no USER/PASS in clear.
+    assert_eq!(codes(&raw.cmd("USER alice")), vec![530]);
+    assert_eq!(codes(&raw.cmd("PASS secret")), vec![530]);
+    assert_eq!(codes(&raw.cmd("PWD")), vec![530]);
+    assert_eq!(codes(&raw.cmd("SYST")), vec![215]);
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+    assert_eq!(codes(&raw.cmd("FEAT")), vec![211]);
+    // spec: T17
+    assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![503]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![503]);
+    // spec: T26
+    assert_eq!(codes(&raw.cmd("CCC")), vec![533]);
+    assert!(raw.requests.is_empty());
+}
+
+// spec: T04, T05
+#[test]
+fn auth_mechanisms_are_case_insensitive_and_unknown_is_504() {
+    for mechanism in ["tls", "Tls-C", "SSL", "tls-p"] {
+        let mut raw = Raw::new(server_config());
+        assert_eq!(codes(&raw.cmd(&format!("AUTH {mechanism}"))), vec![234]);
+    }
+    let mut raw = Raw::new(server_config());
+    assert_eq!(codes(&raw.cmd("AUTH KERBEROS_V4")), vec![504]);
+    // Not echoed (ALPACA reflection).
+    assert!(!raw.replies[1].text().windows(8).any(|w| w == b"KERBEROS"));
+}
+
+// spec: §9.1
+#[test]
+fn bytes_after_auth_tls_are_never_executed() {
+    let mut raw = Raw::new(server_config());
+    raw.send(b"AUTH TLS\r\nUSER alice\r\n");
+    assert_eq!(raw.last_code(), 421);
+    assert!(raw.replies.iter().all(|r| r.code.get() != 234));
+    assert!(raw.requests.is_empty());
+    assert_eq!(
+        raw.closed(),
+        Some(Some(ServerError::PipelinedAfterSecurityChange))
+    );
+    assert!(raw.control_closed());
+
+    // A partial line is refused too.
+    let mut raw = Raw::new(server_config());
+    raw.send(b"AUTH TLS\r\nUS");
+    assert_eq!(raw.last_code(), 421);
+}
+
+// spec: T10, T17, T19, T21
+#[test]
+fn pbsz_prot_sequence_and_auth_under_tls() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    assert_eq!(codes(&raw.cmd("AUTH TLS")), vec![503]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![503]);
+    let replies = raw.cmd("PBSZ 1024");
+    assert_eq!(codes(&replies), vec![200]);
+    assert_eq!(replies[0].text(), b"PBSZ=0");
+    assert_eq!(codes(&raw.cmd("PROT C")), vec![534]);
+    assert_eq!(codes(&raw.cmd("PROT S")), vec![536]);
+    assert_eq!(codes(&raw.cmd("PROT E")), vec![536]);
+    assert_eq!(codes(&raw.cmd("PROT X")), vec![504]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+    raw.login();
+    assert_eq!(codes(&raw.cmd("PWD")), vec![257]);
+    // spec: T14 — REIN refused compliantly.
+    assert_eq!(codes(&raw.cmd("REIN")), vec![502]);
+    // spec: T26, T28 — CCC refused by default policy.
+    assert_eq!(codes(&raw.cmd("CCC")), vec![534]);
+}
+
+// spec: T30, F02, F06, X09, X10
+#[test]
+fn feat_advertises_what_is_supported_and_opts() {
+    let mut raw = Raw::new(server_config());
+    let feat = raw.cmd("FEAT").pop().unwrap();
+    let lines: Vec<String> = feat
+        .lines
+        .iter()
+        .map(|l| String::from_utf8(l.clone()).unwrap())
+        .collect();
+    for expected in [
+        " AUTH TLS",
+        " PBSZ",
+        " PROT",
+        " EPSV",
+        " EPRT",
+        " MDTM",
+        " SIZE",
+        " REST STREAM",
+        " UTF8",
+        " HOST",
+        " TVFS",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "{expected} in {lines:?}"
+        );
+    }
+    assert!(!lines.iter().any(|l| l == " CCC"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(" MLST type*;size*;modify*;perm*;unique*;"))
+    );
+    assert_eq!(codes(&raw.cmd("OPTS UTF8 ON")), vec![200]);
+    let reply = raw.cmd("OPTS MLST size;type;bogus;").pop().unwrap();
+    assert_eq!(reply.code.get(), 200);
+    assert_eq!(reply.text(), b"MLST OPTS type;size;");
+    assert_eq!(codes(&raw.cmd("OPTS MLST size type")), vec![501]);
+    assert_eq!(codes(&raw.cmd("FEAT x")), vec![501]);
+}
+
+// spec: §7 (brute force)
+#[test]
+fn failed_logins_are_delayed_then_421() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    for attempt in 1..=3 {
+        raw.cmd("USER alice");
+        raw.cmd("PASS wrong");
+        let (id, request) = raw.requests.pop().unwrap();
+        // spec: passwords never logged.
+        let debug = format!("{request:?}");
+        assert!(!debug.contains("wrong"), "{debug}");
+        raw.server.answer_login(id, false).unwrap();
+        raw.drain();
+        // Nothing before the delay: the reply waits for the deadline.
+        let before = raw.replies.len();
+        let deadline = match raw.server.poll_output(&mut [0u8; 0], raw.now) {
+            ftps_proto::io::Output::Wait { deadline } => deadline.unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(deadline, raw.now.saturating_add(Duration::from_secs(2)));
+        raw.now = deadline;
+        raw.server.handle_timeout(deadline);
+        raw.drain();
+        assert_eq!(raw.replies.len(), before + 1);
+        if attempt < 3 {
+            assert_eq!(raw.last_code(), 530);
+        } else {
+            assert_eq!(raw.last_code(), 421);
+            assert_eq!(raw.closed(), Some(Some(ServerError::TooManyFailedLogins)));
+        }
+    }
+}
+
+// spec: §9.6
+#[test]
+fn http_request_closes_at_once_without_reply() {
+    let mut raw = Raw::new(server_config());
+    let before = raw.replies.len();
+    raw.send(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert_eq!(raw.replies.len(), before);
+    assert_eq!(raw.closed(), Some(Some(ServerError::HttpRequest)));
+    assert!(raw.control_closed());
+}
+
+#[test]
+fn over_long_line_is_refused_without_echo() {
+    let mut raw = Raw::new(server_config());
+    let line = format!("NOOP {}", "A".repeat(20_000));
+    let replies = raw.cmd(&line);
+    assert_eq!(codes(&replies), vec![500]);
+    assert!(!replies[0].text().contains(&b'A'));
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+}
+
+#[test]
+fn idle_timeout_sends_421_and_closes() {
+    let mut raw = Raw::new(server_config());
+    let deadline = raw.server.next_deadline().unwrap();
+    raw.now = deadline;
+    raw.server.handle_timeout(deadline);
+    raw.drain();
+    assert_eq!(raw.last_code(), 421);
+    assert_eq!(raw.closed(), Some(Some(ServerError::IdleTimeout)));
+}
+
+#[test]
+fn unknown_commands_are_limited() {
+    let mut raw = Raw::new(server_config());
+    for _ in 0..10 {
+        assert_eq!(codes(&raw.cmd("XYZZY")), vec![500]);
+    }
+    assert_eq!(codes(&raw.cmd("XYZZY")), vec![421]);
+    assert_eq!(raw.closed(), Some(Some(ServerError::TooManyBadCommands)));
+}
+
+// spec: T37
+#[test]
+fn transfers_need_prot_p_before_any_1yz() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.login();
+    for command in ["RETR f", "STOR f", "APPE f", "STOU", "LIST", "NLST", "MLSD"] {
+        assert_eq!(codes(&raw.cmd(command)), vec![521], "{command}");
+    }
+    assert!(raw.requests.is_empty());
+}
+
+// spec: §7 (bounce), §3.8, E02
+#[test]
+fn port_and_eprt_bounce_defences() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("PORT 10,0,0,9,200,1")), vec![500]);
+    assert_eq!(codes(&raw.cmd("EPRT |1|10.0.0.9|51201|")), vec![500]);
+    assert_eq!(codes(&raw.cmd("PORT 127,0,0,1,0,80")), vec![504]);
+    assert_eq!(codes(&raw.cmd("EPRT |1|127.0.0.1|25|")), vec![504]);
+    let reply = raw.cmd("EPRT |3|x|1|").pop().unwrap();
+    assert_eq!(reply.code.get(), 522);
+    assert_eq!(reply.text(), b"Network protocol not supported, use (1,2)");
+    assert_eq!(codes(&raw.cmd("PORT 1,2,3")), vec![501]);
+    assert_eq!(codes(&raw.cmd("PORT 127,0,0,1,200,1")), vec![200]);
+    assert_eq!(codes(&raw.cmd("EPRT |1|127.0.0.1|51201|")), vec![200]);
+    // spec: E06
+    assert_eq!(codes(&raw.cmd("EPSV ALL")), vec![200]);
+    assert_eq!(codes(&raw.cmd("PORT 127,0,0,1,200,1")), vec![503]);
+    assert_eq!(codes(&raw.cmd("PASV")), vec![503]);
+}
+
+// spec: E03
+#[test]
+fn epsv_and_pasv_ask_the_driver_to_listen() {
+    let mut config = server_config();
+    config.pasv_address = Some(std::net::Ipv4Addr::new(203, 0, 113, 5));
+    let mut raw = Raw::new(config);
+    raw.auth_tls();
+    raw.login();
+    raw.cmd("EPSV");
+    let Some(IoRequest::Listen { data, .. }) = raw.io.last().copied() else {
+        panic!("{:?}", raw.io)
+    };
+    raw.server
+        .handle_listening(data, "127.0.0.1:50123".parse().unwrap(), raw.now);
+    raw.drain();
+    let reply = raw.replies.last().unwrap();
+    assert_eq!(reply.code.get(), 229);
+    assert_eq!(reply.text(), b"Entering Extended Passive Mode (|||50123|)");
+    raw.cmd("PASV");
+    // The previous listener is closed.
+    assert!(raw.io.contains(&IoRequest::Close {
+        channel: Channel::Data(data)
+    }));
+    let Some(IoRequest::Listen { data, .. }) = raw.io.last().copied() else {
+        panic!("{:?}", raw.io)
+    };
+    raw.server
+        .handle_listening(data, "127.0.0.1:50124".parse().unwrap(), raw.now);
+    raw.drain();
+    let reply = raw.replies.last().unwrap();
+    assert_eq!(reply.code.get(), 227);
+    assert_eq!(reply.text(), b"Entering Passive Mode (203,0,113,5,195,204)");
+    assert_eq!(codes(&raw.cmd("EPSV 3")), vec![522]);
+}
+
+// spec: §9.5 (port theft)
+#[test]
+fn passive_connection_from_foreign_host_is_refused() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.login();
+    raw.cmd("EPSV");
+    let Some(IoRequest::Listen { data, .. }) = raw.io.last().copied() else {
+        panic!()
+    };
+    raw.server
+        .handle_listening(data, "127.0.0.1:50123".parse().unwrap(), raw.now);
+    raw.drain();
+    let thief = "10.9.9.9:5555".parse().unwrap();
+    assert!(!raw.server.handle_accepted(data, thief, raw.now));
+    raw.drain();
+    assert!(raw.events.contains(&SEv::DataPeerRefused(thief)));
+    // The right peer is still accepted.
+    assert!(
+        raw.server
+            .handle_accepted(data, "127.0.0.1:41001".parse().unwrap(), raw.now)
+    );
+}
+
+#[test]
+fn client_events_are_consistent() {
+    // The harness itself: a login produces LoggedIn.
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    let op = pair.login();
+    assert!(pair.client_events.contains(&CEv::LoggedIn(op)));
+}
