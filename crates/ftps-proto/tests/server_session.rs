@@ -519,3 +519,179 @@ fn client_events_are_consistent() {
     let op = pair.login();
     assert!(pair.client_events.contains(&CEv::LoggedIn(op)));
 }
+
+fn raw_ready() -> Raw {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![200]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+    assert_eq!(codes(&raw.cmd("TYPE I")), vec![200]);
+    raw
+}
+
+fn answer_last(raw: &mut Raw, answer: ftps_proto::server::Answer) -> ftps_proto::server::RequestId {
+    let (id, _) = raw.requests.pop().expect("a request");
+    raw.server.answer(id, Ok(answer)).unwrap();
+    raw.drain();
+    id
+}
+
+// spec: T40, T38, §9.5
+#[test]
+fn data_connection_that_does_not_resume_is_refused_with_522() {
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("RETR f");
+    answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    // A fresh session store: a full handshake, as a hijacker would do.
+    let stranger = ftps_proto::tls::client_config_for_control(&common::base_client(common::pki()));
+    let mut conn = raw.data_client(data, stranger);
+    raw.pump_data(&mut conn);
+    assert!(conn.error.is_some(), "the hijacker's handshake must fail");
+    assert_eq!(conn.resumed, None);
+    let reply = raw.replies.last().unwrap();
+    assert_eq!(reply.code.get(), 522);
+    assert_eq!(
+        reply.text(),
+        b"SSL connection failed: session reuse required."
+    );
+    assert!(
+        raw.events
+            .iter()
+            .any(|e| matches!(e, SEv::SendFinished(_, false)))
+    );
+    // The session goes on.
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+}
+
+// spec: §9.4, T35
+#[test]
+fn upload_without_close_notify_is_426_and_incomplete() {
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("STOR up.bin");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    let config = raw.client_tls.clone().unwrap();
+    let mut conn = raw.data_client(data, config);
+    raw.pump_data(&mut conn);
+    assert_eq!(conn.resumed, Some(true));
+    let payload = random_bytes(5_000, 5);
+    let tls = conn.tls.as_mut().unwrap();
+    assert_eq!(tls.write(&payload).unwrap(), payload.len());
+    raw.pump_data(&mut conn);
+    assert_eq!(raw.uploaded.get(&id), Some(&payload));
+    // TCP end without close_notify.
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    assert_eq!(raw.last_code(), 426);
+    assert!(raw.replies.iter().all(|r| r.code.get() != 226));
+    assert!(raw.events.contains(&SEv::UploadFinished(id, false)));
+}
+
+// spec: T35, §9.4
+#[test]
+fn upload_with_close_notify_is_226_and_complete() {
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("STOR up.bin");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    let config = raw.client_tls.clone().unwrap();
+    let mut conn = raw.data_client(data, config);
+    raw.pump_data(&mut conn);
+    let payload = random_bytes(70_000, 9);
+    let mut sent = 0;
+    while sent < payload.len() {
+        sent += conn.tls.as_mut().unwrap().write(&payload[sent..]).unwrap();
+        raw.pump_data(&mut conn);
+    }
+    conn.tls.as_mut().unwrap().close().unwrap();
+    raw.pump_data(&mut conn);
+    assert!(conn.peer_closed, "the server answers our close_notify");
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    assert_eq!(raw.last_code(), 226);
+    assert_eq!(raw.uploaded.get(&id), Some(&payload));
+    assert!(raw.events.contains(&SEv::UploadFinished(id, true)));
+    // The data channel was closed before the 226 went out.
+    assert!(raw.io.contains(&IoRequest::Close {
+        channel: Channel::Data(data)
+    }));
+}
+
+// spec: §3.7, T54
+#[test]
+fn abor_during_a_download_gives_426_then_226() {
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("RETR f");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    let config = raw.client_tls.clone().unwrap();
+    let mut conn = raw.data_client(data, config);
+    raw.pump_data(&mut conn);
+    assert!(raw.server.write_data(id, &[7u8; 1000]).unwrap() > 0);
+    raw.pump_data(&mut conn);
+    assert_eq!(conn.received.len(), 1000);
+    let before = raw.replies.len();
+    raw.cmd("ABOR");
+    assert_eq!(codes(&raw.replies[before..]), vec![426, 226]);
+    assert!(raw.events.contains(&SEv::SendFinished(id, false)));
+    assert!(raw.io.contains(&IoRequest::Close {
+        channel: Channel::Data(data)
+    }));
+    // Writing after the abort is refused.
+    assert!(raw.server.write_data(id, b"x").is_err());
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+}
+
+// spec: §3.7 (QUIT during a transfer: result first)
+#[test]
+fn quit_during_a_transfer_waits_for_its_result() {
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("RETR f");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    let config = raw.client_tls.clone().unwrap();
+    let mut conn = raw.data_client(data, config);
+    raw.pump_data(&mut conn);
+    let before = raw.replies.len();
+    raw.cmd("QUIT");
+    assert_eq!(
+        raw.replies.len(),
+        before,
+        "no reply before the transfer's result"
+    );
+    raw.server.write_data(id, b"hello").unwrap();
+    raw.server.finish_data(id).unwrap();
+    raw.pump_data(&mut conn);
+    assert!(conn.peer_closed);
+    conn.tls.as_mut().unwrap().close().unwrap();
+    raw.pump_data(&mut conn);
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    assert_eq!(conn.received, b"hello");
+    assert_eq!(codes(&raw.replies[before..]), vec![226, 221]);
+    assert_eq!(raw.closed(), Some(None));
+}
+
+// spec: §3.4 (STOU: 150 FILE: name, RFC 1123 §4.1.2.9)
+#[test]
+fn stou_names_the_file_in_the_150() {
+    let mut raw = raw_ready();
+    raw.open_passive();
+    raw.cmd("STOU");
+    let Some((id, Request::Store { unique, path, .. })) = raw.requests.pop() else {
+        panic!("{:?}", raw.requests)
+    };
+    assert!(unique);
+    assert_eq!(path, b"/");
+    raw.server
+        .answer(id, Ok(ftps_proto::server::Answer::Path(b"u.1".to_vec())))
+        .unwrap();
+    raw.drain();
+    let reply = raw.replies.last().unwrap();
+    assert_eq!(reply.code.get(), 150);
+    assert_eq!(reply.text(), b"FILE: u.1");
+}

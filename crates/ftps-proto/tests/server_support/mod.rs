@@ -694,6 +694,18 @@ pub(crate) struct Raw {
     pub(crate) data_out: HashMap<DataId, Vec<u8>>,
     pub(crate) uploaded: HashMap<RequestId, Vec<u8>>,
     pub(crate) raw_control: Vec<u8>,
+    /// The control connection's client config (its session store), for data connections.
+    pub(crate) client_tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// A raw client-side data connection: TLS (or clear) over an in-memory link to the server.
+pub(crate) struct RawData {
+    pub(crate) id: DataId,
+    pub(crate) tls: Option<TlsChannel>,
+    pub(crate) received: Vec<u8>,
+    pub(crate) error: Option<TlsError>,
+    pub(crate) peer_closed: bool,
+    pub(crate) resumed: Option<bool>,
 }
 
 impl Raw {
@@ -715,6 +727,7 @@ impl Raw {
             data_out: HashMap::new(),
             uploaded: HashMap::new(),
             raw_control: Vec::new(),
+            client_tls: None,
         };
         raw.drain();
         raw
@@ -841,6 +854,7 @@ impl Raw {
     }
 
     pub(crate) fn start_tls(&mut self, config: Arc<rustls::ClientConfig>) {
+        self.client_tls = Some(Arc::clone(&config));
         let tls =
             TlsChannel::client_after_auth(config, common::localhost(), 0, TlsLimits::default())
                 .unwrap();
@@ -859,6 +873,87 @@ impl Raw {
         self.server.answer_login(id, true).unwrap();
         self.drain();
         assert_eq!(self.last_code(), 230);
+    }
+
+    /// `EPSV`, the listener's address, and an accepted connection from the control peer.
+    pub(crate) fn open_passive(&mut self) -> DataId {
+        self.cmd("EPSV");
+        let Some(IoRequest::Listen { data, .. }) = self.io.last().copied() else {
+            panic!("no listen request: {:?}", self.io)
+        };
+        self.server
+            .handle_listening(data, "127.0.0.1:50123".parse().unwrap(), self.now);
+        self.drain();
+        assert_eq!(self.last_code(), 229);
+        assert!(
+            self.server
+                .handle_accepted(data, "127.0.0.1:41001".parse().unwrap(), self.now)
+        );
+        data
+    }
+
+    /// A data connection whose TLS client uses `config` (the control one resumes).
+    pub(crate) fn data_client(&self, id: DataId, config: Arc<rustls::ClientConfig>) -> RawData {
+        let tls = TlsChannel::client(config, common::localhost(), TlsLimits::default()).unwrap();
+        RawData {
+            id,
+            tls: Some(tls),
+            received: Vec::new(),
+            error: None,
+            peer_closed: false,
+            resumed: None,
+        }
+    }
+
+    /// Moves bytes both ways on a data connection until nothing changes.
+    pub(crate) fn pump_data(&mut self, data: &mut RawData) {
+        for _ in 0..50 {
+            let mut moved = false;
+            if let Some(tls) = &mut data.tls {
+                let pending = tls.pending_transmit().to_vec();
+                if !pending.is_empty() {
+                    tls.consume_transmit(pending.len()).unwrap();
+                    let taken =
+                        self.server
+                            .handle_receive(Channel::Data(data.id), &pending, self.now);
+                    assert_eq!(taken, pending.len());
+                    moved = true;
+                }
+            }
+            self.drain();
+            let incoming = self.data_out.remove(&data.id).unwrap_or_default();
+            if !incoming.is_empty() {
+                moved = true;
+                match &mut data.tls {
+                    Some(tls) => {
+                        if tls.error().is_none() {
+                            let _ = tls.feed(&incoming);
+                        }
+                    }
+                    None => data.received.extend_from_slice(&incoming),
+                }
+            }
+            if let Some(tls) = &mut data.tls {
+                loop {
+                    match tls.poll() {
+                        Ok(TlsEvent::Data(bytes)) => data.received.extend_from_slice(bytes),
+                        Ok(TlsEvent::HandshakeComplete) => {
+                            data.resumed = tls.handshake_kind().map(|k| k.is_resumed());
+                        }
+                        Ok(TlsEvent::PeerClosed) => data.peer_closed = true,
+                        Ok(TlsEvent::Idle) => break,
+                        Ok(TlsEvent::Closed) => {}
+                        Err(err) => {
+                            data.error = Some(err);
+                            break;
+                        }
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
     }
 
     pub(crate) fn closed(&self) -> Option<Option<ServerError>> {
