@@ -695,3 +695,356 @@ fn stou_names_the_file_in_the_150() {
     assert_eq!(reply.code.get(), 150);
     assert_eq!(reply.text(), b"FILE: u.1");
 }
+
+// spec: T32, E01, E02 — active mode: the server connects, and is still the TLS server.
+#[test]
+fn active_mode_transfers_with_the_real_client() {
+    let mut client = client_config();
+    client.data_mode = ftps_proto::client::DataConnectionMode::Active;
+    let mut pair = Pair::new(server_config(), client);
+    pair.run();
+    pair.login();
+    let content = random_bytes(40_000, 21);
+    let op = pair.client.store(b"act.bin").unwrap();
+    pair.upload(op, content.clone());
+    pair.run();
+    assert_eq!(
+        pair.completed(op),
+        Some(Ok(226)),
+        "{:?}",
+        pair.client_events
+    );
+    assert_eq!(pair.fs.files.get(&b"/act.bin"[..]), Some(&content));
+    assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+    let op = pair.client.retrieve(b"act.bin", None).unwrap();
+    pair.run();
+    assert_eq!(pair.downloads.get(&op), Some(&content));
+    assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+}
+
+// spec: §3.5 — TYPE A converts CRLF on the wire to LF in files, both ways.
+#[test]
+fn type_a_converts_line_ends_both_ways() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    pair.client
+        .set_transfer_type(ftps_proto::codec::command::TransferType::Ascii(
+            ftps_proto::codec::command::FormatControl::NonPrint,
+        ));
+    let op = pair.client.store(b"text.txt").unwrap();
+    pair.upload(op, b"one\r\ntwo\r\nbare\rcr\r\n".to_vec());
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    assert_eq!(
+        pair.fs.files.get(&b"/text.txt"[..]).unwrap(),
+        b"one\ntwo\nbare\rcr\n"
+    );
+    pair.fs
+        .files
+        .insert(b"/unix.txt".to_vec(), b"a\nb\n\nc".to_vec());
+    let op = pair.client.retrieve(b"unix.txt", None).unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    assert_eq!(pair.downloads.get(&op).unwrap(), b"a\r\nb\r\n\r\nc");
+}
+
+// spec: X04 — APPE appends; REST + STOR writes at the offset.
+#[test]
+fn appe_and_rest_stor() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    pair.fs.files.insert(b"/log".to_vec(), b"abc".to_vec());
+    let op = pair.client.append(b"log").unwrap();
+    pair.upload(op, b"def".to_vec());
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    assert_eq!(pair.fs.files.get(&b"/log"[..]).unwrap(), b"abcdef");
+    assert!(pair.server_events.iter().any(|e| matches!(
+        e,
+        SEv::Request(
+            _,
+            Request::Store {
+                append: true,
+                offset: 0,
+                ..
+            }
+        )
+    )));
+}
+
+// spec: T26, T29 — CCC: 200, close_notify both ways, then plaintext; PBSZ/PROT refused.
+#[test]
+fn ccc_clears_the_control_channel_and_transfers_stay_private() {
+    let mut config = server_config();
+    config.allow_ccc = true;
+    let mut pair = Pair::new(config, client_config());
+    pair.run();
+    pair.login();
+    let op = pair.client.ccc().unwrap();
+    pair.run();
+    assert_eq!(
+        pair.completed(op),
+        Some(Ok(200)),
+        "{:?}",
+        pair.client_events
+    );
+    assert!(!pair.server.is_secure());
+    let op = pair.client.pwd().unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(257)));
+    let content = random_bytes(9_000, 4);
+    pair.fs
+        .files
+        .insert(b"/after-ccc".to_vec(), content.clone());
+    let op = pair.client.retrieve(b"after-ccc", None).unwrap();
+    pair.run();
+    assert_eq!(pair.downloads.get(&op), Some(&content));
+    assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+}
+
+// spec: V01, T40 — TLS 1.2 only, every data connection resumed.
+#[test]
+fn tls12_only_server_with_resumed_data_connections() {
+    let base = std::sync::Arc::new(common::server_with_versions(
+        common::pki(),
+        &[&rustls::version::TLS12],
+    ));
+    let config = ftps_proto::server::SessionConfig::new(base);
+    let mut pair = Pair::new(config, client_config());
+    pair.run();
+    pair.login();
+    let secured = pair.server_events.iter().find_map(|e| match e {
+        SEv::Secured(info) => Some(info.version),
+        _ => None,
+    });
+    assert_eq!(secured, Some(ftps_proto::tls::TlsVersion::Tls12));
+    for round in 0..3 {
+        let content = random_bytes(20_000, round);
+        let name = format!("f{round}");
+        let op = pair.client.store(name.as_bytes()).unwrap();
+        pair.upload(op, content.clone());
+        pair.run();
+        assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+        let op = pair.client.retrieve(name.as_bytes(), None).unwrap();
+        pair.run();
+        assert_eq!(pair.downloads.get(&op), Some(&content));
+        assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+    }
+}
+
+// spec: T40 — TLS 1.3: many data connections in a row all resume (tickets keep coming).
+#[test]
+fn tls13_many_data_connections_all_resume() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    pair.fs.files.insert(b"/x".to_vec(), b"xyz".to_vec());
+    for _ in 0..6 {
+        let op = pair.client.retrieve(b"x", None).unwrap();
+        pair.run();
+        assert_eq!(pair.completed(op), Some(Ok(226)));
+        assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+    }
+}
+
+// spec: E01, E03 — IPv6 control connection: EPRT |2| and EPSV work, PASV does not.
+#[test]
+fn ipv6_eprt_and_epsv() {
+    let peer: std::net::SocketAddr = "[::1]:40000".parse().unwrap();
+    let mut raw = Raw::with_peer(server_config(), peer);
+    // The harness's local address is IPv4; what matters here is the peer check.
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("EPRT |2|::1|50000|")), vec![200]);
+    assert_eq!(codes(&raw.cmd("EPRT |2|::2|50000|")), vec![500]);
+    assert_eq!(codes(&raw.cmd("PORT 127,0,0,1,200,1")), vec![500]);
+}
+
+// spec: T44 — client certificate required: without one, PASS fails like a bad password.
+#[test]
+fn client_certificate_required_policy() {
+    let mut config = server_config();
+    config.client_certificates = ftps_proto::server::ClientCertificates::Required;
+    config.timeouts.failed_login_delay = Duration::ZERO;
+    let mut raw = Raw::new(config);
+    raw.auth_tls();
+    raw.cmd("USER alice");
+    assert_eq!(codes(&raw.cmd("PASS secret")), vec![530]);
+    assert!(raw.requests.is_empty());
+}
+
+// spec: T44 — the client certificate reaches the login request.
+#[test]
+fn client_certificate_is_handed_to_the_login_request() {
+    let pki = common::pki();
+    let server_base = std::sync::Arc::new(
+        ftps_proto::tls::server_config_with_client_auth(
+            pki.server_chain.clone(),
+            pki.server_key(),
+            pki.roots(),
+        )
+        .unwrap(),
+    );
+    let mut raw = Raw::new(ftps_proto::server::SessionConfig::new(server_base));
+    raw.cmd("AUTH TLS");
+    let client_base = std::sync::Arc::new(
+        ftps_proto::tls::client_config_with_certificate(
+            pki.roots(),
+            pki.client_chain.clone(),
+            pki.client_key(),
+        )
+        .unwrap(),
+    );
+    raw.start_tls(ftps_proto::tls::client_config_for_control(&client_base));
+    raw.cmd("USER alice");
+    raw.cmd("PASS secret");
+    let Some((
+        _,
+        Request::Login {
+            client_certificate, ..
+        },
+    )) = raw.requests.pop()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        client_certificate.as_deref(),
+        Some(pki.client_chain[0].as_ref())
+    );
+}
+
+// spec: F07 — HOST before login, 503 after; kept across AUTH (T10).
+#[test]
+fn host_is_kept_across_auth_and_refused_after_login() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(codes(&raw.cmd("HOST ftp.example.com")), vec![220]);
+    assert_eq!(codes(&raw.cmd("HOST ftp.example.com:21")), vec![501]);
+    raw.auth_tls();
+    raw.cmd("USER alice");
+    raw.cmd("PASS secret");
+    let Some((id, Request::Login { host, .. })) = raw.requests.pop() else {
+        panic!()
+    };
+    assert_eq!(host.as_deref(), Some(&b"ftp.example.com"[..]));
+    raw.server.answer_login(id, true).unwrap();
+    raw.drain();
+    assert_eq!(codes(&raw.cmd("HOST other")), vec![503]);
+}
+
+// spec: T10 — AUTH resets the transfer parameters.
+#[test]
+fn auth_resets_type_and_cwd() {
+    let mut config = server_config();
+    config.require_tls = false;
+    let mut raw = Raw::new(config);
+    raw.login();
+    raw.cmd("TYPE I");
+    raw.cmd("CWD /d");
+    let (id, _) = raw.requests.pop().unwrap();
+    raw.server
+        .answer(id, Ok(ftps_proto::server::Answer::Done))
+        .unwrap();
+    raw.drain();
+    assert_eq!(raw.server.cwd(), b"/d");
+    raw.auth_tls();
+    assert!(!raw.server.is_logged_in());
+    assert_eq!(raw.server.cwd(), b"/");
+    assert_eq!(codes(&raw.cmd("PWD")), vec![530]);
+}
+
+#[test]
+fn data_timeout_fails_the_transfer_with_425() {
+    let mut raw = raw_ready();
+    raw.cmd("EPSV");
+    let Some(IoRequest::Listen { data, .. }) = raw.io.last().copied() else {
+        panic!()
+    };
+    raw.server
+        .handle_listening(data, "127.0.0.1:50123".parse().unwrap(), raw.now);
+    raw.drain();
+    raw.cmd("RETR f");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    let deadline = raw.server.next_deadline().unwrap();
+    raw.now = deadline;
+    raw.server.handle_timeout(deadline);
+    raw.drain();
+    assert_eq!(raw.last_code(), 425);
+    assert!(raw.events.contains(&SEv::SendFinished(id, false)));
+}
+
+mod split {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn replies_for(chunks: &[&[u8]]) -> Vec<u16> {
+        let mut raw = Raw::new(server_config());
+        for chunk in chunks {
+            raw.send(chunk);
+        }
+        raw.replies.iter().map(|r| r.code.get()).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        // spec: §3.2 — any chunking of the control input gives the same replies.
+        #[test]
+        fn control_input_is_split_invariant(cuts in proptest::collection::vec(0usize..60, 0..6)) {
+            let input: &[u8] = b"NOOP\r\nSYST\r\nFEAT\r\nUSER a\r\nPBSZ 0\r\nXYZ\r\nHELP\r\n";
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut start = 0;
+            for p in points {
+                chunks.push(&input[start..p]);
+                start = p;
+            }
+            chunks.push(&input[start..]);
+            prop_assert_eq!(replies_for(&chunks), replies_for(&[input]));
+        }
+    }
+}
+
+// spec: T26, T29, §9.1 — CCC at the byte level: plaintext right behind the client's
+// close_notify in one segment is read as the first plaintext command, nothing lost.
+#[test]
+fn ccc_plaintext_follows_close_notify_in_the_same_segment() {
+    let mut config = server_config();
+    config.allow_ccc = true;
+    let mut raw = Raw::new(config);
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("CCC")), vec![200]);
+    let mut tls = raw.tls.take().unwrap();
+    loop {
+        match tls.poll() {
+            Ok(ftps_proto::tls::TlsEvent::Idle) => break,
+            Ok(ftps_proto::tls::TlsEvent::PeerClosed | ftps_proto::tls::TlsEvent::Closed) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    tls.close().unwrap();
+    let mut segment = tls.pending_transmit().to_vec();
+    segment.extend_from_slice(b"PBSZ 0\r\nPROT P\r\nNOOP\r\n");
+    raw.send(&segment);
+    let tail: Vec<u16> = raw
+        .replies
+        .iter()
+        .rev()
+        .take(3)
+        .map(|r| r.code.get())
+        .collect();
+    assert_eq!(tail, vec![200, 503, 503]);
+    assert!(!raw.server.is_secure());
+}
+
+// spec: T26 — CCC refused before login even when allowed (T28).
+#[test]
+fn ccc_needs_login() {
+    let mut config = server_config();
+    config.allow_ccc = true;
+    let mut raw = Raw::new(config);
+    raw.auth_tls();
+    assert_eq!(codes(&raw.cmd("CCC")), vec![534]);
+}

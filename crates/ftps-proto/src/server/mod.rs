@@ -744,7 +744,7 @@ impl ServerSession {
         let pending = self.take_answer(id)?;
         match result {
             Err(err) => self.reply_fs_error(&pending, err),
-            Ok(answer) => self.complete_answer(pending, answer),
+            Ok(answer) => self.complete_answer(id, pending, answer),
         }
         self.run();
         Ok(())
@@ -911,7 +911,7 @@ impl ServerSession {
         self.reply(value, text);
     }
 
-    fn complete_answer(&mut self, pending: Pending, answer: Answer) {
+    fn complete_answer(&mut self, id: RequestId, pending: Pending, answer: Answer) {
         match pending {
             Pending::Login => {}
             Pending::Cwd { path } => {
@@ -960,7 +960,6 @@ impl ServerSession {
                 }
             }
             Pending::Transfer(PendingTransfer { kind }) => {
-                let id = RequestId::new(self.next_request - 1);
                 let unique_name = match answer {
                     Answer::Path(name) => Some(name),
                     _ => None,
