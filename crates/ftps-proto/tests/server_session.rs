@@ -1048,3 +1048,60 @@ fn ccc_needs_login() {
     raw.auth_tls();
     assert_eq!(codes(&raw.cmd("CCC")), vec![534]);
 }
+
+// spec: §3.7 — an ABOR that arrives before the 150 still aborts the transfer in band.
+#[test]
+fn abor_sent_before_the_150_aborts_once_the_transfer_starts() {
+    let mut raw = raw_ready();
+    raw.open_passive();
+    raw.cmd("RETR f");
+    let before = raw.replies.len();
+    raw.cmd("ABOR");
+    assert_eq!(raw.replies.len(), before, "ABOR waits for the pending RETR");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(codes(&raw.replies[before..]), vec![150, 426, 226]);
+    assert!(raw.events.contains(&SEv::SendFinished(id, false)));
+}
+
+// spec: X06 — MLST on the control channel.
+#[test]
+fn mlst_reply_on_the_control_channel() {
+    let mut raw = raw_ready();
+    raw.cmd("MLST f.txt");
+    let (id, request) = raw.requests.pop().unwrap();
+    assert_eq!(
+        request,
+        Request::Mlst {
+            path: b"/f.txt".to_vec()
+        }
+    );
+    raw.server
+        .answer(
+            id,
+            Ok(ftps_proto::server::Answer::Entry(
+                server_support::file_entry(b"ignored", 12),
+            )),
+        )
+        .unwrap();
+    raw.drain();
+    let reply = raw.replies.last().unwrap();
+    assert_eq!(reply.code.get(), 250);
+    assert_eq!(reply.lines.len(), 3);
+    assert_eq!(
+        reply.lines[1],
+        b" type=file;size=12;modify=20240131235959;perm=dfrw;unique=u1;UNIX.mode=0644; /f.txt"
+    );
+    // A wrong answer type is a usage error, the request stays pending.
+    raw.cmd("SIZE f.txt");
+    let (id, _) = raw.requests.pop().unwrap();
+    assert!(
+        raw.server
+            .answer(id, Ok(ftps_proto::server::Answer::Done))
+            .is_err()
+    );
+    raw.server
+        .answer(id, Ok(ftps_proto::server::Answer::Size(12)))
+        .unwrap();
+    raw.drain();
+    assert_eq!(raw.replies.last().unwrap().text(), b"12");
+}

@@ -28,7 +28,7 @@ impl ServerSession {
         self.run();
 
         if !buf.is_empty() {
-            if let Some(conn) = &mut self.closing_data {
+            for conn in &mut self.closing_data {
                 let len = conn.take_transmit(buf);
                 if len > 0 {
                     return Output::Transmit {
@@ -46,13 +46,14 @@ impl ServerSession {
                 }
             }
         }
-        if let Some(conn) = &mut self.closing_data {
+        for index in 0..self.closing_data.len() {
+            let conn = &mut self.closing_data[index];
             let channel = Channel::Data(conn.id());
             if conn.take_shutdown_request() {
                 return Output::Io(IoRequest::ShutdownWrite { channel });
             }
-            if !conn.has_transmit() || buf.is_empty() {
-                self.closing_data = None;
+            if !conn.has_transmit() {
+                self.closing_data.remove(index);
                 return Output::Io(IoRequest::Close { channel });
             }
         }
@@ -115,7 +116,7 @@ impl ServerSession {
                     channel: Channel::Control,
                 });
             }
-            if !self.closed_reported && self.closing_data.is_none() {
+            if !self.closed_reported && self.closing_data.is_empty() {
                 self.closed_reported = true;
                 return Output::Event(ServerEvent::Closed {
                     error: error.clone(),
@@ -197,7 +198,7 @@ impl ServerSession {
 
     /// Runs the data connections and routes what they report.
     pub(super) fn process_data(&mut self) {
-        if let Some(conn) = &mut self.closing_data {
+        for conn in &mut self.closing_data {
             conn.process();
             while conn.next_event().is_some() {}
             if conn.has_chunk() {

@@ -212,7 +212,7 @@ pub struct ServerSession {
     setup: DataSetup,
     transfer: Option<Transfer>,
     /// A data connection whose transfer is over: flushed, then closed.
-    closing_data: Option<DataConnection>,
+    closing_data: Vec<DataConnection>,
     quit_after_transfer: bool,
     /// The last bytes of a TYPE A upload (a final bare CR), lent once before its
     /// `UploadFinished`; emptied by the next drain call.
@@ -313,7 +313,7 @@ impl ServerSession {
             bad_commands: 0,
             setup: DataSetup::None,
             transfer: None,
-            closing_data: None,
+            closing_data: Vec::new(),
             quit_after_transfer: false,
             upload_tail: None,
             tail_lent: false,
@@ -455,7 +455,7 @@ impl ServerSession {
                 return n;
             }
         }
-        if let Some(conn) = self.closing_data.as_mut().filter(|c| c.id() == id) {
+        if let Some(conn) = self.closing_data.iter_mut().find(|c| c.id() == id) {
             conn.feed(bytes);
         }
         bytes.len()
@@ -484,7 +484,7 @@ impl ServerSession {
                     if *setup_id == id {
                         *eof = true;
                     }
-                } else if let Some(conn) = self.closing_data.as_mut().filter(|c| c.id() == id) {
+                } else if let Some(conn) = self.closing_data.iter_mut().find(|c| c.id() == id) {
                     conn.feed_eof();
                 }
             }
@@ -1027,6 +1027,21 @@ impl ServerSession {
                     return;
                 }
                 self.queue.push_back(item);
+            }
+            if self.transfer.is_some() && !self.quit_after_transfer {
+                // ABOR/QUIT/STAT that arrived before the 150 still act in band.
+                let in_band = matches!(
+                    self.queue.front(),
+                    Some(Ok(Command::Abor | Command::Quit | Command::Stat(None)))
+                );
+                if in_band {
+                    match self.queue.pop_front() {
+                        Some(Ok(Command::Abor)) => self.abort_running_transfer(),
+                        Some(Ok(Command::Quit)) => self.quit_after_transfer = true,
+                        _ => self.reply(213, b"Transfer in progress."),
+                    }
+                    continue;
+                }
             }
             if !matches!(self.wait, Wait::Nothing)
                 || self.transfer.is_some()
@@ -1572,7 +1587,7 @@ impl ServerSession {
         if let Some(mut t) = self.transfer.take() {
             t.conn.cancel();
             self.push_finished(&t, false);
-            self.closing_data = Some(t.conn);
+            self.closing_data.push(t.conn);
         }
         self.close_setup();
         self.queue.clear();
@@ -1943,7 +1958,7 @@ impl ServerSession {
         }
         self.push_finished(&t, complete);
         let connected = t.conn.is_connected();
-        self.closing_data = Some(t.conn);
+        self.closing_data.push(t.conn);
         self.data_deadline = None;
         match (forced, result) {
             (Some((value, text)), _) => self.reply(value, text),
