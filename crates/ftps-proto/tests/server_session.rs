@@ -1105,3 +1105,117 @@ fn mlst_reply_on_the_control_channel() {
     raw.drain();
     assert_eq!(raw.replies.last().unwrap().text(), b"12");
 }
+
+// spec: E03, E05, §1.12 — IPv6 control connection: EPSV listens on the control address;
+// PASV is IPv4 only; EPSV 1 names an unsupported protocol.
+#[test]
+fn ipv6_passive_mode() {
+    let mut raw = Raw::with_addrs(
+        server_config(),
+        "[::1]:40000".parse().unwrap(),
+        "[::1]:21".parse().unwrap(),
+    );
+    raw.auth_tls();
+    raw.login();
+    raw.cmd("EPSV");
+    let Some(IoRequest::Listen { data, ip }) = raw.io.last().copied() else {
+        panic!()
+    };
+    assert_eq!(ip, "::1".parse::<std::net::IpAddr>().unwrap());
+    raw.server
+        .handle_listening(data, "[::1]:50200".parse().unwrap(), raw.now);
+    raw.drain();
+    assert_eq!(raw.replies.last().unwrap().code.get(), 229);
+    assert!(
+        raw.server
+            .handle_accepted(data, "[::1]:41000".parse().unwrap(), raw.now)
+    );
+    assert_eq!(codes(&raw.cmd("PASV")), vec![500]);
+    let reply = raw.cmd("EPSV 1").pop().unwrap();
+    assert_eq!(reply.code.get(), 522);
+    assert_eq!(reply.text(), b"Network protocol not supported, use (2)");
+}
+
+// spec: T46, §9.1 — plaintext after the 234 goes to TLS and kills the session without a
+// reply: it is never run as a command.
+#[test]
+fn plaintext_after_234_fails_the_handshake_without_a_reply() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(codes(&raw.cmd("AUTH TLS")), vec![234]);
+    let before = raw.replies.len();
+    raw.send(b"USER alice\r\n");
+    assert_eq!(raw.replies.len(), before);
+    assert!(raw.requests.is_empty());
+    assert!(matches!(raw.closed(), Some(Some(ServerError::Tls(_)))));
+    assert!(raw.control_closed());
+}
+
+// spec: §9.6 — a client offering only http/1.1 in ALPN is refused by the handshake.
+#[test]
+fn alpn_without_ftp_is_refused() {
+    let mut client = common::client_with_versions(
+        common::pki(),
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+    );
+    client.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut raw = Raw::new(server_config());
+    assert_eq!(codes(&raw.cmd("AUTH TLS")), vec![234]);
+    raw.tls = Some(
+        ftps_proto::tls::TlsChannel::client_after_auth(
+            std::sync::Arc::new(client),
+            common::localhost(),
+            0,
+            ftps_proto::tls::TlsLimits::default(),
+        )
+        .unwrap(),
+    );
+    for _ in 0..5 {
+        raw.send(b"");
+    }
+    assert!(!raw.server.is_secure());
+    assert!(matches!(raw.closed(), Some(Some(ServerError::Tls(_)))));
+    // The fatal alert reached the client.
+    assert_eq!(
+        raw.tls_error(),
+        Some(ftps_proto::tls::TlsError::Rustls(
+            rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)
+        ))
+    );
+    assert!(raw.control_closed());
+}
+
+// Pipelining beyond the limit while a request is pending ends the session.
+#[test]
+fn too_many_pending_commands_close_the_session() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.cmd("USER alice");
+    raw.cmd("PASS secret");
+    assert_eq!(raw.requests.len(), 1, "login pending");
+    raw.send("NOOP\r\n".repeat(33).as_bytes());
+    assert_eq!(raw.last_code(), 421);
+    assert_eq!(
+        raw.closed(),
+        Some(Some(ServerError::TooManyPendingCommands))
+    );
+    // Within the limit, pipelined commands are answered in order after the login.
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.cmd("USER alice");
+    raw.send(b"PASS secret\r\nPWD\r\nSYST\r\n");
+    let (id, _) = raw.requests.pop().unwrap();
+    raw.server.answer_login(id, true).unwrap();
+    raw.drain();
+    let n = raw.replies.len();
+    assert_eq!(codes(&raw.replies[n - 3..]), vec![230, 257, 215]);
+}
+
+// spec: T30 — CCC is advertised only when allowed.
+#[test]
+fn feat_lists_ccc_when_allowed() {
+    let mut config = server_config();
+    config.allow_ccc = true;
+    let mut raw = Raw::new(config);
+    let feat = raw.cmd("FEAT").pop().unwrap();
+    assert!(feat.lines.iter().any(|l| l == b" CCC"));
+}

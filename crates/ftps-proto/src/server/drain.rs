@@ -136,7 +136,8 @@ impl ServerSession {
         }
         let tls_pending = self.control_tls.as_ref().is_some_and(|tls| {
             !tls.pending_transmit().is_empty()
-                || (tls.error().is_none()
+                || (!self.abandon_tls
+                    && tls.error().is_none()
                     && tls.is_handshake_complete()
                     && !tls.has_sent_close_notify())
         });
@@ -164,7 +165,7 @@ impl ServerSession {
             self.cleared_tls = None;
         }
         if let Some(tls) = &mut self.control_tls {
-            let usable = tls.error().is_none() && !tls.has_sent_close_notify();
+            let usable = !self.abandon_tls && tls.error().is_none() && !tls.has_sent_close_notify();
             if usable && tls.is_handshake_complete() && !self.reply_out.is_empty() {
                 match tls.write(&self.reply_out) {
                     Ok(n) => {

@@ -224,8 +224,10 @@ pub struct ServerSession {
     data_deadline: Option<Instant>,
     /// `Some` once the session is ending: the error, `None` for QUIT.
     closing: Option<Option<ServerError>>,
-    /// Skip our close_notify (the TLS channel failed).
+    /// The control `Close` request went out.
     control_close_sent: bool,
+    /// The control TLS channel failed: send nothing more through it (only a pending alert).
+    abandon_tls: bool,
     closed_reported: bool,
 }
 
@@ -323,6 +325,7 @@ impl ServerSession {
             data_deadline: None,
             closing: None,
             control_close_sent: false,
+            abandon_tls: false,
             closed_reported: false,
             config,
         };
@@ -1513,7 +1516,7 @@ impl ServerSession {
     fn fail_control_tls(&mut self, err: TlsError) {
         // Handshake failure or a bad record: drop without a reply (RFC 4217 §10.1).
         self.reply_out.clear();
-        self.control_close_sent = true;
+        self.abandon_tls = true;
         self.close_session(Some(ServerError::Tls(err)));
     }
 
