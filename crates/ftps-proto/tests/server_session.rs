@@ -1219,3 +1219,67 @@ fn feat_lists_ccc_when_allowed() {
     let feat = raw.cmd("FEAT").pop().unwrap();
     assert!(feat.lines.iter().any(|l| l == b" CCC"));
 }
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        // Arbitrary peer bytes (with some FTP verbs mixed in) never panic the session; every
+        // request is answered with a refusal so the session keeps going.
+        #[test]
+        fn arbitrary_control_input_never_panics(
+            chunks in proptest::collection::vec(
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..40),
+                    Just(b"USER a\r\nPASS b\r\n".to_vec()),
+                    Just(b"EPSV\r\nRETR x\r\nLIST\r\n".to_vec()),
+                    Just(b"PORT 127,0,0,1,200,1\r\nSTOR y\r\n".to_vec()),
+                    Just(b"REST 5\r\nRNFR a\r\nRNTO b\r\nCWD ..\r\nCDUP\r\n".to_vec()),
+                    Just(b"TYPE A\r\nMLST\r\nOPTS MLST type;\r\nABOR\r\n".to_vec()),
+                    Just(vec![0xff, 0xfd, 0x01, b'\r', b'\n']),
+                ],
+                0..12,
+            )
+        ) {
+            let mut config = server_config();
+            config.require_tls = false;
+            config.require_private_data = false;
+            config.timeouts.failed_login_delay = Duration::ZERO;
+            let mut raw = Raw::new(config);
+            let mut seen_io = 0;
+            for chunk in chunks {
+                raw.send(&chunk);
+                while seen_io < raw.io.len() {
+                    if let IoRequest::Listen { data, .. } = raw.io[seen_io] {
+                        raw.server.handle_listening(data, "127.0.0.1:50000".parse().unwrap(), raw.now);
+                        raw.drain();
+                    }
+                    seen_io += 1;
+                }
+                while let Some((id, request)) = raw.requests.pop() {
+                    match request {
+                        Request::Login { .. } => {
+                            raw.server.answer_login(id, true).unwrap();
+                        }
+                        Request::List { .. } => {
+                            raw.server
+                                .answer_listing(id, Err(ftps_proto::server::FsError::NotFound))
+                                .unwrap();
+                        }
+                        _ => raw
+                            .server
+                            .answer(id, Err(ftps_proto::server::FsError::PermissionDenied))
+                            .unwrap(),
+                    }
+                    raw.drain();
+                }
+            }
+            // Replies are well formed and never a 1yz without a transfer.
+            for reply in &raw.replies {
+                prop_assert!(reply.code.get() >= 200 || reply.code.get() == 150);
+            }
+        }
+    }
+}

@@ -976,7 +976,7 @@ impl ServerSession {
 
     fn request(&mut self, request: Request, pending: Pending) {
         let id = RequestId::new(self.next_request);
-        self.next_request += 1;
+        self.next_request = self.next_request.wrapping_add(1);
         self.wait = Wait::Answer { id, pending };
         self.events.push_back(ServerEvent::Request { id, request });
     }
@@ -1703,7 +1703,7 @@ impl ServerSession {
 
     fn new_data_id(&mut self) -> DataId {
         let id = DataId::new(self.next_data);
-        self.next_data += 1;
+        self.next_data = self.next_data.wrapping_add(1);
         id
     }
 
