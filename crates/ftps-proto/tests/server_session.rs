@@ -1283,3 +1283,31 @@ mod robustness {
         }
     }
 }
+
+// spec: §3.3 (idle timeout) — a long transfer does not make the session idle-time out right
+// after its 226: the idle clock restarts when the transfer ends.
+#[test]
+fn idle_clock_restarts_after_a_long_transfer() {
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("RETR f");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    let config = raw.client_tls.clone().unwrap();
+    let mut conn = raw.data_client(data, config);
+    raw.pump_data(&mut conn);
+    // Ten minutes of data, no control command (the data clock keeps being touched).
+    for _ in 0..10 {
+        raw.now = raw.now.saturating_add(Duration::from_secs(60));
+        raw.server.write_data(id, &[1u8; 100]).unwrap();
+        raw.pump_data(&mut conn);
+        raw.server.handle_timeout(raw.now);
+    }
+    raw.server.finish_data(id).unwrap();
+    raw.pump_data(&mut conn);
+    conn.tls.as_mut().unwrap().close().unwrap();
+    raw.pump_data(&mut conn);
+    assert_eq!(raw.last_code(), 226);
+    let deadline = raw.server.next_deadline().unwrap();
+    assert_eq!(deadline, raw.now.saturating_add(Duration::from_secs(300)));
+    assert_eq!(conn.received.len(), 1000);
+}

@@ -627,6 +627,7 @@ impl ServerSession {
         if let Wait::LoginDelay { until, close } = self.wait {
             if until <= now {
                 self.wait = Wait::Nothing;
+                self.touch_idle();
                 if close {
                     self.reply(421, b"Too many failed logins, closing.");
                     self.close_session(Some(ServerError::TooManyFailedLogins));
@@ -635,6 +636,9 @@ impl ServerSession {
                 self.reply(530, b"Login incorrect.");
                 self.run();
             }
+        }
+        if self.closing.is_some() {
+            return;
         }
         if self.data_deadline.is_some_and(|at| at <= now) {
             if let Some(t) = &mut self.transfer {
@@ -648,6 +652,10 @@ impl ServerSession {
                 self.complete_transfer(Some(reply));
             }
             self.data_deadline = None;
+            self.run();
+        }
+        if self.closing.is_some() {
+            return;
         }
         let idle_counts = self.transfer.is_none() && !matches!(self.wait, Wait::Answer { .. });
         if idle_counts && self.idle_deadline.is_some_and(|at| at <= now) {
@@ -666,6 +674,7 @@ impl ServerSession {
             Wait::Answer { id: waiting, .. } if *waiting == id => {}
             _ => return Err(UsageError::UnknownRequest),
         }
+        self.touch_idle();
         match core::mem::replace(&mut self.wait, Wait::Nothing) {
             Wait::Answer { pending, .. } => Ok(pending),
             _ => Err(UsageError::UnknownRequest),
@@ -692,6 +701,7 @@ impl ServerSession {
             }
         }
         self.wait = Wait::Nothing;
+        self.touch_idle();
         if granted {
             self.logged_in = true;
             self.failed_logins = 0;
@@ -1928,6 +1938,12 @@ impl ServerSession {
         }
     }
 
+    /// The idle clock restarts when the session becomes idle again (after a transfer, an
+    /// answer, a login delay), not only on control input.
+    fn touch_idle(&mut self) {
+        self.idle_deadline = Some(self.now.saturating_add(self.config.timeouts.idle));
+    }
+
     fn touch_data(&mut self) {
         self.data_deadline = Some(self.now.saturating_add(self.config.timeouts.data));
     }
@@ -1963,6 +1979,7 @@ impl ServerSession {
         let connected = t.conn.is_connected();
         self.closing_data.push(t.conn);
         self.data_deadline = None;
+        self.touch_idle();
         match (forced, result) {
             (Some((value, text)), _) => self.reply(value, text),
             (None, Some(Ok(()))) => self.reply(226, b"Transfer complete."),
