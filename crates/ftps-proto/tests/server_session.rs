@@ -1311,3 +1311,24 @@ fn idle_clock_restarts_after_a_long_transfer() {
     assert_eq!(deadline, raw.now.saturating_add(Duration::from_secs(300)));
     assert_eq!(conn.received.len(), 1000);
 }
+
+// spec: T36 — a server that lets the client choose: PROT C transfers in clear.
+#[test]
+fn prot_c_transfers_in_clear_when_policy_allows() {
+    let mut config = server_config();
+    config.require_private_data = false;
+    let mut client = client_config();
+    client.data_protection = ftps_proto::client::DataProtection::Clear;
+    let mut pair = Pair::new(config, client);
+    pair.run();
+    pair.login();
+    let content = random_bytes(30_000, 8);
+    let op = pair.client.store(b"clear.bin").unwrap();
+    pair.upload(op, content.clone());
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    assert_eq!(pair.transfer_completed(op).unwrap().1, None);
+    let op = pair.client.retrieve(b"clear.bin", None).unwrap();
+    pair.run();
+    assert_eq!(pair.downloads.get(&op), Some(&content));
+}
