@@ -11,6 +11,8 @@
 //! - [`tls`]: the one adapter over `rustls::unbuffered`, usable for a control or a data channel in
 //!   either role, with explicit (`AUTH TLS`) and implicit upgrade, close_notify, truncation
 //!   detection, CCC, and per-control-connection resumption scoping.
+//! - [`client`] and [`server`]: the two session roles over the codec, the TLS adapter and the
+//!   shared data-connection machine ([`data`]).
 //! - [`io`]: the plain-data types the sessions share with their drivers — the caller's
 //!   [`io::Instant`], channel names, IO requests and the one [`io::Output`] type a driver drains.
 //!
@@ -32,4 +34,5 @@ pub mod client;
 pub mod codec;
 pub mod data;
 pub mod io;
+pub mod server;
 pub mod tls;

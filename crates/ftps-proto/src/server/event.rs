@@ -1,0 +1,309 @@
+//! What the server session asks of and tells the application: requests, answers, events and
+//! errors.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use crate::codec::command::Password;
+use crate::codec::listing::{FtpTime, Permissions};
+use crate::io::IoErrorKind;
+use crate::tls::{TlsError, TlsInfo};
+
+/// Names one request to the application. A transfer keeps its request's id for its data
+/// (`write_data`, `finish_data`, `ServerEvent::Data`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(u64);
+
+impl RequestId {
+    pub(crate) const fn new(id: u64) -> Self {
+        Self(id)
+    }
+
+    /// The number, for logs and bindings.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Which listing a [`Request::List`] is for; the session formats the lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ListFormat {
+    /// `LIST`: `ls -l` lines.
+    List,
+    /// `NLST`: bare names.
+    Nlst,
+    /// `MLSD`: RFC 3659 facts.
+    Mlsd,
+}
+
+/// A login or file-system decision the application makes. Paths are bytes, already joined to
+/// the session's textual working directory (`/` separated, not normalised): the backend
+/// resolves `.`/`..` and keeps them inside the user's root.
+///
+/// The `Debug` form never shows a password ([`Password`] redacts itself).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Request {
+    /// `USER` + `PASS`: answer with `answer_login`.
+    Login {
+        /// The user name.
+        user: Vec<u8>,
+        /// The password (redacted in `Debug`).
+        password: Password,
+        /// The client's TLS certificate (DER, end-entity), when one was presented on the
+        /// control connection.
+        client_certificate: Option<Vec<u8>>,
+        /// The `HOST` the client named (RFC 7151), if any.
+        host: Option<Vec<u8>>,
+    },
+    /// `CWD`/`CDUP`: does the directory exist and may the user enter it? Answer
+    /// [`Answer::Path`] with the canonical path to use as the new cwd, or [`Answer::Done`] to
+    /// keep `path` as given.
+    Cwd {
+        /// The directory.
+        path: Vec<u8>,
+    },
+    /// `MKD`: answer [`Answer::Done`] or [`Answer::Path`] (the name reported in `257`).
+    Mkdir {
+        /// The directory to create.
+        path: Vec<u8>,
+    },
+    /// `RMD`.
+    Rmdir {
+        /// The directory to remove.
+        path: Vec<u8>,
+    },
+    /// `DELE`.
+    Delete {
+        /// The file to delete.
+        path: Vec<u8>,
+    },
+    /// `RNFR` + `RNTO`.
+    Rename {
+        /// The existing name.
+        from: Vec<u8>,
+        /// The new name.
+        to: Vec<u8>,
+    },
+    /// `SIZE`: answer [`Answer::Size`].
+    Size {
+        /// The file.
+        path: Vec<u8>,
+    },
+    /// `MDTM`: answer [`Answer::Modified`].
+    Mdtm {
+        /// The file.
+        path: Vec<u8>,
+    },
+    /// `MLST`: answer [`Answer::Entry`].
+    Mlst {
+        /// The file or directory.
+        path: Vec<u8>,
+    },
+    /// `LIST`, `NLST`, `MLSD`: answer with `answer_listing`.
+    List {
+        /// The directory (or file, for LIST/NLST).
+        path: Vec<u8>,
+        /// The listing format.
+        format: ListFormat,
+    },
+    /// `RETR` (after `REST offset`): answer [`Answer::Done`] when the file is open, then
+    /// write it with `write_data` after `ServerEvent::Writable` and end with `finish_data`.
+    Retrieve {
+        /// The file.
+        path: Vec<u8>,
+        /// Bytes to skip (REST STREAM).
+        offset: u64,
+    },
+    /// `STOR`, `APPE`, `STOU`: answer [`Answer::Done`] when the file is open (for `STOU`,
+    /// [`Answer::Path`] with the name chosen); the bytes arrive as `ServerEvent::Data`, the end
+    /// as `ServerEvent::UploadFinished`.
+    Store {
+        /// The file (for `STOU`: the directory to create a unique file in).
+        path: Vec<u8>,
+        /// Where to start writing (REST STREAM; for `APPE` an explicit offset, RFC 3659 §5).
+        offset: u64,
+        /// `APPE`: append at the end (when `offset` is 0).
+        append: bool,
+        /// `STOU`: create a new file with a unique name inside `path`.
+        unique: bool,
+    },
+}
+
+/// A positive answer to a [`Request`] (logins use `answer_login`, listings `answer_listing`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Answer {
+    /// Done as asked.
+    Done,
+    /// Done; this is the resulting path (CWD: the new cwd; MKD: the directory; STOU: the
+    /// file's name).
+    Path(Vec<u8>),
+    /// The exact size a transfer in the current type would send (SIZE).
+    Size(u64),
+    /// The modification time (MDTM).
+    Modified(FtpTime),
+    /// The entry (MLST).
+    Entry(DirEntry),
+}
+
+/// Why the application refused a request; the session picks the reply code and a fixed text
+/// (arguments are never echoed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FsError {
+    /// No such file or directory (`550`).
+    NotFound,
+    /// Not allowed (`550`).
+    PermissionDenied,
+    /// Not a directory, or a directory where a file was needed (`550`; `501` for MLSD).
+    WrongKind,
+    /// Already exists (`550`; `553` for uploads).
+    AlreadyExists,
+    /// The name is not allowed (`553`).
+    InvalidName,
+    /// Out of space (`452` before a transfer, `552` during one).
+    NoSpace,
+    /// Temporarily unavailable, try again (`450`; `451` during a transfer).
+    Unavailable,
+    /// A local error (`451`).
+    Local,
+}
+
+/// The kind of a [`DirEntry`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DirEntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Directory,
+    /// A symbolic link.
+    Symlink,
+}
+
+/// One directory entry as the application describes it; the session formats `LIST`, `NLST`,
+/// `MLSD` and `MLST` lines from it (so formatting rules live in the core).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The name (bare name for listings, the full path for MLST).
+    pub name: Vec<u8>,
+    /// File, directory or link.
+    pub kind: DirEntryKind,
+    /// Size in octets.
+    pub size: u64,
+    /// Last modification (UTC).
+    pub modified: Option<FtpTime>,
+    /// The RFC 3659 `perm` letters.
+    pub permissions: Permissions,
+    /// Unix mode bits (`0o644`), for `ls -l` and `UNIX.mode`.
+    pub mode: Option<u32>,
+    /// An opaque unique id (`unique` fact).
+    pub unique: Option<Vec<u8>>,
+}
+
+/// What the session tells the application. Data slices are borrowed until the next call.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServerEvent<'a> {
+    /// The control connection is protected by TLS.
+    Secured {
+        /// The negotiated parameters (with the client certificate, if any).
+        info: TlsInfo,
+    },
+    /// A decision for the application; answer it with the matching `answer*` method.
+    Request {
+        /// The id to answer with.
+        id: RequestId,
+        /// What is asked.
+        request: Request,
+    },
+    /// A download (RETR) can take bytes with `write_data` (again).
+    Writable {
+        /// The transfer.
+        id: RequestId,
+    },
+    /// Upload bytes (after TYPE A conversion), borrowed until the next call.
+    Data {
+        /// The transfer.
+        id: RequestId,
+        /// The bytes, in order.
+        bytes: &'a [u8],
+    },
+    /// An upload ended. `complete == false` (truncated without close_notify, aborted, failed):
+    /// the backend must discard or mark the file incomplete.
+    UploadFinished {
+        /// The transfer.
+        id: RequestId,
+        /// Whether every byte arrived and the stream ended cleanly.
+        complete: bool,
+    },
+    /// A download or listing ended.
+    SendFinished {
+        /// The transfer.
+        id: RequestId,
+        /// Whether the client received everything (our close_notify out, its end seen).
+        complete: bool,
+    },
+    /// A passive data connection from a host other than the control peer was refused (port
+    /// theft); the session keeps waiting for the right one.
+    DataPeerRefused {
+        /// The refused peer.
+        peer: SocketAddr,
+    },
+    /// The session ended. Reported exactly once, last; `None` after `QUIT`.
+    Closed {
+        /// Why, when it was not an orderly end.
+        error: Option<ServerError>,
+    },
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The control connection's TLS failed.
+    #[error("control TLS: {0}")]
+    Tls(TlsError),
+    /// Bytes followed `AUTH TLS` (or `CCC`) in the same plaintext (injection, checklist §9.1).
+    #[error("bytes pipelined after AUTH/CCC refused (command injection)")]
+    PipelinedAfterSecurityChange,
+    /// The client sent an HTTP request (ALPACA, checklist §9.6).
+    #[error("HTTP request on the FTP control connection")]
+    HttpRequest,
+    /// Too many failed logins (RFC 2577 §5).
+    #[error("too many failed logins")]
+    TooManyFailedLogins,
+    /// Too many unknown or malformed commands.
+    #[error("too many bad commands")]
+    TooManyBadCommands,
+    /// More pipelined commands than the limit.
+    #[error("too many pending commands")]
+    TooManyPendingCommands,
+    /// The idle timeout expired.
+    #[error("idle timeout")]
+    IdleTimeout,
+    /// The client closed the control connection without `QUIT`.
+    #[error("control connection lost")]
+    ConnectionLost,
+    /// The control socket failed.
+    #[error("control connection I/O: {0}")]
+    Io(IoErrorKind),
+}
+
+/// The application called the session wrongly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// No pending request or running transfer has this id.
+    #[error("unknown request id")]
+    UnknownRequest,
+    /// The answer does not fit the request.
+    #[error("wrong answer for the request: {0}")]
+    WrongAnswer(&'static str),
+    /// `write_data` after `finish_data`, or on an upload.
+    #[error("the transfer does not take data now")]
+    NotWritable,
+    /// The session has ended.
+    #[error("the session has ended")]
+    Closed,
+}

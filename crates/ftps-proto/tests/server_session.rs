@@ -1,0 +1,1334 @@
+//! The sans-IO server session, driven by the real `ClientSession` through an in-memory pump,
+//! and by raw scripted bytes for the defences.
+
+#[allow(dead_code)]
+mod common;
+#[allow(dead_code)]
+mod server_support;
+
+use std::time::Duration;
+
+use ftps_proto::client::{ListingEntry, TlsMode as ClientTlsMode};
+use ftps_proto::codec::listing::ListLine;
+use ftps_proto::io::{Channel, IoRequest};
+use ftps_proto::server::{Request, ServerError, TlsMode};
+use server_support::{CEv, Pair, Raw, SEv, client_config, server_config};
+
+fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn codes(replies: &[ftps_proto::codec::reply::Reply]) -> Vec<u16> {
+    replies.iter().map(|r| r.code.get()).collect()
+}
+
+// ---------------------------------------------------------------- with the real client
+
+// spec: T06, T17, T19, T21
+#[test]
+fn real_client_logs_in_over_explicit_tls() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    assert!(pair.server.is_secure());
+    pair.login();
+    assert!(pair.server.is_logged_in());
+    assert!(
+        pair.server_events
+            .iter()
+            .any(|e| matches!(e, SEv::Secured(_)))
+    );
+}
+
+// spec: T40, §9.4
+#[test]
+fn upload_download_round_trip_with_resumed_data_connections() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    let content = random_bytes(300_000, 7);
+    let op = pair.client.store(b"big.bin").unwrap();
+    pair.upload(op, content.clone());
+    pair.run();
+    assert_eq!(
+        pair.completed(op),
+        Some(Ok(226)),
+        "{:?}",
+        pair.client_events
+    );
+    assert_eq!(pair.fs.files.get(&b"/big.bin"[..]), Some(&content));
+    let (_, resumed) = pair.transfer_completed(op).unwrap();
+    assert_eq!(resumed, Some(true));
+
+    let op = pair.client.retrieve(b"big.bin", None).unwrap();
+    pair.run();
+    assert_eq!(
+        pair.completed(op),
+        Some(Ok(226)),
+        "{:?}",
+        pair.client_events
+    );
+    assert_eq!(pair.downloads.get(&op), Some(&content));
+    assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+    assert!(
+        pair.server_events
+            .iter()
+            .any(|e| matches!(e, SEv::SendFinished(_, true)))
+    );
+}
+
+#[test]
+fn listing_mlsd_nlst_rename_delete() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    pair.fs.files.insert(b"/a.txt".to_vec(), b"hello".to_vec());
+    pair.fs
+        .files
+        .insert(b"/b file.txt".to_vec(), b"hi".to_vec());
+
+    let op = pair.client.mlsd(None).unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    let entries = pair.listing(op);
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    let ListingEntry::Mlsd(first) = &entries[0] else {
+        panic!("{entries:?}")
+    };
+    assert_eq!(first.name, b"a.txt");
+    assert_eq!(first.size(), Some(5));
+
+    let op = pair.client.list(None).unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    let entries = pair.listing(op);
+    let ListingEntry::List(ListLine::Entry(entry)) = &entries[1] else {
+        panic!("{entries:?}")
+    };
+    assert_eq!(entry.name, b"b file.txt");
+    assert_eq!(entry.size, 2);
+
+    let op = pair.client.nlst(None).unwrap();
+    pair.run();
+    assert_eq!(
+        pair.listing(op),
+        vec![
+            ListingEntry::Name(b"a.txt".to_vec()),
+            ListingEntry::Name(b"b file.txt".to_vec())
+        ]
+    );
+
+    let op = pair.client.rename(b"a.txt", b"c.txt").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(250)));
+    assert!(pair.fs.files.contains_key(&b"/c.txt"[..]));
+    let op = pair.client.dele(b"c.txt").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(250)));
+    assert!(!pair.fs.files.contains_key(&b"/c.txt"[..]));
+    let op = pair.client.dele(b"missing").unwrap();
+    pair.run();
+    assert!(matches!(pair.completed(op), Some(Err(_))));
+}
+
+#[test]
+fn cwd_pwd_mkd_size_mdtm() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    let op = pair.client.mkd(b"dir").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(257)));
+    let op = pair.client.cwd(b"dir").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(250)));
+    assert_eq!(pair.server.cwd(), b"/dir");
+    let op = pair.client.cwd(b"nope").unwrap();
+    pair.run();
+    assert!(matches!(pair.completed(op), Some(Err(_))));
+    assert_eq!(pair.server.cwd(), b"/dir");
+    let op = pair.client.cdup().unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(250)));
+    assert_eq!(pair.server.cwd(), b"/");
+    pair.fs.files.insert(b"/f".to_vec(), vec![1; 42]);
+    // spec: X03 — no SIZE in TYPE A (the default): the octet count would differ.
+    let op = pair.client.size(b"f").unwrap();
+    pair.run();
+    assert!(matches!(pair.completed(op), Some(Err(_))));
+    let op = pair.client.raw_command(b"TYPE", Some(b"I")).unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(200)));
+    let op = pair.client.size(b"f").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(213)));
+    let op = pair.client.mdtm(b"f").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(213)));
+}
+
+// spec: X04
+#[test]
+fn resumed_download_with_rest() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    let content = random_bytes(10_000, 3);
+    pair.fs.files.insert(b"/r.bin".to_vec(), content.clone());
+    let op = pair.client.retrieve(b"r.bin", Some(4_000)).unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    assert_eq!(pair.downloads.get(&op).unwrap(), &content[4_000..]);
+    assert!(
+        pair.server_events
+            .iter()
+            .any(|e| matches!(e, SEv::Request(_, Request::Retrieve { offset: 4_000, .. })))
+    );
+}
+
+// spec: T14
+#[test]
+fn quit_closes_in_order() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    let op = pair.client.quit().unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(221)));
+    assert!(pair.server_closed);
+    assert!(pair.server_events.contains(&SEv::Closed(None)));
+}
+
+#[test]
+fn implicit_tls_greeting_inside_tls() {
+    let mut config = server_config();
+    config.tls_mode = TlsMode::Implicit;
+    let mut client = client_config();
+    client.tls_mode = ClientTlsMode::Implicit;
+    let mut pair = Pair::new(config, client);
+    pair.run();
+    assert!(pair.server.is_secure());
+    pair.login();
+    let content = random_bytes(5_000, 11);
+    pair.fs.files.insert(b"/i.bin".to_vec(), content.clone());
+    let op = pair.client.retrieve(b"i.bin", None).unwrap();
+    pair.run();
+    assert_eq!(pair.downloads.get(&op), Some(&content));
+}
+
+// ---------------------------------------------------------------- raw scripted
+
+#[test]
+fn greeting_then_tls_required_before_login() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(raw.last_code(), 220);
+    // spec: §9.3, T15 — no USER/PASS in clear.
+    assert_eq!(codes(&raw.cmd("USER alice")), vec![530]);
+    assert_eq!(codes(&raw.cmd("PASS secret")), vec![530]);
+    assert_eq!(codes(&raw.cmd("PWD")), vec![530]);
+    assert_eq!(codes(&raw.cmd("SYST")), vec![215]);
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+    assert_eq!(codes(&raw.cmd("FEAT")), vec![211]);
+    // spec: T17
+    assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![503]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![503]);
+    // spec: T26
+    assert_eq!(codes(&raw.cmd("CCC")), vec![533]);
+    assert!(raw.requests.is_empty());
+}
+
+// spec: T04, T05
+#[test]
+fn auth_mechanisms_are_case_insensitive_and_unknown_is_504() {
+    for mechanism in ["tls", "Tls-C", "SSL", "tls-p"] {
+        let mut raw = Raw::new(server_config());
+        assert_eq!(codes(&raw.cmd(&format!("AUTH {mechanism}"))), vec![234]);
+    }
+    let mut raw = Raw::new(server_config());
+    assert_eq!(codes(&raw.cmd("AUTH KERBEROS_V4")), vec![504]);
+    // Not echoed (ALPACA reflection).
+    assert!(!raw.replies[1].text().windows(8).any(|w| w == b"KERBEROS"));
+}
+
+// spec: §9.1
+#[test]
+fn bytes_after_auth_tls_are_never_executed() {
+    let mut raw = Raw::new(server_config());
+    raw.send(b"AUTH TLS\r\nUSER alice\r\n");
+    assert_eq!(raw.last_code(), 421);
+    assert!(raw.replies.iter().all(|r| r.code.get() != 234));
+    assert!(raw.requests.is_empty());
+    assert_eq!(
+        raw.closed(),
+        Some(Some(ServerError::PipelinedAfterSecurityChange))
+    );
+    assert!(raw.control_closed());
+
+    // A partial line is refused too.
+    let mut raw = Raw::new(server_config());
+    raw.send(b"AUTH TLS\r\nUS");
+    assert_eq!(raw.last_code(), 421);
+}
+
+// spec: T10, T17, T19, T21
+#[test]
+fn pbsz_prot_sequence_and_auth_under_tls() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    assert_eq!(codes(&raw.cmd("AUTH TLS")), vec![503]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![503]);
+    let replies = raw.cmd("PBSZ 1024");
+    assert_eq!(codes(&replies), vec![200]);
+    assert_eq!(replies[0].text(), b"PBSZ=0");
+    assert_eq!(codes(&raw.cmd("PROT C")), vec![534]);
+    assert_eq!(codes(&raw.cmd("PROT S")), vec![536]);
+    assert_eq!(codes(&raw.cmd("PROT E")), vec![536]);
+    assert_eq!(codes(&raw.cmd("PROT X")), vec![504]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+    raw.login();
+    assert_eq!(codes(&raw.cmd("PWD")), vec![257]);
+    // spec: T14 — REIN refused compliantly.
+    assert_eq!(codes(&raw.cmd("REIN")), vec![502]);
+    // spec: T26, T28 — CCC refused by default policy.
+    assert_eq!(codes(&raw.cmd("CCC")), vec![534]);
+}
+
+// spec: T30, F02, F06, X09, X10
+#[test]
+fn feat_advertises_what_is_supported_and_opts() {
+    let mut raw = Raw::new(server_config());
+    let feat = raw.cmd("FEAT").pop().unwrap();
+    let lines: Vec<String> = feat
+        .lines
+        .iter()
+        .map(|l| String::from_utf8(l.clone()).unwrap())
+        .collect();
+    for expected in [
+        " AUTH TLS",
+        " PBSZ",
+        " PROT",
+        " EPSV",
+        " EPRT",
+        " MDTM",
+        " SIZE",
+        " REST STREAM",
+        " UTF8",
+        " HOST",
+        " TVFS",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == expected),
+            "{expected} in {lines:?}"
+        );
+    }
+    assert!(!lines.iter().any(|l| l == " CCC"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(" MLST type*;size*;modify*;perm*;unique*;"))
+    );
+    assert_eq!(codes(&raw.cmd("OPTS UTF8 ON")), vec![200]);
+    let reply = raw.cmd("OPTS MLST size;type;bogus;").pop().unwrap();
+    assert_eq!(reply.code.get(), 200);
+    assert_eq!(reply.text(), b"MLST OPTS type;size;");
+    assert_eq!(codes(&raw.cmd("OPTS MLST size type")), vec![501]);
+    assert_eq!(codes(&raw.cmd("FEAT x")), vec![501]);
+}
+
+// spec: §7 (brute force)
+#[test]
+fn failed_logins_are_delayed_then_421() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    for attempt in 1..=3 {
+        raw.cmd("USER alice");
+        raw.cmd("PASS wrong");
+        let (id, request) = raw.requests.pop().unwrap();
+        // spec: passwords never logged.
+        let debug = format!("{request:?}");
+        assert!(!debug.contains("wrong"), "{debug}");
+        raw.server.answer_login(id, false).unwrap();
+        raw.drain();
+        // Nothing before the delay: the reply waits for the deadline.
+        let before = raw.replies.len();
+        let deadline = match raw.server.poll_output(&mut [0u8; 0], raw.now) {
+            ftps_proto::io::Output::Wait { deadline } => deadline.unwrap(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(deadline, raw.now.saturating_add(Duration::from_secs(2)));
+        raw.now = deadline;
+        raw.server.handle_timeout(deadline);
+        raw.drain();
+        assert_eq!(raw.replies.len(), before + 1);
+        if attempt < 3 {
+            assert_eq!(raw.last_code(), 530);
+        } else {
+            assert_eq!(raw.last_code(), 421);
+            assert_eq!(raw.closed(), Some(Some(ServerError::TooManyFailedLogins)));
+        }
+    }
+}
+
+// spec: §9.6
+#[test]
+fn http_request_closes_at_once_without_reply() {
+    let mut raw = Raw::new(server_config());
+    let before = raw.replies.len();
+    raw.send(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n");
+    assert_eq!(raw.replies.len(), before);
+    assert_eq!(raw.closed(), Some(Some(ServerError::HttpRequest)));
+    assert!(raw.control_closed());
+}
+
+#[test]
+fn over_long_line_is_refused_without_echo() {
+    let mut raw = Raw::new(server_config());
+    let line = format!("NOOP {}", "A".repeat(20_000));
+    let replies = raw.cmd(&line);
+    assert_eq!(codes(&replies), vec![500]);
+    assert!(!replies[0].text().contains(&b'A'));
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+}
+
+#[test]
+fn idle_timeout_sends_421_and_closes() {
+    let mut raw = Raw::new(server_config());
+    let deadline = raw.server.next_deadline().unwrap();
+    raw.now = deadline;
+    raw.server.handle_timeout(deadline);
+    raw.drain();
+    assert_eq!(raw.last_code(), 421);
+    assert_eq!(raw.closed(), Some(Some(ServerError::IdleTimeout)));
+}
+
+#[test]
+fn unknown_commands_are_limited() {
+    let mut raw = Raw::new(server_config());
+    for _ in 0..10 {
+        assert_eq!(codes(&raw.cmd("XYZZY")), vec![500]);
+    }
+    assert_eq!(codes(&raw.cmd("XYZZY")), vec![421]);
+    assert_eq!(raw.closed(), Some(Some(ServerError::TooManyBadCommands)));
+}
+
+// spec: T37
+#[test]
+fn transfers_need_prot_p_before_any_1yz() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.login();
+    for command in ["RETR f", "STOR f", "APPE f", "STOU", "LIST", "NLST", "MLSD"] {
+        assert_eq!(codes(&raw.cmd(command)), vec![521], "{command}");
+    }
+    assert!(raw.requests.is_empty());
+}
+
+// spec: §7 (bounce), §3.8, E02
+#[test]
+fn port_and_eprt_bounce_defences() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("PORT 10,0,0,9,200,1")), vec![500]);
+    assert_eq!(codes(&raw.cmd("EPRT |1|10.0.0.9|51201|")), vec![500]);
+    assert_eq!(codes(&raw.cmd("PORT 127,0,0,1,0,80")), vec![504]);
+    assert_eq!(codes(&raw.cmd("EPRT |1|127.0.0.1|25|")), vec![504]);
+    let reply = raw.cmd("EPRT |3|x|1|").pop().unwrap();
+    assert_eq!(reply.code.get(), 522);
+    assert_eq!(reply.text(), b"Network protocol not supported, use (1,2)");
+    assert_eq!(codes(&raw.cmd("PORT 1,2,3")), vec![501]);
+    assert_eq!(codes(&raw.cmd("PORT 127,0,0,1,200,1")), vec![200]);
+    assert_eq!(codes(&raw.cmd("EPRT |1|127.0.0.1|51201|")), vec![200]);
+    // spec: E06
+    assert_eq!(codes(&raw.cmd("EPSV ALL")), vec![200]);
+    assert_eq!(codes(&raw.cmd("PORT 127,0,0,1,200,1")), vec![503]);
+    assert_eq!(codes(&raw.cmd("PASV")), vec![503]);
+}
+
+// spec: E03
+#[test]
+fn epsv_and_pasv_ask_the_driver_to_listen() {
+    let mut config = server_config();
+    config.pasv_address = Some(std::net::Ipv4Addr::new(203, 0, 113, 5));
+    let mut raw = Raw::new(config);
+    raw.auth_tls();
+    raw.login();
+    raw.cmd("EPSV");
+    let Some(IoRequest::Listen { data, .. }) = raw.io.last().copied() else {
+        panic!("{:?}", raw.io)
+    };
+    raw.server
+        .handle_listening(data, "127.0.0.1:50123".parse().unwrap(), raw.now);
+    raw.drain();
+    let reply = raw.replies.last().unwrap();
+    assert_eq!(reply.code.get(), 229);
+    assert_eq!(reply.text(), b"Entering Extended Passive Mode (|||50123|)");
+    raw.cmd("PASV");
+    // The previous listener is closed.
+    assert!(raw.io.contains(&IoRequest::Close {
+        channel: Channel::Data(data)
+    }));
+    let Some(IoRequest::Listen { data, .. }) = raw.io.last().copied() else {
+        panic!("{:?}", raw.io)
+    };
+    raw.server
+        .handle_listening(data, "127.0.0.1:50124".parse().unwrap(), raw.now);
+    raw.drain();
+    let reply = raw.replies.last().unwrap();
+    assert_eq!(reply.code.get(), 227);
+    assert_eq!(reply.text(), b"Entering Passive Mode (203,0,113,5,195,204)");
+    assert_eq!(codes(&raw.cmd("EPSV 3")), vec![522]);
+}
+
+// spec: §9.5 (port theft)
+#[test]
+fn passive_connection_from_foreign_host_is_refused() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.login();
+    raw.cmd("EPSV");
+    let Some(IoRequest::Listen { data, .. }) = raw.io.last().copied() else {
+        panic!()
+    };
+    raw.server
+        .handle_listening(data, "127.0.0.1:50123".parse().unwrap(), raw.now);
+    raw.drain();
+    let thief = "10.9.9.9:5555".parse().unwrap();
+    assert!(!raw.server.handle_accepted(data, thief, raw.now));
+    raw.drain();
+    assert!(raw.events.contains(&SEv::DataPeerRefused(thief)));
+    // The right peer is still accepted.
+    assert!(
+        raw.server
+            .handle_accepted(data, "127.0.0.1:41001".parse().unwrap(), raw.now)
+    );
+}
+
+#[test]
+fn client_events_are_consistent() {
+    // The harness itself: a login produces LoggedIn.
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    let op = pair.login();
+    assert!(pair.client_events.contains(&CEv::LoggedIn(op)));
+}
+
+fn raw_ready() -> Raw {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![200]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+    assert_eq!(codes(&raw.cmd("TYPE I")), vec![200]);
+    raw
+}
+
+fn answer_last(raw: &mut Raw, answer: ftps_proto::server::Answer) -> ftps_proto::server::RequestId {
+    let (id, _) = raw.requests.pop().expect("a request");
+    raw.server.answer(id, Ok(answer)).unwrap();
+    raw.drain();
+    id
+}
+
+// spec: T40, T38, §9.5
+#[test]
+fn data_connection_that_does_not_resume_is_refused_with_522() {
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("RETR f");
+    answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    // A fresh session store: a full handshake, as a hijacker would do.
+    let stranger = ftps_proto::tls::client_config_for_control(&common::base_client(common::pki()));
+    let mut conn = raw.data_client(data, stranger);
+    raw.pump_data(&mut conn);
+    assert!(conn.error.is_some(), "the hijacker's handshake must fail");
+    assert_eq!(conn.resumed, None);
+    let reply = raw.replies.last().unwrap();
+    assert_eq!(reply.code.get(), 522);
+    assert_eq!(
+        reply.text(),
+        b"SSL connection failed: session reuse required."
+    );
+    assert!(
+        raw.events
+            .iter()
+            .any(|e| matches!(e, SEv::SendFinished(_, false)))
+    );
+    // The session goes on.
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+}
+
+// spec: §9.4, T35
+#[test]
+fn upload_without_close_notify_is_426_and_incomplete() {
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("STOR up.bin");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    let config = raw.client_tls.clone().unwrap();
+    let mut conn = raw.data_client(data, config);
+    raw.pump_data(&mut conn);
+    assert_eq!(conn.resumed, Some(true));
+    let payload = random_bytes(5_000, 5);
+    let tls = conn.tls.as_mut().unwrap();
+    assert_eq!(tls.write(&payload).unwrap(), payload.len());
+    raw.pump_data(&mut conn);
+    assert_eq!(raw.uploaded.get(&id), Some(&payload));
+    // TCP end without close_notify.
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    assert_eq!(raw.last_code(), 426);
+    assert!(raw.replies.iter().all(|r| r.code.get() != 226));
+    assert!(raw.events.contains(&SEv::UploadFinished(id, false)));
+}
+
+// spec: T35, §9.4
+#[test]
+fn upload_with_close_notify_is_226_and_complete() {
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("STOR up.bin");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    let config = raw.client_tls.clone().unwrap();
+    let mut conn = raw.data_client(data, config);
+    raw.pump_data(&mut conn);
+    let payload = random_bytes(70_000, 9);
+    let mut sent = 0;
+    while sent < payload.len() {
+        sent += conn.tls.as_mut().unwrap().write(&payload[sent..]).unwrap();
+        raw.pump_data(&mut conn);
+    }
+    conn.tls.as_mut().unwrap().close().unwrap();
+    raw.pump_data(&mut conn);
+    assert!(conn.peer_closed, "the server answers our close_notify");
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    assert_eq!(raw.last_code(), 226);
+    assert_eq!(raw.uploaded.get(&id), Some(&payload));
+    assert!(raw.events.contains(&SEv::UploadFinished(id, true)));
+    // The data channel was closed before the 226 went out.
+    assert!(raw.io.contains(&IoRequest::Close {
+        channel: Channel::Data(data)
+    }));
+}
+
+// spec: §3.7, T54
+#[test]
+fn abor_during_a_download_gives_426_then_226() {
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("RETR f");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    let config = raw.client_tls.clone().unwrap();
+    let mut conn = raw.data_client(data, config);
+    raw.pump_data(&mut conn);
+    assert!(raw.server.write_data(id, &[7u8; 1000]).unwrap() > 0);
+    raw.pump_data(&mut conn);
+    assert_eq!(conn.received.len(), 1000);
+    let before = raw.replies.len();
+    raw.cmd("ABOR");
+    assert_eq!(codes(&raw.replies[before..]), vec![426, 226]);
+    assert!(raw.events.contains(&SEv::SendFinished(id, false)));
+    assert!(raw.io.contains(&IoRequest::Close {
+        channel: Channel::Data(data)
+    }));
+    // Writing after the abort is refused.
+    assert!(raw.server.write_data(id, b"x").is_err());
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+}
+
+// spec: §3.7 (QUIT during a transfer: result first)
+#[test]
+fn quit_during_a_transfer_waits_for_its_result() {
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("RETR f");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    let config = raw.client_tls.clone().unwrap();
+    let mut conn = raw.data_client(data, config);
+    raw.pump_data(&mut conn);
+    let before = raw.replies.len();
+    raw.cmd("QUIT");
+    assert_eq!(
+        raw.replies.len(),
+        before,
+        "no reply before the transfer's result"
+    );
+    raw.server.write_data(id, b"hello").unwrap();
+    raw.server.finish_data(id).unwrap();
+    raw.pump_data(&mut conn);
+    assert!(conn.peer_closed);
+    conn.tls.as_mut().unwrap().close().unwrap();
+    raw.pump_data(&mut conn);
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    assert_eq!(conn.received, b"hello");
+    assert_eq!(codes(&raw.replies[before..]), vec![226, 221]);
+    assert_eq!(raw.closed(), Some(None));
+}
+
+// spec: §3.4 (STOU: 150 FILE: name, RFC 1123 §4.1.2.9)
+#[test]
+fn stou_names_the_file_in_the_150() {
+    let mut raw = raw_ready();
+    raw.open_passive();
+    raw.cmd("STOU");
+    let Some((id, Request::Store { unique, path, .. })) = raw.requests.pop() else {
+        panic!("{:?}", raw.requests)
+    };
+    assert!(unique);
+    assert_eq!(path, b"/");
+    raw.server
+        .answer(id, Ok(ftps_proto::server::Answer::Path(b"u.1".to_vec())))
+        .unwrap();
+    raw.drain();
+    let reply = raw.replies.last().unwrap();
+    assert_eq!(reply.code.get(), 150);
+    assert_eq!(reply.text(), b"FILE: u.1");
+}
+
+// spec: T32, E01, E02 — active mode: the server connects, and is still the TLS server.
+#[test]
+fn active_mode_transfers_with_the_real_client() {
+    let mut client = client_config();
+    client.data_mode = ftps_proto::client::DataConnectionMode::Active;
+    let mut pair = Pair::new(server_config(), client);
+    pair.run();
+    pair.login();
+    let content = random_bytes(40_000, 21);
+    let op = pair.client.store(b"act.bin").unwrap();
+    pair.upload(op, content.clone());
+    pair.run();
+    assert_eq!(
+        pair.completed(op),
+        Some(Ok(226)),
+        "{:?}",
+        pair.client_events
+    );
+    assert_eq!(pair.fs.files.get(&b"/act.bin"[..]), Some(&content));
+    assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+    let op = pair.client.retrieve(b"act.bin", None).unwrap();
+    pair.run();
+    assert_eq!(pair.downloads.get(&op), Some(&content));
+    assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+}
+
+// spec: §3.5 — TYPE A converts CRLF on the wire to LF in files, both ways.
+#[test]
+fn type_a_converts_line_ends_both_ways() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    pair.client
+        .set_transfer_type(ftps_proto::codec::command::TransferType::Ascii(
+            ftps_proto::codec::command::FormatControl::NonPrint,
+        ));
+    let op = pair.client.store(b"text.txt").unwrap();
+    pair.upload(op, b"one\r\ntwo\r\nbare\rcr\r\n".to_vec());
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    assert_eq!(
+        pair.fs.files.get(&b"/text.txt"[..]).unwrap(),
+        b"one\ntwo\nbare\rcr\n"
+    );
+    pair.fs
+        .files
+        .insert(b"/unix.txt".to_vec(), b"a\nb\n\nc".to_vec());
+    let op = pair.client.retrieve(b"unix.txt", None).unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    assert_eq!(pair.downloads.get(&op).unwrap(), b"a\r\nb\r\n\r\nc");
+}
+
+// spec: X04 — APPE appends; REST + STOR writes at the offset.
+#[test]
+fn appe_and_rest_stor() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    pair.fs.files.insert(b"/log".to_vec(), b"abc".to_vec());
+    let op = pair.client.append(b"log").unwrap();
+    pair.upload(op, b"def".to_vec());
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    assert_eq!(pair.fs.files.get(&b"/log"[..]).unwrap(), b"abcdef");
+    assert!(pair.server_events.iter().any(|e| matches!(
+        e,
+        SEv::Request(
+            _,
+            Request::Store {
+                append: true,
+                offset: 0,
+                ..
+            }
+        )
+    )));
+}
+
+// spec: T26, T29 — CCC: 200, close_notify both ways, then plaintext; PBSZ/PROT refused.
+#[test]
+fn ccc_clears_the_control_channel_and_transfers_stay_private() {
+    let mut config = server_config();
+    config.allow_ccc = true;
+    let mut pair = Pair::new(config, client_config());
+    pair.run();
+    pair.login();
+    let op = pair.client.ccc().unwrap();
+    pair.run();
+    assert_eq!(
+        pair.completed(op),
+        Some(Ok(200)),
+        "{:?}",
+        pair.client_events
+    );
+    assert!(!pair.server.is_secure());
+    let op = pair.client.pwd().unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(257)));
+    let content = random_bytes(9_000, 4);
+    pair.fs
+        .files
+        .insert(b"/after-ccc".to_vec(), content.clone());
+    let op = pair.client.retrieve(b"after-ccc", None).unwrap();
+    pair.run();
+    assert_eq!(pair.downloads.get(&op), Some(&content));
+    assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+}
+
+// spec: V01, T40 — TLS 1.2 only, every data connection resumed.
+#[test]
+fn tls12_only_server_with_resumed_data_connections() {
+    let base = std::sync::Arc::new(common::server_with_versions(
+        common::pki(),
+        &[&rustls::version::TLS12],
+    ));
+    let config = ftps_proto::server::SessionConfig::new(base);
+    let mut pair = Pair::new(config, client_config());
+    pair.run();
+    pair.login();
+    let secured = pair.server_events.iter().find_map(|e| match e {
+        SEv::Secured(info) => Some(info.version),
+        _ => None,
+    });
+    assert_eq!(secured, Some(ftps_proto::tls::TlsVersion::Tls12));
+    for round in 0..3 {
+        let content = random_bytes(20_000, round);
+        let name = format!("f{round}");
+        let op = pair.client.store(name.as_bytes()).unwrap();
+        pair.upload(op, content.clone());
+        pair.run();
+        assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+        let op = pair.client.retrieve(name.as_bytes(), None).unwrap();
+        pair.run();
+        assert_eq!(pair.downloads.get(&op), Some(&content));
+        assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+    }
+}
+
+// spec: T40 — TLS 1.3: many data connections in a row all resume (tickets keep coming).
+#[test]
+fn tls13_many_data_connections_all_resume() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    pair.fs.files.insert(b"/x".to_vec(), b"xyz".to_vec());
+    for _ in 0..6 {
+        let op = pair.client.retrieve(b"x", None).unwrap();
+        pair.run();
+        assert_eq!(pair.completed(op), Some(Ok(226)));
+        assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+    }
+}
+
+// spec: E01, E03 — IPv6 control connection: EPRT |2| and EPSV work, PASV does not.
+#[test]
+fn ipv6_eprt_and_epsv() {
+    let peer: std::net::SocketAddr = "[::1]:40000".parse().unwrap();
+    let mut raw = Raw::with_peer(server_config(), peer);
+    // The harness's local address is IPv4; what matters here is the peer check.
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("EPRT |2|::1|50000|")), vec![200]);
+    assert_eq!(codes(&raw.cmd("EPRT |2|::2|50000|")), vec![500]);
+    assert_eq!(codes(&raw.cmd("PORT 127,0,0,1,200,1")), vec![500]);
+}
+
+// spec: T44 — client certificate required: without one, PASS fails like a bad password.
+#[test]
+fn client_certificate_required_policy() {
+    let mut config = server_config();
+    config.client_certificates = ftps_proto::server::ClientCertificates::Required;
+    config.timeouts.failed_login_delay = Duration::ZERO;
+    let mut raw = Raw::new(config);
+    raw.auth_tls();
+    raw.cmd("USER alice");
+    assert_eq!(codes(&raw.cmd("PASS secret")), vec![530]);
+    assert!(raw.requests.is_empty());
+}
+
+// spec: T44 — the client certificate reaches the login request.
+#[test]
+fn client_certificate_is_handed_to_the_login_request() {
+    let pki = common::pki();
+    let server_base = std::sync::Arc::new(
+        ftps_proto::tls::server_config_with_client_auth(
+            pki.server_chain.clone(),
+            pki.server_key(),
+            pki.roots(),
+        )
+        .unwrap(),
+    );
+    let mut raw = Raw::new(ftps_proto::server::SessionConfig::new(server_base));
+    raw.cmd("AUTH TLS");
+    let client_base = std::sync::Arc::new(
+        ftps_proto::tls::client_config_with_certificate(
+            pki.roots(),
+            pki.client_chain.clone(),
+            pki.client_key(),
+        )
+        .unwrap(),
+    );
+    raw.start_tls(ftps_proto::tls::client_config_for_control(&client_base));
+    raw.cmd("USER alice");
+    raw.cmd("PASS secret");
+    let Some((
+        _,
+        Request::Login {
+            client_certificate, ..
+        },
+    )) = raw.requests.pop()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        client_certificate.as_deref(),
+        Some(pki.client_chain[0].as_ref())
+    );
+}
+
+// spec: F07 — HOST before login, 503 after; kept across AUTH (T10).
+#[test]
+fn host_is_kept_across_auth_and_refused_after_login() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(codes(&raw.cmd("HOST ftp.example.com")), vec![220]);
+    assert_eq!(codes(&raw.cmd("HOST ftp.example.com:21")), vec![501]);
+    raw.auth_tls();
+    raw.cmd("USER alice");
+    raw.cmd("PASS secret");
+    let Some((id, Request::Login { host, .. })) = raw.requests.pop() else {
+        panic!()
+    };
+    assert_eq!(host.as_deref(), Some(&b"ftp.example.com"[..]));
+    raw.server.answer_login(id, true).unwrap();
+    raw.drain();
+    assert_eq!(codes(&raw.cmd("HOST other")), vec![503]);
+}
+
+// spec: T10 — AUTH resets the transfer parameters.
+#[test]
+fn auth_resets_type_and_cwd() {
+    let mut config = server_config();
+    config.require_tls = false;
+    let mut raw = Raw::new(config);
+    raw.login();
+    raw.cmd("TYPE I");
+    raw.cmd("CWD /d");
+    let (id, _) = raw.requests.pop().unwrap();
+    raw.server
+        .answer(id, Ok(ftps_proto::server::Answer::Done))
+        .unwrap();
+    raw.drain();
+    assert_eq!(raw.server.cwd(), b"/d");
+    raw.auth_tls();
+    assert!(!raw.server.is_logged_in());
+    assert_eq!(raw.server.cwd(), b"/");
+    assert_eq!(codes(&raw.cmd("PWD")), vec![530]);
+}
+
+#[test]
+fn data_timeout_fails_the_transfer_with_425() {
+    let mut raw = raw_ready();
+    raw.cmd("EPSV");
+    let Some(IoRequest::Listen { data, .. }) = raw.io.last().copied() else {
+        panic!()
+    };
+    raw.server
+        .handle_listening(data, "127.0.0.1:50123".parse().unwrap(), raw.now);
+    raw.drain();
+    raw.cmd("RETR f");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    let deadline = raw.server.next_deadline().unwrap();
+    raw.now = deadline;
+    raw.server.handle_timeout(deadline);
+    raw.drain();
+    assert_eq!(raw.last_code(), 425);
+    assert!(raw.events.contains(&SEv::SendFinished(id, false)));
+}
+
+mod split {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn replies_for(chunks: &[&[u8]]) -> Vec<u16> {
+        let mut raw = Raw::new(server_config());
+        for chunk in chunks {
+            raw.send(chunk);
+        }
+        raw.replies.iter().map(|r| r.code.get()).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        // spec: §3.2 — any chunking of the control input gives the same replies.
+        #[test]
+        fn control_input_is_split_invariant(cuts in proptest::collection::vec(0usize..60, 0..6)) {
+            let input: &[u8] = b"NOOP\r\nSYST\r\nFEAT\r\nUSER a\r\nPBSZ 0\r\nXYZ\r\nHELP\r\n";
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            points.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut start = 0;
+            for p in points {
+                chunks.push(&input[start..p]);
+                start = p;
+            }
+            chunks.push(&input[start..]);
+            prop_assert_eq!(replies_for(&chunks), replies_for(&[input]));
+        }
+    }
+}
+
+// spec: T26, T29, §9.1 — CCC at the byte level: plaintext right behind the client's
+// close_notify in one segment is read as the first plaintext command, nothing lost.
+#[test]
+fn ccc_plaintext_follows_close_notify_in_the_same_segment() {
+    let mut config = server_config();
+    config.allow_ccc = true;
+    let mut raw = Raw::new(config);
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("CCC")), vec![200]);
+    let mut tls = raw.tls.take().unwrap();
+    loop {
+        match tls.poll() {
+            Ok(ftps_proto::tls::TlsEvent::Idle) => break,
+            Ok(ftps_proto::tls::TlsEvent::PeerClosed | ftps_proto::tls::TlsEvent::Closed) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    tls.close().unwrap();
+    let mut segment = tls.pending_transmit().to_vec();
+    segment.extend_from_slice(b"PBSZ 0\r\nPROT P\r\nNOOP\r\n");
+    raw.send(&segment);
+    let tail: Vec<u16> = raw
+        .replies
+        .iter()
+        .rev()
+        .take(3)
+        .map(|r| r.code.get())
+        .collect();
+    assert_eq!(tail, vec![200, 503, 503]);
+    assert!(!raw.server.is_secure());
+}
+
+// spec: T26 — CCC refused before login even when allowed (T28).
+#[test]
+fn ccc_needs_login() {
+    let mut config = server_config();
+    config.allow_ccc = true;
+    let mut raw = Raw::new(config);
+    raw.auth_tls();
+    assert_eq!(codes(&raw.cmd("CCC")), vec![534]);
+}
+
+// spec: §3.7 — an ABOR that arrives before the 150 still aborts the transfer in band.
+#[test]
+fn abor_sent_before_the_150_aborts_once_the_transfer_starts() {
+    let mut raw = raw_ready();
+    raw.open_passive();
+    raw.cmd("RETR f");
+    let before = raw.replies.len();
+    raw.cmd("ABOR");
+    assert_eq!(raw.replies.len(), before, "ABOR waits for the pending RETR");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(codes(&raw.replies[before..]), vec![150, 426, 226]);
+    assert!(raw.events.contains(&SEv::SendFinished(id, false)));
+}
+
+// spec: X06 — MLST on the control channel.
+#[test]
+fn mlst_reply_on_the_control_channel() {
+    let mut raw = raw_ready();
+    raw.cmd("MLST f.txt");
+    let (id, request) = raw.requests.pop().unwrap();
+    assert_eq!(
+        request,
+        Request::Mlst {
+            path: b"/f.txt".to_vec()
+        }
+    );
+    raw.server
+        .answer(
+            id,
+            Ok(ftps_proto::server::Answer::Entry(
+                server_support::file_entry(b"ignored", 12),
+            )),
+        )
+        .unwrap();
+    raw.drain();
+    let reply = raw.replies.last().unwrap();
+    assert_eq!(reply.code.get(), 250);
+    assert_eq!(reply.lines.len(), 3);
+    assert_eq!(
+        reply.lines[1],
+        b" type=file;size=12;modify=20240131235959;perm=dfrw;unique=u1;UNIX.mode=0644; /f.txt"
+    );
+    // A wrong answer type is a usage error, the request stays pending.
+    raw.cmd("SIZE f.txt");
+    let (id, _) = raw.requests.pop().unwrap();
+    assert!(
+        raw.server
+            .answer(id, Ok(ftps_proto::server::Answer::Done))
+            .is_err()
+    );
+    raw.server
+        .answer(id, Ok(ftps_proto::server::Answer::Size(12)))
+        .unwrap();
+    raw.drain();
+    assert_eq!(raw.replies.last().unwrap().text(), b"12");
+}
+
+// spec: E03, E05, §1.12 — IPv6 control connection: EPSV listens on the control address;
+// PASV is IPv4 only; EPSV 1 names an unsupported protocol.
+#[test]
+fn ipv6_passive_mode() {
+    let mut raw = Raw::with_addrs(
+        server_config(),
+        "[::1]:40000".parse().unwrap(),
+        "[::1]:21".parse().unwrap(),
+    );
+    raw.auth_tls();
+    raw.login();
+    raw.cmd("EPSV");
+    let Some(IoRequest::Listen { data, ip }) = raw.io.last().copied() else {
+        panic!()
+    };
+    assert_eq!(ip, "::1".parse::<std::net::IpAddr>().unwrap());
+    raw.server
+        .handle_listening(data, "[::1]:50200".parse().unwrap(), raw.now);
+    raw.drain();
+    assert_eq!(raw.replies.last().unwrap().code.get(), 229);
+    assert!(
+        raw.server
+            .handle_accepted(data, "[::1]:41000".parse().unwrap(), raw.now)
+    );
+    assert_eq!(codes(&raw.cmd("PASV")), vec![500]);
+    let reply = raw.cmd("EPSV 1").pop().unwrap();
+    assert_eq!(reply.code.get(), 522);
+    assert_eq!(reply.text(), b"Network protocol not supported, use (2)");
+}
+
+// spec: T46, §9.1 — plaintext after the 234 goes to TLS and kills the session without a
+// reply: it is never run as a command.
+#[test]
+fn plaintext_after_234_fails_the_handshake_without_a_reply() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(codes(&raw.cmd("AUTH TLS")), vec![234]);
+    let before = raw.replies.len();
+    raw.send(b"USER alice\r\n");
+    assert_eq!(raw.replies.len(), before);
+    assert!(raw.requests.is_empty());
+    assert!(matches!(raw.closed(), Some(Some(ServerError::Tls(_)))));
+    assert!(raw.control_closed());
+}
+
+// spec: §9.6 — a client offering only http/1.1 in ALPN is refused by the handshake.
+#[test]
+fn alpn_without_ftp_is_refused() {
+    let mut client = common::client_with_versions(
+        common::pki(),
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+    );
+    client.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let mut raw = Raw::new(server_config());
+    assert_eq!(codes(&raw.cmd("AUTH TLS")), vec![234]);
+    raw.tls = Some(
+        ftps_proto::tls::TlsChannel::client_after_auth(
+            std::sync::Arc::new(client),
+            common::localhost(),
+            0,
+            ftps_proto::tls::TlsLimits::default(),
+        )
+        .unwrap(),
+    );
+    for _ in 0..5 {
+        raw.send(b"");
+    }
+    assert!(!raw.server.is_secure());
+    assert!(matches!(raw.closed(), Some(Some(ServerError::Tls(_)))));
+    // The fatal alert reached the client.
+    assert_eq!(
+        raw.tls_error(),
+        Some(ftps_proto::tls::TlsError::Rustls(
+            rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)
+        ))
+    );
+    assert!(raw.control_closed());
+}
+
+// Pipelining beyond the limit while a request is pending ends the session.
+#[test]
+fn too_many_pending_commands_close_the_session() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.cmd("USER alice");
+    raw.cmd("PASS secret");
+    assert_eq!(raw.requests.len(), 1, "login pending");
+    raw.send("NOOP\r\n".repeat(33).as_bytes());
+    assert_eq!(raw.last_code(), 421);
+    assert_eq!(
+        raw.closed(),
+        Some(Some(ServerError::TooManyPendingCommands))
+    );
+    // Within the limit, pipelined commands are answered in order after the login.
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.cmd("USER alice");
+    raw.send(b"PASS secret\r\nPWD\r\nSYST\r\n");
+    let (id, _) = raw.requests.pop().unwrap();
+    raw.server.answer_login(id, true).unwrap();
+    raw.drain();
+    let n = raw.replies.len();
+    assert_eq!(codes(&raw.replies[n - 3..]), vec![230, 257, 215]);
+}
+
+// spec: T30 — CCC is advertised only when allowed.
+#[test]
+fn feat_lists_ccc_when_allowed() {
+    let mut config = server_config();
+    config.allow_ccc = true;
+    let mut raw = Raw::new(config);
+    let feat = raw.cmd("FEAT").pop().unwrap();
+    assert!(feat.lines.iter().any(|l| l == b" CCC"));
+}
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        // Arbitrary peer bytes (with some FTP verbs mixed in) never panic the session; every
+        // request is answered with a refusal so the session keeps going.
+        #[test]
+        fn arbitrary_control_input_never_panics(
+            chunks in proptest::collection::vec(
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..40),
+                    Just(b"USER a\r\nPASS b\r\n".to_vec()),
+                    Just(b"EPSV\r\nRETR x\r\nLIST\r\n".to_vec()),
+                    Just(b"PORT 127,0,0,1,200,1\r\nSTOR y\r\n".to_vec()),
+                    Just(b"REST 5\r\nRNFR a\r\nRNTO b\r\nCWD ..\r\nCDUP\r\n".to_vec()),
+                    Just(b"TYPE A\r\nMLST\r\nOPTS MLST type;\r\nABOR\r\n".to_vec()),
+                    Just(vec![0xff, 0xfd, 0x01, b'\r', b'\n']),
+                ],
+                0..12,
+            )
+        ) {
+            let mut config = server_config();
+            config.require_tls = false;
+            config.require_private_data = false;
+            config.timeouts.failed_login_delay = Duration::ZERO;
+            let mut raw = Raw::new(config);
+            let mut seen_io = 0;
+            for chunk in chunks {
+                raw.send(&chunk);
+                while seen_io < raw.io.len() {
+                    if let IoRequest::Listen { data, .. } = raw.io[seen_io] {
+                        raw.server.handle_listening(data, "127.0.0.1:50000".parse().unwrap(), raw.now);
+                        raw.drain();
+                    }
+                    seen_io += 1;
+                }
+                while let Some((id, request)) = raw.requests.pop() {
+                    match request {
+                        Request::Login { .. } => {
+                            raw.server.answer_login(id, true).unwrap();
+                        }
+                        Request::List { .. } => {
+                            raw.server
+                                .answer_listing(id, Err(ftps_proto::server::FsError::NotFound))
+                                .unwrap();
+                        }
+                        _ => raw
+                            .server
+                            .answer(id, Err(ftps_proto::server::FsError::PermissionDenied))
+                            .unwrap(),
+                    }
+                    raw.drain();
+                }
+            }
+            // Replies are well formed and never a 1yz without a transfer.
+            for reply in &raw.replies {
+                prop_assert!(reply.code.get() >= 200 || reply.code.get() == 150);
+            }
+        }
+    }
+}
+
+// spec: §3.3 (idle timeout) — a long transfer does not make the session idle-time out right
+// after its 226: the idle clock restarts when the transfer ends.
+#[test]
+fn idle_clock_restarts_after_a_long_transfer() {
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("RETR f");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    let config = raw.client_tls.clone().unwrap();
+    let mut conn = raw.data_client(data, config);
+    raw.pump_data(&mut conn);
+    // Ten minutes of data, no control command (the data clock keeps being touched).
+    for _ in 0..10 {
+        raw.now = raw.now.saturating_add(Duration::from_secs(60));
+        raw.server.write_data(id, &[1u8; 100]).unwrap();
+        raw.pump_data(&mut conn);
+        raw.server.handle_timeout(raw.now);
+    }
+    raw.server.finish_data(id).unwrap();
+    raw.pump_data(&mut conn);
+    conn.tls.as_mut().unwrap().close().unwrap();
+    raw.pump_data(&mut conn);
+    assert_eq!(raw.last_code(), 226);
+    let deadline = raw.server.next_deadline().unwrap();
+    assert_eq!(deadline, raw.now.saturating_add(Duration::from_secs(300)));
+    assert_eq!(conn.received.len(), 1000);
+}
+
+// spec: T36 — a server that lets the client choose: PROT C transfers in clear.
+#[test]
+fn prot_c_transfers_in_clear_when_policy_allows() {
+    let mut config = server_config();
+    config.require_private_data = false;
+    let mut client = client_config();
+    client.data_protection = ftps_proto::client::DataProtection::Clear;
+    let mut pair = Pair::new(config, client);
+    pair.run();
+    pair.login();
+    let content = random_bytes(30_000, 8);
+    let op = pair.client.store(b"clear.bin").unwrap();
+    pair.upload(op, content.clone());
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    assert_eq!(pair.transfer_completed(op).unwrap().1, None);
+    let op = pair.client.retrieve(b"clear.bin", None).unwrap();
+    pair.run();
+    assert_eq!(pair.downloads.get(&op), Some(&content));
+}
