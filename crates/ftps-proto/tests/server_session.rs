@@ -160,12 +160,20 @@ fn cwd_pwd_mkd_size_mdtm() {
     assert_eq!(pair.server.cwd(), b"/");
     pair.fs.files.insert(b"/f".to_vec(), vec![1; 42]);
     // spec: X03 — no SIZE in TYPE A (the default): the octet count would differ.
-    let op = pair.client.size(b"f").unwrap();
+    let op = pair.client.raw_command(b"SIZE", Some(b"f")).unwrap();
     pair.run();
     assert!(matches!(pair.completed(op), Some(Err(_))));
-    let op = pair.client.raw_command(b"TYPE", Some(b"I")).unwrap();
+    // The client's SIZE sends its file-transfer TYPE (I) first, so it gets the count.
+    let op = pair.client.size(b"f").unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(213)));
+    let op = pair.client.raw_command(b"TYPE", Some(b"A")).unwrap();
     pair.run();
     assert_eq!(pair.completed(op), Some(Ok(200)));
+    let op = pair.client.raw_command(b"SIZE", Some(b"f")).unwrap();
+    pair.run();
+    assert!(matches!(pair.completed(op), Some(Err(_))));
+    // After a raw TYPE the client no longer trusts its idea of the TYPE and sends TYPE I again.
     let op = pair.client.size(b"f").unwrap();
     pair.run();
     assert_eq!(pair.completed(op), Some(Ok(213)));

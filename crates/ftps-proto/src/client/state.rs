@@ -822,6 +822,12 @@ impl ClientSession {
                 }
             };
             if let Some((sent, command)) = action {
+                if matches!(&command, Command::Unknown { verb, .. } if verb.eq_ignore_ascii_case(b"TYPE"))
+                {
+                    // A raw TYPE changes the server's state behind our back: the next
+                    // transfer or SIZE sends its own TYPE again.
+                    self.current_type = None;
+                }
                 self.send(sent, &command);
             }
             return;
