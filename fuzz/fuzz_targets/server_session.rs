@@ -1,0 +1,105 @@
+//! The server session fed arbitrary client bytes on the control and data connections (plain
+//! FTP, so the bytes reach the command parser and the state machine rather than stopping at
+//! the TLS layer), with every request answered: never panics, reports `Closed` at most once.
+#![no_main]
+
+use ftps_proto::codec::listing::Permissions;
+use ftps_proto::io::{Channel, Instant, IoRequest, Output};
+use ftps_proto::server::{
+    Answer, DirEntry, DirEntryKind, FsError, Request, ServerEvent, ServerSession, SessionConfig,
+};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&knobs, data)) = data.split_first() else {
+        return;
+    };
+    let peer = "127.0.0.1:40000".parse().expect("address");
+    let local = "127.0.0.1:2121".parse().expect("address");
+    let mut session = ServerSession::new(
+        SessionConfig::plaintext(),
+        peer,
+        local,
+        Instant::from_nanos(0),
+    );
+    let grant = knobs & 1 == 1;
+    let chunk = usize::from(knobs >> 1) + 1;
+    let mut pieces = data.chunks(chunk);
+    let mut buf = vec![0u8; 4096];
+    let mut now = 0u64;
+    let mut closed = 0;
+    let mut last_data = None;
+    for _ in 0..10_000 {
+        now += 1_000_000;
+        let at = Instant::from_nanos(now);
+        let mut deadline = None;
+        let mut requests = Vec::new();
+        for _ in 0..10_000 {
+            match session.poll_output(&mut buf, at) {
+                Output::Transmit { len, .. } => assert!(len <= buf.len()),
+                Output::Io(IoRequest::Connect { channel, .. }) => {
+                    if let Channel::Data(id) = channel {
+                        last_data = Some(id);
+                    }
+                    session.handle_connected(channel, at);
+                }
+                Output::Io(IoRequest::Listen { data, .. }) => {
+                    last_data = Some(data);
+                    session.handle_listening(data, "127.0.0.1:40001".parse().expect("addr"), at);
+                    let _ = session.handle_accepted(data, peer, at);
+                }
+                Output::Event(ServerEvent::Request { id, request }) => requests.push((id, request)),
+                Output::Event(ServerEvent::Closed { .. }) => closed += 1,
+                Output::Event(_) | Output::Io(_) => {}
+                Output::Wait { deadline: next } => {
+                    deadline = next;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert!(closed <= 1, "Closed reported twice");
+        for (id, request) in requests {
+            let _ = match request {
+                Request::Login { .. } => session.answer_login(id, grant),
+                Request::List { .. } if grant => session.answer_listing(
+                    id,
+                    Ok(vec![DirEntry {
+                        name: b"file".to_vec(),
+                        kind: DirEntryKind::File,
+                        size: 3,
+                        modified: None,
+                        permissions: Permissions::from_letters(b"r"),
+                        mode: Some(0o644),
+                        unique: None,
+                    }]),
+                ),
+                Request::Retrieve { .. } if grant => session
+                    .write_data(id, b"abc")
+                    .and_then(|_| session.finish_data(id)),
+                Request::Size { .. } if grant => session.answer(id, Ok(Answer::Size(3))),
+                _ if grant => session.answer(id, Ok(Answer::Done)),
+                _ => session.answer(id, Err(FsError::NotFound)),
+            };
+        }
+        match pieces.next() {
+            Some(piece) => {
+                let channel = match last_data {
+                    Some(id) if piece[0] & 0x80 != 0 => Channel::Data(id),
+                    _ => Channel::Control,
+                };
+                let _ = session.handle_receive(channel, piece, at);
+                if piece[0] & 0x40 != 0 && channel != Channel::Control {
+                    session.handle_eof(channel, at);
+                }
+            }
+            None => match deadline {
+                Some(when) => session.handle_timeout(when),
+                None => break,
+            },
+        }
+        if session.is_closed() && closed == 1 {
+            break;
+        }
+    }
+});
