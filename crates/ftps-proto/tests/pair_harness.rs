@@ -11,17 +11,25 @@ mod server_support;
 
 use std::time::Duration;
 
-use ftps_proto::client::{ListingEntry, OpError, OpId};
+use ftps_proto::client::{DataConnectionMode, ListingEntry, OpError, OpId};
 use ftps_proto::data::DataError;
-use ftps_proto::server::Request;
+use ftps_proto::server::{Request, ServerError};
 use pair::{Chooser, Harness, Knobs, Stop};
 use proptest::prelude::*;
 use server_support::{CEv, Pair, SEv, client_config, server_config};
 
 fn harness(seed: u64, max_chunk: usize, knobs: Knobs) -> Harness {
+    harness_in_mode(seed, max_chunk, knobs, false)
+}
+
+fn harness_in_mode(seed: u64, max_chunk: usize, knobs: Knobs, active: bool) -> Harness {
     let mut config = server_config();
     config.allow_ccc = true;
-    let pair = Pair::new(config, client_config());
+    let mut client = client_config();
+    if active {
+        client.data_mode = DataConnectionMode::Active;
+    }
+    let pair = Pair::new(config, client);
     Harness::new(pair, Chooser::new(seed, max_chunk), knobs)
 }
 
@@ -61,8 +69,8 @@ fn downloaded(h: &Harness, op: OpId) -> Vec<u8> {
 }
 
 /// The whole scripted session; panics on the first difference.
-fn scripted_session(seed: u64, max_chunk: usize, content: &[u8], rest: usize) {
-    let mut h = harness(seed, max_chunk, Knobs::default());
+fn scripted_session(seed: u64, max_chunk: usize, content: &[u8], rest: usize, active: bool) {
+    let mut h = harness_in_mode(seed, max_chunk, Knobs::default(), active);
     login(&mut h);
     h.pair
         .fs
@@ -160,13 +168,25 @@ fn scripted_session(seed: u64, max_chunk: usize, content: &[u8], rest: usize) {
 #[test]
 fn scripted_session_byte_by_byte() {
     let content: Vec<u8> = (0..3_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
-    scripted_session(1, 1, &content, 1_234);
+    scripted_session(1, 1, &content, 1_234, false);
+}
+
+// spec: T32, T40 — active mode: the server dials and is still the TLS server.
+#[test]
+fn scripted_session_active_mode_byte_by_byte() {
+    let content: Vec<u8> = (0..2_000u32).map(|i| (i * 13) as u8).collect();
+    scripted_session(11, 1, &content, 999, true);
 }
 
 // spec: T29, T40
 #[test]
 fn scripted_session_with_empty_file_and_whole_queues() {
-    scripted_session(2, usize::MAX, &[], 0);
+    scripted_session(2, usize::MAX, &[], 0, false);
+}
+
+/// The largest delivery per step: mostly tiny, sometimes whole records, sometimes more.
+fn chunk_limit() -> impl Strategy<Value = usize> {
+    prop_oneof![1usize..=8, 9usize..=300, 301usize..=20_000]
 }
 
 proptest! {
@@ -176,19 +196,20 @@ proptest! {
     #[test]
     fn scripted_session_is_segmentation_invariant(
         seed in any::<u64>(),
-        max_chunk in 1usize..=4_096,
+        max_chunk in chunk_limit(),
         content in proptest::collection::vec(any::<u8>(), 0..20_000),
         rest_fraction in 0.0f64..=1.0,
+        active in any::<bool>(),
     ) {
         let rest = ((content.len() as f64) * rest_fraction) as usize;
-        scripted_session(seed, max_chunk, &content, rest.min(content.len()));
+        scripted_session(seed, max_chunk, &content, rest.min(content.len()), active);
     }
 }
 
 // ---------------------------------------------------------------- knobs
 
 /// A download whose server close_notify is replaced by a bare EOF.
-fn download_without_close_notify(seed: u64, max_chunk: usize, content: &[u8]) {
+fn download_without_close_notify(seed: u64, max_chunk: usize, content: &[u8], active: bool) {
     let knobs = Knobs {
         drop_server_close_notify: true,
         ..Knobs::default()
@@ -214,12 +235,12 @@ fn download_without_close_notify(seed: u64, max_chunk: usize, content: &[u8]) {
 }
 
 /// An upload whose client close_notify is replaced by a bare EOF.
-fn upload_without_close_notify(seed: u64, max_chunk: usize, content: &[u8]) {
+fn upload_without_close_notify(seed: u64, max_chunk: usize, content: &[u8], active: bool) {
     let knobs = Knobs {
         drop_client_close_notify: true,
         ..Knobs::default()
     };
-    let mut h = harness(seed, max_chunk, knobs);
+    let mut h = harness_in_mode(seed, max_chunk, knobs, active);
     login(&mut h);
     let op = h.pair.client.store(b"t.bin").unwrap();
     h.pair.upload(op, content.to_vec());
@@ -255,8 +276,10 @@ fn upload_without_close_notify(seed: u64, max_chunk: usize, content: &[u8]) {
 #[test]
 fn truncated_download_and_upload_byte_by_byte() {
     let content: Vec<u8> = (0..2_000u32).map(|i| (i % 251) as u8).collect();
-    download_without_close_notify(3, 1, &content);
-    upload_without_close_notify(4, 1, &content);
+    download_without_close_notify(3, 1, &content, false);
+    upload_without_close_notify(4, 1, &content, false);
+    download_without_close_notify(12, 1, &content, true);
+    upload_without_close_notify(13, 1, &content, true);
 }
 
 proptest! {
@@ -266,26 +289,28 @@ proptest! {
     #[test]
     fn download_without_close_notify_is_truncated(
         seed in any::<u64>(),
-        max_chunk in 1usize..=4_096,
+        max_chunk in chunk_limit(),
         content in proptest::collection::vec(any::<u8>(), 0..10_000),
+        active in any::<bool>(),
     ) {
-        download_without_close_notify(seed, max_chunk, &content);
+        download_without_close_notify(seed, max_chunk, &content, active);
     }
 
     // spec: §9.4 — the server stores nothing and answers 426/451.
     #[test]
     fn upload_without_close_notify_is_incomplete(
         seed in any::<u64>(),
-        max_chunk in 1usize..=4_096,
+        max_chunk in chunk_limit(),
         content in proptest::collection::vec(any::<u8>(), 0..10_000),
+        active in any::<bool>(),
     ) {
-        upload_without_close_notify(seed, max_chunk, &content);
+        upload_without_close_notify(seed, max_chunk, &content, active);
     }
 }
 
 /// Cuts the control connection once `cut_after` bytes of a download arrived.
-fn cut_control_mid_download(seed: u64, max_chunk: usize, cut_after: usize) {
-    let mut h = harness(seed, max_chunk, Knobs::default());
+fn cut_control_mid_download(seed: u64, max_chunk: usize, cut_after: usize, active: bool) {
+    let mut h = harness_in_mode(seed, max_chunk, Knobs::default(), active);
     login(&mut h);
     let content: Vec<u8> = (0..50_000u32).map(|i| (i * 31) as u8).collect();
     h.pair
@@ -318,7 +343,8 @@ fn cut_control_mid_download(seed: u64, max_chunk: usize, cut_after: usize) {
 
 #[test]
 fn cut_control_byte_by_byte() {
-    cut_control_mid_download(5, 1, 1);
+    cut_control_mid_download(5, 1, 1, false);
+    cut_control_mid_download(14, 1, 1, true);
 }
 
 proptest! {
@@ -328,10 +354,11 @@ proptest! {
     #[test]
     fn cut_control_mid_transfer_closes_both_once(
         seed in any::<u64>(),
-        max_chunk in 1usize..=4_096,
+        max_chunk in chunk_limit(),
         cut_after in 1usize..40_000,
+        active in any::<bool>(),
     ) {
-        cut_control_mid_download(seed, max_chunk, cut_after);
+        cut_control_mid_download(seed, max_chunk, cut_after, active);
     }
 }
 
@@ -373,12 +400,26 @@ fn injection_after_auth_in_one_segment_is_421() {
         String::from_utf8_lossy(&stream)
     );
     assert!(!stream.windows(4).any(|w| w == b"234 "));
+    assert_eq!(
+        h.pair.server_events,
+        vec![SEv::Closed(Some(ServerError::PipelinedAfterSecurityChange))]
+    );
 }
 
 // spec: §9.1 — split from the AUTH line, the bytes reach only the TLS engine, which fails.
 #[test]
 fn injection_after_auth_byte_by_byte_never_runs() {
-    inject_after_auth(7, 1);
+    let h = inject_after_auth(7, 1);
+    // The AUTH line arrived alone: 234, then the plaintext fails as a TLS record.
+    assert!(h.server_control_stream().windows(4).any(|w| w == b"234 "));
+    assert!(
+        matches!(
+            h.pair.server_events.as_slice(),
+            [SEv::Closed(Some(ServerError::Tls(_)))]
+        ),
+        "{:?}",
+        h.pair.server_events
+    );
 }
 
 /// Replies appended to the server's `234` by a man in the middle.
@@ -474,7 +515,7 @@ proptest! {
     #[test]
     fn stalled_reply_times_out_under_any_segmentation(
         seed in any::<u64>(),
-        max_chunk in 1usize..=4_096,
+        max_chunk in chunk_limit(),
     ) {
         stalled_reply_times_out(seed, max_chunk);
     }
