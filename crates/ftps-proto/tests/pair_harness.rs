@@ -214,7 +214,7 @@ fn download_without_close_notify(seed: u64, max_chunk: usize, content: &[u8], ac
         drop_server_close_notify: true,
         ..Knobs::default()
     };
-    let mut h = harness(seed, max_chunk, knobs);
+    let mut h = harness_in_mode(seed, max_chunk, knobs, active);
     login(&mut h);
     h.pair.fs.files.insert(b"/t.bin".to_vec(), content.to_vec());
     let op = h.pair.client.retrieve(b"t.bin", None).unwrap();
