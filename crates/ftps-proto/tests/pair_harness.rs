@@ -69,8 +69,19 @@ fn downloaded(h: &Harness, op: OpId) -> Vec<u8> {
 }
 
 /// The whole scripted session; panics on the first difference.
-fn scripted_session(seed: u64, max_chunk: usize, content: &[u8], rest: usize, active: bool) {
-    let mut h = harness_in_mode(seed, max_chunk, Knobs::default(), active);
+fn scripted_session(
+    seed: u64,
+    max_chunk: usize,
+    content: &[u8],
+    rest: usize,
+    active: bool,
+    step_delay_ms: u64,
+) -> Duration {
+    let knobs = Knobs {
+        step_delay_ms,
+        ..Knobs::default()
+    };
+    let mut h = harness_in_mode(seed, max_chunk, knobs, active);
     login(&mut h);
     h.pair
         .fs
@@ -162,26 +173,30 @@ fn scripted_session(seed: u64, max_chunk: usize, content: &[u8], rest: usize, ac
     assert!(h.pair.server_events.contains(&SEv::Closed(None)));
     assert!(h.pair.client.is_closed());
     assert!(h.pair.server.is_closed());
+    h.pair.now.saturating_duration_since(server_support::t(1))
 }
 
 // spec: §9.4, T29, T35, T40, X04
 #[test]
 fn scripted_session_byte_by_byte() {
     let content: Vec<u8> = (0..3_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
-    scripted_session(1, 1, &content, 1_234, false);
+    let took = scripted_session(1, 1, &content, 1_234, false, 0);
+    assert_eq!(took, Duration::ZERO, "time passes only on a stall");
 }
 
 // spec: T32, T40 — active mode: the server dials and is still the TLS server.
 #[test]
 fn scripted_session_active_mode_byte_by_byte() {
     let content: Vec<u8> = (0..2_000u32).map(|i| (i * 13) as u8).collect();
-    scripted_session(11, 1, &content, 999, true);
+    let took = scripted_session(11, 1, &content, 999, true, 0);
+    assert_eq!(took, Duration::ZERO, "time passes only on a stall");
 }
 
 // spec: T29, T40
 #[test]
 fn scripted_session_with_empty_file_and_whole_queues() {
-    scripted_session(2, usize::MAX, &[], 0, false);
+    let took = scripted_session(2, usize::MAX, &[], 0, false, 0);
+    assert_eq!(took, Duration::ZERO, "time passes only on a stall");
 }
 
 /// The largest delivery per step: mostly tiny, sometimes whole records, sometimes more.
@@ -200,9 +215,17 @@ proptest! {
         content in proptest::collection::vec(any::<u8>(), 0..20_000),
         rest_fraction in 0.0f64..=1.0,
         active in any::<bool>(),
+        step_delay_ms in prop_oneof![Just(0u64), 1u64..=50],
     ) {
         let rest = ((content.len() as f64) * rest_fraction) as usize;
-        scripted_session(seed, max_chunk, &content, rest.min(content.len()), active);
+        let _ = scripted_session(
+            seed,
+            max_chunk,
+            &content,
+            rest.min(content.len()),
+            active,
+            step_delay_ms,
+        );
     }
 }
 
@@ -519,4 +542,14 @@ proptest! {
     ) {
         stalled_reply_times_out(seed, max_chunk);
     }
+}
+
+// A slow network, byte by byte: every delivery takes up to 40 ms of simulated time, so the
+// whole session spans minutes, longer than the reply timeout, while each reply and each
+// stretch of data still comes well within its own timeout.
+#[test]
+fn scripted_session_on_a_slow_network() {
+    let content: Vec<u8> = (0..3_000u32).map(|i| (i * 5) as u8).collect();
+    let took = scripted_session(15, 1, &content, 100, false, 40);
+    assert!(took > Duration::from_secs(60), "{took:?}");
 }

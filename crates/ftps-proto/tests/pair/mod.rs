@@ -7,6 +7,7 @@
 //! bytes after `AUTH TLS` / the `234`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use ftps_proto::io::{Channel, Instant, Output};
 
@@ -59,6 +60,9 @@ pub(crate) struct Knobs {
     pub(crate) inject_after_234: Option<Vec<u8>>,
     /// Deliver nothing towards the client (the network stalls); time still passes.
     pub(crate) hold_to_client: bool,
+    /// Before each delivery the clock moves by a random 0..=`step_delay_ms` milliseconds
+    /// (a slow network), firing whatever deadline that passes.
+    pub(crate) step_delay_ms: u64,
 }
 
 /// The harness around a `Pair`.
@@ -284,9 +288,21 @@ impl Harness {
 
     /// Delivers one chunk (or the EOF) on one chosen queue. Returns false if none is ready.
     fn deliver_one(&mut self) -> bool {
+        if self.ready().is_empty() {
+            return false;
+        }
+        if self.knobs.step_delay_ms > 0 {
+            let ms = self.chooser.next() % (self.knobs.step_delay_ms + 1);
+            self.pair.now = self.pair.now.saturating_add(Duration::from_millis(ms));
+            let now = self.pair.now;
+            self.pair.client.handle_timeout(now);
+            self.pair.server.handle_timeout(now);
+            // A timeout may change what is queued.
+            self.drain();
+        }
         let ready = self.ready();
         if ready.is_empty() {
-            return false;
+            return true;
         }
         let (dir, channel) = ready[self.chooser.below(ready.len())];
         let max_chunk = self.chooser.max_chunk;
