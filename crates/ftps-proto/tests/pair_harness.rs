@@ -371,8 +371,41 @@ fn cut_control_mid_download(seed: u64, max_chunk: usize, cut_after: usize, activ
     assert!(content.starts_with(&downloaded(&h, op)));
 }
 
+/// Cuts the control connection `cut_after` deliveries into an upload.
+fn cut_control_mid_upload(seed: u64, max_chunk: usize, cut_after: usize, active: bool) {
+    let mut h = harness_in_mode(seed, max_chunk, Knobs::default(), active);
+    login(&mut h);
+    let content: Vec<u8> = (0..50_000u32).map(|i| (i * 17) as u8).collect();
+    let op = h.pair.client.store(b"big.bin").unwrap();
+    h.pair.upload(op, content.clone());
+    let mut deliveries = 0;
+    h.run_until(false, |p| {
+        deliveries += 1;
+        deliveries > cut_after || p.completed(op).is_some()
+    });
+    h.cut_control();
+    h.settle();
+    assert_eq!(
+        h.closed_counts(),
+        (1, 1),
+        "client {:?}; server {:?}",
+        h.pair.client_events,
+        h.pair.server_events
+    );
+    assert!(h.pair.client.is_closed());
+    assert!(h.pair.server.is_closed());
+    if h.pair.completed(op) != Some(Ok(226)) {
+        // Cut before the 226 arrived: nothing half-written is stored as complete.
+        assert!(matches!(h.pair.completed(op), Some(Err(_))));
+        if let Some(stored) = h.pair.fs.files.get(&b"/big.bin"[..]) {
+            assert_eq!(stored, &content);
+        }
+    }
+}
+
 #[test]
 fn cut_control_byte_by_byte() {
+    cut_control_mid_upload(16, 1, 50, false);
     cut_control_mid_download(5, 1, 1, false);
     cut_control_mid_download(14, 1, 1, true);
 }
@@ -389,6 +422,16 @@ proptest! {
         active in any::<bool>(),
     ) {
         cut_control_mid_download(seed, max_chunk, cut_after, active);
+    }
+
+    #[test]
+    fn cut_control_mid_upload_closes_both_once(
+        seed in any::<u64>(),
+        max_chunk in chunk_limit(),
+        cut_after in 1usize..600,
+        active in any::<bool>(),
+    ) {
+        cut_control_mid_upload(seed, max_chunk, cut_after, active);
     }
 }
 
