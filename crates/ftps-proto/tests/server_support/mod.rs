@@ -112,10 +112,10 @@ fn normalise(path: &[u8]) -> Vec<u8> {
 
 /// One side's byte queue for one channel.
 #[derive(Debug, Default)]
-struct Inbox {
-    bytes: VecDeque<u8>,
-    eof_after: bool,
-    eof_delivered: bool,
+pub(crate) struct Inbox {
+    pub(crate) bytes: VecDeque<u8>,
+    pub(crate) eof_after: bool,
+    pub(crate) eof_delivered: bool,
 }
 
 /// The real client and the server session, wired in memory.
@@ -128,8 +128,8 @@ pub(crate) struct Pair {
     pub(crate) server_events: Vec<SEv>,
     pub(crate) downloads: HashMap<OpId, Vec<u8>>,
     pub(crate) uploads: HashMap<OpId, (Vec<u8>, usize, bool)>,
-    to_client: HashMap<Channel, Inbox>,
-    to_server: HashMap<Channel, Inbox>,
+    pub(crate) to_client: HashMap<Channel, Inbox>,
+    pub(crate) to_server: HashMap<Channel, Inbox>,
     /// Client data id ↔ server data id.
     links: Vec<(DataId, DataId)>,
     /// Server passive listeners: address → server data id.
@@ -265,7 +265,7 @@ impl Pair {
         progress
     }
 
-    fn drain_client(&mut self) -> bool {
+    pub(crate) fn drain_client(&mut self) -> bool {
         let mut buf = vec![0u8; 32 * 1024];
         let mut progress = false;
         let now = self.now;
@@ -401,7 +401,7 @@ impl Pair {
         }
     }
 
-    fn drain_server(&mut self) -> bool {
+    pub(crate) fn drain_server(&mut self) -> bool {
         let mut buf = vec![0u8; 32 * 1024];
         let mut progress = false;
         let now = self.now;
