@@ -598,7 +598,10 @@ impl Client {
                 }
             }
             Readiness::Eof { channel } => self.session.handle_eof(channel, now),
-            Readiness::Accepted { data, peer } => self.session.handle_accepted(data, peer, now),
+            Readiness::Accepted { data, peer } => {
+                self.session.handle_accepted(data, peer, now);
+                self.sockets.keep_accepted(data);
+            }
             Readiness::Failed { channel, kind } => self.session.handle_io_error(channel, kind, now),
             Readiness::TimedOut => {
                 if deadline.is_some_and(|d| d <= now) {

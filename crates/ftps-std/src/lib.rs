@@ -21,12 +21,14 @@
 
 mod client;
 mod net;
+pub mod server;
 
 pub use client::{Client, ClientOptions, Progress, TransferSummary, Trust};
 pub use ftps_proto::client::{
     ClientError, DataConnectionMode, DataProtection, ListingEntry, OpError, Timeouts, TlsMode,
     UsageError,
 };
+pub use server::{Server, ServerOptions, ShutdownHandle};
 
 use ftps_proto::codec::reply::Reply;
 use ftps_proto::tls::TlsError;
