@@ -7,6 +7,8 @@ mod auth;
 mod storage;
 
 pub use auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_password};
+/// The session configuration and listener modes, re-exported for [`ServerOptions`].
+pub use ftps_proto::server::{SessionConfig, TlsMode};
 pub use storage::{Download, LocalFs, Storage, Upload};
 
 use std::collections::HashMap;
@@ -20,8 +22,7 @@ use std::time::Duration;
 
 use ftps_proto::io::{Channel, Instant, IoRequest, Output};
 use ftps_proto::server::{
-    Answer, FsError, Request, RequestId, ServerError, ServerEvent, ServerSession, SessionConfig,
-    TlsMode,
+    Answer, FsError, Request, RequestId, ServerError, ServerEvent, ServerSession,
 };
 use rustix::event::{PollFd, PollFlags};
 
@@ -277,6 +278,8 @@ struct SessionRunner<'a> {
     epoch: std::time::Instant,
     write_timeout: Duration,
     out: Vec<u8>,
+    /// Control bytes of the current drain, written once its events are handled.
+    control_out: Vec<u8>,
     recv: Vec<u8>,
     backlog: HashMap<Channel, Vec<u8>>,
     transfers: HashMap<RequestId, Transfer>,
@@ -304,6 +307,7 @@ fn run_session(stream: TcpStream, config: SessionConfig, shared: &Shared) -> Ses
         epoch,
         write_timeout,
         out: vec![0; IO_BUFFER],
+        control_out: Vec::new(),
         recv: vec![0; IO_BUFFER],
         backlog: HashMap::new(),
         transfers: HashMap::new(),
@@ -344,7 +348,23 @@ impl SessionRunner<'_> {
             let mut request = None;
             let mut failed_upload = None;
             match self.session.poll_output(&mut self.out, now) {
-                Output::Wait { deadline } => return (deadline, None),
+                Output::Wait { deadline } => {
+                    self.flush_control();
+                    if self.control_out.is_empty() {
+                        return (deadline, None);
+                    }
+                    // The write failed and was reported: drain what the session does now.
+                    self.control_out.clear();
+                    continue;
+                }
+                Output::Transmit {
+                    channel: Channel::Control,
+                    len,
+                } => {
+                    // Held until this drain's events are handled: an upload is committed
+                    // before the reply announcing it reaches the client.
+                    self.control_out.extend_from_slice(&self.out[..len]);
+                }
                 Output::Transmit { channel, len } => {
                     let deadline = std::time::Instant::now() + self.write_timeout;
                     if let Err(e) = self.sockets.write_all(channel, &self.out[..len], deadline) {
@@ -383,7 +403,10 @@ impl SessionRunner<'_> {
                     ServerEvent::SendFinished { id, .. } => {
                         self.transfers.remove(&id);
                     }
-                    ServerEvent::Closed { error } => return (None, Some(error)),
+                    ServerEvent::Closed { error } => {
+                        self.flush_control();
+                        return (None, Some(error));
+                    }
                     _ => {}
                 },
                 _ => {}
@@ -398,6 +421,26 @@ impl SessionRunner<'_> {
             }
             if let Some((id, request)) = request {
                 self.answer(id, request);
+            }
+        }
+    }
+
+    /// Writes the held control bytes. On failure the session hears of it and the bytes stay
+    /// (the caller drops them).
+    fn flush_control(&mut self) {
+        if self.control_out.is_empty() {
+            return;
+        }
+        let deadline = std::time::Instant::now() + self.write_timeout;
+        match self
+            .sockets
+            .write_all(Channel::Control, &self.control_out, deadline)
+        {
+            Ok(()) => self.control_out.clear(),
+            Err(e) => {
+                let now = self.now();
+                self.session
+                    .handle_io_error(Channel::Control, io_error_kind(&e), now);
             }
         }
     }
@@ -534,6 +577,16 @@ impl SessionRunner<'_> {
 
     /// Carries out one socket request and reports the outcome to the session.
     fn perform(&mut self, request: IoRequest) {
+        if let IoRequest::ShutdownWrite {
+            channel: Channel::Control,
+        }
+        | IoRequest::Close {
+            channel: Channel::Control,
+        } = request
+        {
+            self.flush_control();
+            self.control_out.clear();
+        }
         let now = self.now();
         match request {
             IoRequest::Connect { channel, addr } => {
