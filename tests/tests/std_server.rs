@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ftps_proto::tls::ResumptionPolicy;
 use ftps_std::server::{
-    LocalFs, Server, ServerOptions, SessionConfig, ShutdownHandle, Storage as _,
+    Auth as _, LocalFs, Server, ServerOptions, SessionConfig, ShutdownHandle, Storage as _,
     TlsMode as ServerTlsMode, UserTable, hash_password,
 };
 use ftps_std::{Client, ClientOptions, DataConnectionMode, Timeouts, TlsMode, Trust};
@@ -53,10 +53,14 @@ impl Drop for Fixture {
     }
 }
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct Setup {
     read_only: bool,
     resumption_optional: bool,
+    passive_ports: Option<std::ops::RangeInclusive<u16>>,
+    advertised: Option<std::net::Ipv4Addr>,
+    /// Listen on ::1 (explicit) instead of 127.0.0.1.
+    ipv6: bool,
 }
 
 fn start(setup: Setup) -> Fixture {
@@ -83,10 +87,14 @@ fn start(setup: Setup) -> Fixture {
         .read_only(setup.read_only);
     let server = Server::bind(ServerOptions {
         session,
-        explicit: vec!["127.0.0.1:0".parse().unwrap()],
+        explicit: vec![
+            if setup.ipv6 { "[::1]:0" } else { "127.0.0.1:0" }
+                .parse()
+                .unwrap(),
+        ],
         implicit: vec!["127.0.0.1:0".parse().unwrap()],
-        passive_ports: None,
-        advertised_address: None,
+        passive_ports: setup.passive_ports.clone(),
+        advertised_address: setup.advertised,
         storage: Arc::new(storage),
         auth: Arc::new(users),
     })
@@ -110,7 +118,7 @@ fn start(setup: Setup) -> Fixture {
 
 impl Fixture {
     fn options(&self, implicit: bool, mode: DataConnectionMode) -> ClientOptions {
-        let mut options = ClientOptions::new("127.0.0.1");
+        let mut options = ClientOptions::new(self.explicit.ip().to_string());
         let addr = if implicit {
             options.tls_mode = TlsMode::Implicit;
             self.implicit
@@ -118,7 +126,12 @@ impl Fixture {
             self.explicit
         };
         options.port = Some(addr.port());
-        options.trust = Trust::Certificates(vec![self.ca_der.clone()]);
+        options.trust = if self.explicit.is_ipv6() {
+            // The test certificate names 127.0.0.1 and localhost only.
+            Trust::InsecureSkipVerification
+        } else {
+            Trust::Certificates(vec![self.ca_der.clone()])
+        };
         options.data_mode = mode;
         options.timeouts = Timeouts {
             connect: Duration::from_secs(5),
@@ -378,20 +391,14 @@ fn read_only_refuses_writes() {
     assert_eq!(fixture.root_names(), ["keep.txt"]);
 }
 
-/// A hand-driven client: TLS on control and data, then the data connection is dropped mid
-/// upload without close_notify.
-#[test]
-fn truncated_upload_leaves_no_file() {
-    // spec: T29 (truncation: end of stream without close_notify is not success)
-    let fixture = start(Setup {
-        resumption_optional: true,
-        ..Setup::default()
-    });
+type RawControl = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
+
+/// A hand-driven control connection: AUTH TLS, USER, PASS (rustls directly, no ftps code).
+fn raw_login(fixture: &Fixture) -> (RawControl, Arc<rustls::ClientConfig>, ServerName<'static>) {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(fixture.ca_der.clone()).unwrap();
     let config = Arc::new(ftps_proto::tls::client_config(roots).unwrap());
     let name = ServerName::try_from("127.0.0.1").unwrap();
-
     let tcp = TcpStream::connect(fixture.explicit).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut plain = BufReader::new(tcp.try_clone().unwrap());
@@ -404,19 +411,32 @@ fn truncated_upload_leaves_no_file() {
     assert!(line.starts_with("234"), "{line}");
     let conn = rustls::ClientConnection::new(config.clone(), name.clone()).unwrap();
     let mut control = BufReader::new(rustls::StreamOwned::new(conn, tcp));
-    let command =
-        |control: &mut BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>,
-         text: &str| {
-            control
-                .get_mut()
-                .write_all(format!("{text}\r\n").as_bytes())
-                .unwrap();
-            let mut reply = String::new();
-            control.read_line(&mut reply).unwrap();
-            reply
-        };
     assert!(command(&mut control, &format!("USER {USER}")).starts_with("331"));
     assert!(command(&mut control, &format!("PASS {PASSWORD}")).starts_with("230"));
+    (control, config, name)
+}
+
+/// Sends one command and reads a one-line reply.
+fn command(control: &mut RawControl, text: &str) -> String {
+    control
+        .get_mut()
+        .write_all(format!("{text}\r\n").as_bytes())
+        .unwrap();
+    let mut reply = String::new();
+    control.read_line(&mut reply).unwrap();
+    reply
+}
+
+/// A hand-driven client: TLS on control and data, then the data connection is dropped mid
+/// upload without close_notify.
+#[test]
+fn truncated_upload_leaves_no_file() {
+    // spec: T29 (truncation: end of stream without close_notify is not success)
+    let fixture = start(Setup {
+        resumption_optional: true,
+        ..Setup::default()
+    });
+    let (mut control, config, name) = raw_login(&fixture);
     assert!(command(&mut control, "PBSZ 0").starts_with("200"));
     assert!(command(&mut control, "PROT P").starts_with("200"));
     assert!(command(&mut control, "TYPE I").starts_with("200"));
@@ -534,4 +554,126 @@ fn shutdown_ends_idle_sessions() {
     let started = std::time::Instant::now();
     drop(fixture); // shuts down and joins the server thread, which joins the session
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn passive_port_range_and_advertised_address() {
+    let base = 47_000 + (std::process::id() % 1000) as u16 * 8;
+    let range = base..=base + 3;
+    let fixture = start(Setup {
+        passive_ports: Some(range.clone()),
+        advertised: Some(std::net::Ipv4Addr::new(10, 1, 2, 3)),
+        ..Setup::default()
+    });
+    let (mut control, _, _) = raw_login(&fixture);
+    let text = command(&mut control, "PASV");
+    assert!(text.starts_with("227"), "{text}");
+    assert!(text.contains("(10,1,2,3,"), "{text}");
+    let numbers: Vec<u16> = text
+        .split('(')
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .split(',')
+        .map(|n| n.trim().parse().unwrap())
+        .collect();
+    let port = numbers[4] * 256 + numbers[5];
+    assert!(range.contains(&port), "{port} not in {range:?}");
+    assert!(command(&mut control, "QUIT").starts_with("221"));
+
+    // Transfers through PASV: the client ignores the advertised (NAT) address and connects to
+    // the control peer; the data listeners come from the range.
+    let mut options = fixture.options(false, DataConnectionMode::Passive);
+    options.extended_data_commands = false;
+    let mut client = Client::connect(options).unwrap();
+    client.login(USER, PASSWORD).unwrap();
+    for i in 0..6 {
+        let data = payload(10_000 + i, 6);
+        client.store("p.bin", &mut data.as_slice()).unwrap();
+        let mut back = Vec::new();
+        client.retrieve("p.bin", 0, &mut back).unwrap();
+        assert!(back == data);
+    }
+    client.quit().unwrap();
+}
+
+#[test]
+fn ipv6_listener_round_trip() {
+    let fixture = start(Setup {
+        ipv6: true,
+        ..Setup::default()
+    });
+    assert!(fixture.explicit.is_ipv6());
+    for mode in [DataConnectionMode::Passive, DataConnectionMode::Active] {
+        let mut client = fixture.login(false, mode);
+        let data = payload(300_000, 7);
+        client.store("v6.bin", &mut data.as_slice()).unwrap();
+        let mut back = Vec::new();
+        client.retrieve("v6.bin", 0, &mut back).unwrap();
+        assert!(back == data);
+        client.quit().unwrap();
+    }
+}
+
+#[test]
+fn stou_creates_unique_names_and_aborts_leave_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let storage = LocalFs::new(root.path()).unwrap();
+    let (first, mut upload) = storage.open_unique(b"/").unwrap();
+    upload.write(b"one").unwrap();
+    upload.commit().unwrap();
+    let (second, mut upload) = storage.open_unique(b"/").unwrap();
+    assert_ne!(first, second);
+    upload.write(b"two").unwrap();
+    upload.abort();
+    let names: Vec<_> = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert_eq!(format!("/{}", names[0]).into_bytes(), first);
+    assert_eq!(std::fs::read(root.path().join(&names[0])).unwrap(), b"one");
+
+    // An upload dropped without commit (the session ended) leaves nothing either.
+    let mut upload = storage.open_write(b"/dropped.bin", 0, false).unwrap();
+    upload.write(b"partial").unwrap();
+    drop(upload);
+    assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+
+    // A NUL byte or a temporary-file name is refused.
+    assert!(storage.open_write(b"/a\0b", 0, false).is_err());
+    assert!(storage.entry(b"/.ftps-part-0000").is_err());
+    // Read-only storage refuses STOU too.
+    let read_only = LocalFs::new(root.path()).unwrap().read_only(true);
+    assert!(read_only.open_unique(b"/").is_err());
+}
+
+#[test]
+fn user_table_checks_argon2_hashes() {
+    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let attempt = |user: &'static str, password: &'static str| ftps_std::server::LoginAttempt {
+        user: user.as_bytes(),
+        password: password.as_bytes(),
+        client_certificate: None,
+        peer,
+    };
+    let hash = hash_password("s3cret").unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains("s3cret"));
+    let mut users = UserTable::new();
+    assert!(
+        users.add_user("bob", "s3cret").is_err(),
+        "a plaintext password is not a hash"
+    );
+    users.add_user("bob", &hash).unwrap();
+    assert!(users.authenticate(&attempt("bob", "s3cret")));
+    assert!(!users.authenticate(&attempt("bob", "S3cret")));
+    assert!(!users.authenticate(&attempt("eve", "s3cret")));
+    assert!(!users.authenticate(&attempt("anonymous", "")));
+    users.allow_anonymous(true);
+    assert!(users.authenticate(&attempt("anonymous", "guest@")));
+    let shown = format!("{:?}", attempt("bob", "s3cret"));
+    assert!(!shown.contains("s3cret"), "{shown}");
 }
