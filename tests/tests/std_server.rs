@@ -61,6 +61,7 @@ struct Setup {
     advertised: Option<std::net::Ipv4Addr>,
     /// Listen on ::1 (explicit) instead of 127.0.0.1.
     ipv6: bool,
+    idle: Option<Duration>,
 }
 
 fn start(setup: Setup) -> Fixture {
@@ -75,6 +76,9 @@ fn start(setup: Setup) -> Fixture {
     let tls = ftps_proto::tls::server_config(chain, key).unwrap();
     let mut session = SessionConfig::new(Arc::new(tls));
     session.timeouts.failed_login_delay = Duration::from_millis(50);
+    if let Some(idle) = setup.idle {
+        session.timeouts.idle = idle;
+    }
     if setup.resumption_optional {
         session.data_resumption = ResumptionPolicy::Optional;
     }
@@ -676,4 +680,59 @@ fn user_table_checks_argon2_hashes() {
     assert!(users.authenticate(&attempt("anonymous", "guest@")));
     let shown = format!("{:?}", attempt("bob", "s3cret"));
     assert!(!shown.contains("s3cret"), "{shown}");
+}
+
+#[test]
+fn idle_session_is_closed_by_the_server() {
+    let fixture = start(Setup {
+        idle: Some(Duration::from_secs(2)),
+        ..Setup::default()
+    });
+    let mut client = fixture.login(false, DataConnectionMode::Passive);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        client.pwd().is_err(),
+        "the session should have ended after 2 s idle"
+    );
+}
+
+#[test]
+fn serve_one_runs_a_single_session_until_quit() {
+    let pki = TestPki::generate().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let chain = vec![CertificateDer::from_pem_slice(pki.server_cert_pem.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).unwrap();
+    let tls = ftps_proto::tls::server_config(chain, key).unwrap();
+    let mut users = UserTable::new();
+    users
+        .add_user(USER, &hash_password(PASSWORD).unwrap())
+        .unwrap();
+    let server = Server::bind(ServerOptions {
+        session: SessionConfig::new(Arc::new(tls)),
+        explicit: vec!["127.0.0.1:0".parse().unwrap()],
+        implicit: Vec::new(),
+        passive_ports: None,
+        advertised_address: None,
+        storage: Arc::new(LocalFs::new(root.path()).unwrap()),
+        auth: Arc::new(users),
+    })
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    let ca = CertificateDer::from_pem_slice(pki.ca_cert_pem.as_bytes()).unwrap();
+    let client = std::thread::spawn(move || {
+        let mut options = ClientOptions::new("127.0.0.1");
+        options.port = Some(addr.port());
+        options.trust = Trust::Certificates(vec![ca]);
+        let mut client = Client::connect(options).unwrap();
+        client.login(USER, PASSWORD).unwrap();
+        client.store("one.txt", &mut &b"1"[..]).unwrap();
+        client.quit().unwrap();
+    });
+    let end = server.serve_one().unwrap();
+    client.join().unwrap();
+    assert!(
+        matches!(end, Some(ftps_std::server::SessionEnd::Closed(None))),
+        "{end:?}"
+    );
+    assert_eq!(std::fs::read(root.path().join("one.txt")).unwrap(), b"1");
 }
