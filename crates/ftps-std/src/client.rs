@@ -412,15 +412,19 @@ impl Client {
                             if n == 0 {
                                 upload_done = true;
                                 match self.session.finish_upload(op) {
-                                    // The session ended: its `Closed` event says why.
-                                    Err(UsageError::Closed) | Ok(()) => break,
+                                    // The session ended (its `Closed` event says why), or the
+                                    // server already refused the upload (its `Completed`
+                                    // event is next in the drain).
+                                    Err(UsageError::Closed | UsageError::UnknownOp) | Ok(()) => {
+                                        break;
+                                    }
                                     Err(e) => return Err(e.into()),
                                 }
                             }
                         }
                         let taken = match self.session.write_data(op, &upload) {
                             Ok(taken) => taken,
-                            Err(UsageError::Closed) => {
+                            Err(UsageError::Closed | UsageError::UnknownOp) => {
                                 upload_done = true;
                                 break;
                             }
@@ -598,7 +602,10 @@ impl Client {
                 }
             }
             Readiness::Eof { channel } => self.session.handle_eof(channel, now),
-            Readiness::Accepted { data, peer } => self.session.handle_accepted(data, peer, now),
+            Readiness::Accepted { data, peer } => {
+                self.session.handle_accepted(data, peer, now);
+                self.sockets.keep_accepted(data);
+            }
             Readiness::Failed { channel, kind } => self.session.handle_io_error(channel, kind, now),
             Readiness::TimedOut => {
                 if deadline.is_some_and(|d| d <= now) {

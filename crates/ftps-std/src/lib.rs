@@ -17,16 +17,43 @@
 //! client.quit()?;
 //! # Ok::<(), ftps_std::Error>(())
 //! ```
+//!
+//! The [`server`] module runs the server role: [`Server`] listens for explicit and implicit
+//! FTPS, runs one session per thread, and answers the session's requests from a
+//! [`server::Storage`] (the jailed [`server::LocalFs`]) and a [`server::Auth`] (the argon2
+//! [`server::UserTable`]).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ftps_std::server::{LocalFs, Server, ServerOptions, SessionConfig, UserTable};
+//!
+//! # fn tls() -> ftps_proto::tls::ServerConfig { unimplemented!() }
+//! let mut users = UserTable::new();
+//! users.add_user("alice", "$argon2id$v=19$m=19456,t=2,p=1$...")?;
+//! let server = Server::bind(ServerOptions {
+//!     session: SessionConfig::new(Arc::new(tls())),
+//!     explicit: vec!["[::]:2121".parse().unwrap()],
+//!     implicit: vec!["[::]:9990".parse().unwrap()],
+//!     passive_ports: Some(50000..=50100),
+//!     advertised_address: None,
+//!     storage: Arc::new(LocalFs::new("/srv/ftp")?),
+//!     auth: Arc::new(users),
+//! })?;
+//! server.run()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 
 mod client;
 mod net;
+pub mod server;
 
 pub use client::{Client, ClientOptions, Progress, TransferSummary, Trust};
 pub use ftps_proto::client::{
     ClientError, DataConnectionMode, DataProtection, ListingEntry, OpError, Timeouts, TlsMode,
     UsageError,
 };
+pub use server::{Server, ServerOptions, ShutdownHandle};
 
 use ftps_proto::codec::reply::Reply;
 use ftps_proto::tls::TlsError;

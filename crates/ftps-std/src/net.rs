@@ -36,6 +36,9 @@ pub(crate) enum Readiness {
 pub(crate) struct Sockets {
     control: Option<TcpStream>,
     data: HashMap<DataId, DataSocket>,
+    /// Server side: the listener a passive data connection was accepted on, kept until the
+    /// session accepts the peer (a refused peer is dropped and the listener polled again).
+    accepted_from: HashMap<DataId, TcpListener>,
     /// Channels whose peer already ended: not polled again (their EOF was reported).
     ended: Vec<Channel>,
 }
@@ -61,8 +64,56 @@ impl Sockets {
         Ok(local)
     }
 
+    /// Server side: a session over an accepted control connection.
+    pub(crate) fn with_control(stream: TcpStream) -> io::Result<Self> {
+        stream.set_nodelay(true)?;
+        stream.set_nonblocking(true)?;
+        Ok(Self {
+            control: Some(stream),
+            ..Self::default()
+        })
+    }
+
     pub(crate) fn listen(&mut self, data: DataId, ip: std::net::IpAddr) -> io::Result<SocketAddr> {
-        let listener = TcpListener::bind((ip, 0))?;
+        self.listen_in(data, ip, None)
+    }
+
+    /// Listens for `data` on `ip`, on a port of `ports` (any free port when `None`). The
+    /// search starts at a port derived from `data`, so consecutive transfers spread over the
+    /// range instead of all probing its first ports.
+    pub(crate) fn listen_in(
+        &mut self,
+        data: DataId,
+        ip: std::net::IpAddr,
+        ports: Option<std::ops::RangeInclusive<u16>>,
+    ) -> io::Result<SocketAddr> {
+        let listener = match ports {
+            None => TcpListener::bind((ip, 0))?,
+            Some(range) => {
+                let (first, last) = (u32::from(*range.start()), u32::from(*range.end()));
+                if first > last {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "empty passive port range",
+                    ));
+                }
+                let count = last - first + 1;
+                let start = data.get() % count;
+                let mut bound = None;
+                let mut last_error = io::Error::from(io::ErrorKind::AddrInUse);
+                for step in 0..count {
+                    let port = u16::try_from(first + (start + step) % count).unwrap_or(u16::MAX);
+                    match TcpListener::bind((ip, port)) {
+                        Ok(listener) => {
+                            bound = Some(listener);
+                            break;
+                        }
+                        Err(e) => last_error = e,
+                    }
+                }
+                bound.ok_or(last_error)?
+            }
+        };
         listener.set_nonblocking(true)?;
         let local = listener.local_addr()?;
         self.data.insert(data, DataSocket::Listener(listener));
@@ -81,9 +132,24 @@ impl Sockets {
             Channel::Control => self.control = None,
             Channel::Data(id) => {
                 self.data.remove(&id);
+                self.accepted_from.remove(&id);
             }
         }
         self.ended.retain(|c| *c != channel);
+    }
+
+    /// Server side: the session refused the peer accepted for `data` (port theft): drop that
+    /// connection and listen again.
+    pub(crate) fn refuse_accepted(&mut self, data: DataId) {
+        if let Some(listener) = self.accepted_from.remove(&data) {
+            self.data.insert(data, DataSocket::Listener(listener));
+        }
+        self.ended.retain(|c| *c != Channel::Data(data));
+    }
+
+    /// Server side: the session took the accepted peer; the listener is no longer needed.
+    pub(crate) fn keep_accepted(&mut self, data: DataId) {
+        self.accepted_from.remove(&data);
     }
 
     fn stream(&self, channel: Channel) -> Option<&TcpStream> {
@@ -186,7 +252,11 @@ impl Sockets {
                             };
                         }
                         let _ = stream.set_nodelay(true);
-                        self.data.insert(id, DataSocket::Stream(stream));
+                        if let Some(DataSocket::Listener(listener)) =
+                            self.data.insert(id, DataSocket::Stream(stream))
+                        {
+                            self.accepted_from.insert(id, listener);
+                        }
                         Readiness::Accepted { data: id, peer }
                     }
                     Err(e) if is_transient(&e) => Readiness::TimedOut,
