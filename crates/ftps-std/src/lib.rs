@@ -25,13 +25,16 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
+//! use ftps_proto::tls::{self, CertificateDer, PrivateKeyDer};
 //! use ftps_std::server::{LocalFs, Server, ServerOptions, SessionConfig, UserTable};
+//! use rustls_pki_types::pem::PemObject;
 //!
-//! # fn tls() -> ftps_proto::tls::ServerConfig { unimplemented!() }
+//! let chain = CertificateDer::pem_file_iter("cert.pem")?.collect::<Result<Vec<_>, _>>()?;
+//! let key = PrivateKeyDer::from_pem_file("key.pem")?;
 //! let mut users = UserTable::new();
 //! users.add_user("alice", "$argon2id$v=19$m=19456,t=2,p=1$...")?;
 //! let server = Server::bind(ServerOptions {
-//!     session: SessionConfig::new(Arc::new(tls())),
+//!     session: SessionConfig::new(Arc::new(tls::server_config(chain, key)?)),
 //!     explicit: vec!["[::]:2121".parse().unwrap()],
 //!     implicit: vec!["[::]:9990".parse().unwrap()],
 //!     passive_ports: Some(50000..=50100),
