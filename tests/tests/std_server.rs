@@ -736,3 +736,88 @@ fn serve_one_runs_a_single_session_until_quit() {
     );
     assert_eq!(std::fs::read(root.path().join("one.txt")).unwrap(), b"1");
 }
+
+/// Python's `ftplib.FTP_TLS` (from the interpreter the harness uses): login, `prot_p()`, then an
+/// upload and a download. Returns the script's stdout or its error line.
+fn ftplib_round_trip(fixture: &Fixture, data_len: usize) -> std::process::Output {
+    const SCRIPT: &str = r#"
+import ftplib, io, ssl, sys
+host, port, user, password, cafile, size = sys.argv[1:7]
+context = ssl.create_default_context(cafile=cafile)
+ftp = ftplib.FTP_TLS(context=context, timeout=20)
+ftp.connect(host, int(port))
+ftp.login(user, password)
+ftp.prot_p()
+data = bytes((i * 7 + 3) % 251 for i in range(int(size)))
+try:
+    ftp.storbinary("STOR ftplib.bin", io.BytesIO(data))
+    got = io.BytesIO()
+    ftp.retrbinary("RETR ftplib.bin", got.write)
+except ftplib.all_errors as error:
+    print("refused:", error)
+    # The server's final reply for the refused transfer is still on the control connection.
+    try:
+        print("reply:", ftp.getresp())
+    except ftplib.all_errors as reply:
+        print("reply:", reply)
+    sys.exit(3)
+print("equal" if got.getvalue() == data else "different")
+ftp.quit()
+"#;
+    let mut command = std::process::Command::new("python3");
+    command.arg("-c").arg(SCRIPT).args([
+        fixture.explicit.ip().to_string(),
+        fixture.explicit.port().to_string(),
+        USER.to_string(),
+        PASSWORD.to_string(),
+        fixture.ca_path.display().to_string(),
+        data_len.to_string(),
+    ]);
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed (scripts/install-peers.sh)");
+    // Bounded: the script's own socket timeout is 20 s; give the interpreter a little more.
+    child.wait_with_output().expect("python3 ran")
+}
+
+// spec: T40 — ftplib never resumes the control session on data connections: with the default
+// policy (resumption required) it gets a clear refusal, never a transfer.
+#[test]
+fn ftplib_without_session_reuse_gets_a_clear_refusal() {
+    let fixture = start(Setup::default());
+    let output = ftplib_round_trip(&fixture, 10_000);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "stdout: {stdout} stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("522") && stdout.contains("reuse"),
+        "refusal names the cause: {stdout}"
+    );
+    assert!(
+        !fixture.root.path().join("ftplib.bin").exists(),
+        "nothing stored"
+    );
+}
+
+// With the policy relaxed (resumption optional), ftplib's full-handshake data connections work.
+#[test]
+fn ftplib_works_when_session_reuse_is_optional() {
+    let fixture = start(Setup {
+        resumption_optional: true,
+        ..Setup::default()
+    });
+    let output = ftplib_round_trip(&fixture, 1 << 20);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout} stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout.trim(), "equal");
+}
