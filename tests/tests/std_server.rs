@@ -183,9 +183,13 @@ impl Fixture {
 }
 
 fn round_trip(implicit: bool, mode: DataConnectionMode) {
+    round_trip_of(implicit, mode, 3 * 1024 * 1024 + 17);
+}
+
+fn round_trip_of(implicit: bool, mode: DataConnectionMode, size: usize) {
     let fixture = start(Setup::default());
     let mut client = fixture.login(implicit, mode);
-    let data = payload(3 * 1024 * 1024 + 17, 1);
+    let data = payload(size, 1);
     let summary = client.store("big.bin", &mut data.as_slice()).unwrap();
     assert_eq!(summary.bytes, data.len() as u64);
     assert_eq!(summary.resumed, Some(true));
@@ -204,6 +208,11 @@ fn round_trip(implicit: bool, mode: DataConnectionMode) {
 #[test]
 fn explicit_passive_upload_download_3mib() {
     round_trip(false, DataConnectionMode::Passive);
+}
+
+#[test]
+fn explicit_passive_upload_download_64mib() {
+    round_trip_of(false, DataConnectionMode::Passive, 64 << 20);
 }
 
 #[test]
