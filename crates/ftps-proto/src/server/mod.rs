@@ -572,19 +572,8 @@ impl ServerSession {
             self.events.push_back(ServerEvent::DataPeerRefused { peer });
             return false;
         }
-        if let Some(t) = self.transfer.as_mut().filter(|t| t.conn.id() == data) {
-            if t.conn.is_connected() {
-                return false;
-            }
-            t.conn.on_connected();
-            Self::start_security(
-                &mut t.conn,
-                self.data_private,
-                self.tls_config.as_ref(),
-                &self.config,
-            );
-            self.touch_data();
-            return true;
+        if self.transfer.as_ref().is_some_and(|t| t.conn.id() == data) {
+            return self.transfer_socket_up(data);
         }
         if let DataSetup::Passive {
             id, accepted: a, ..
@@ -604,18 +593,27 @@ impl ServerSession {
         let Channel::Data(id) = channel else {
             return;
         };
-        if let Some(t) = self.transfer.as_mut().filter(|t| t.conn.id() == id) {
-            if !t.conn.is_connected() {
-                t.conn.on_connected();
-                Self::start_security(
-                    &mut t.conn,
-                    self.data_private,
-                    self.tls_config.as_ref(),
-                    &self.config,
-                );
-                self.touch_data();
-            }
+        self.transfer_socket_up(id);
+    }
+
+    /// The running transfer's data socket (accepted or connected) is up: start TLS or clear
+    /// data on it. Returns `false` when it was already up (a second socket is not wanted).
+    fn transfer_socket_up(&mut self, id: DataId) -> bool {
+        let Some(t) = self.transfer.as_mut().filter(|t| t.conn.id() == id) else {
+            return false;
+        };
+        if t.conn.is_connected() {
+            return false;
         }
+        t.conn.on_connected();
+        Self::start_security(
+            &mut t.conn,
+            self.data_private,
+            self.tls_config.as_ref(),
+            &self.config,
+        );
+        self.touch_data();
+        true
     }
 
     /// The caller's clock reached a deadline from `Output::Wait`.
