@@ -6,13 +6,14 @@
 //! `cargo bench -p ftps-tests --bench curl_from_servers`
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ftps_std::server::{
     LocalFs, Server, ServerOptions, SessionConfig, TlsMode as ServerTlsMode, UserTable,
     hash_password,
 };
-use ftps_tests::peers::{self, Curl, Endpoint, TestPki, Vsftpd};
+use ftps_tests::bench::{median, megabytes_per_second, timed_curl_download};
+use ftps_tests::peers::{self, Endpoint, TestPki, Vsftpd};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -65,22 +66,7 @@ fn main() {
     let shutdown = server.shutdown_handle();
     let thread = std::thread::spawn(move || server.run().expect("server"));
 
-    let fetch = |endpoint: &Endpoint| {
-        let start = Instant::now();
-        let output = Curl::new(endpoint)
-            .run(
-                &endpoint.url("big.bin"),
-                &["--output", "/dev/null", "--write-out", "%{size_download}"],
-            )
-            .expect("curl");
-        let elapsed = start.elapsed();
-        assert!(output.status.success(), "curl failed: {output:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&output.stdout).trim(),
-            SIZE.to_string()
-        );
-        elapsed
-    };
+    let fetch = |endpoint: &Endpoint| timed_curl_download(endpoint, "big.bin", SIZE);
     let (mut from_ours, mut from_vsftpd) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let a = fetch(&ours);
@@ -105,10 +91,5 @@ fn main() {
 }
 
 fn mbps(elapsed: Duration) -> f64 {
-    SIZE as f64 / 1e6 / elapsed.as_secs_f64()
-}
-
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times[times.len() / 2]
+    megabytes_per_second(SIZE, elapsed)
 }

@@ -8,7 +8,8 @@
 use std::time::{Duration, Instant};
 
 use ftps_std::{Client, ClientOptions, Trust};
-use ftps_tests::peers::{Curl, Vsftpd};
+use ftps_tests::bench::{median, megabytes_per_second, timed_curl_download};
+use ftps_tests::peers::Vsftpd;
 
 const SIZE: usize = 64 << 20;
 const ROUNDS: usize = 5;
@@ -38,22 +39,7 @@ fn main() {
         assert_eq!(summary.resumed, Some(true));
         elapsed
     };
-    let curl = || {
-        let start = Instant::now();
-        let output = Curl::new(endpoint)
-            .run(
-                &endpoint.url("big.bin"),
-                &["--output", "/dev/null", "--write-out", "%{size_download}"],
-            )
-            .expect("curl");
-        let elapsed = start.elapsed();
-        assert!(output.status.success(), "curl failed: {output:?}");
-        assert_eq!(
-            String::from_utf8_lossy(&output.stdout).trim(),
-            SIZE.to_string()
-        );
-        elapsed
-    };
+    let curl = || timed_curl_download(endpoint, "big.bin", SIZE);
 
     let (mut ftps, mut reference) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
@@ -89,10 +75,5 @@ impl std::io::Write for CountingSink {
 }
 
 fn mbps(elapsed: Duration) -> f64 {
-    SIZE as f64 / 1e6 / elapsed.as_secs_f64()
-}
-
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times[times.len() / 2]
+    megabytes_per_second(SIZE, elapsed)
 }

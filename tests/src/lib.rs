@@ -1,6 +1,8 @@
 //! Workspace-level integration and interop tests for ftps; the tests live in `tests/`.
 //!
 //! The library part holds the harness the tests share: [`peers`] starts real FTPS servers
-//! (vsftpd, pyftpdlib) on 127.0.0.1 and drives them with `curl`.
+//! (vsftpd, pyftpdlib) on 127.0.0.1 and drives them with `curl`; [`bench`] holds what the benchmark
+//! binaries share.
 
+pub mod bench;
 pub mod peers;
