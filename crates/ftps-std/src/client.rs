@@ -97,7 +97,10 @@ impl ClientOptions {
 /// the commands sent (the argument of `PASS` and `ACCT` already replaced by `****` in the
 /// protocol core, so the secret never reaches the callback) and the lines of every reply
 /// received, without CRLF, before and under TLS alike.
-pub struct Tracer(Box<dyn FnMut(TraceDirection, &[u8]) + Send>);
+pub struct Tracer(Box<TraceFn>);
+
+/// The callback inside a [`Tracer`].
+type TraceFn = dyn FnMut(TraceDirection, &[u8]) + Send;
 
 impl Tracer {
     /// A tracer calling `trace` with each line.
