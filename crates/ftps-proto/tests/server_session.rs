@@ -842,18 +842,88 @@ fn tls12_only_server_with_resumed_data_connections() {
     }
 }
 
-// spec: T40 — TLS 1.3: many data connections in a row all resume (tickets keep coming).
+// spec: T40, T41 — TLS 1.3 with resumption required (the default): 20 uploads then 20
+// downloads in one control session, every data connection resumed (each brings the client a
+// fresh ticket because it asks for one, RFC 9149).
 #[test]
 fn tls13_many_data_connections_all_resume() {
     let mut pair = Pair::new(server_config(), client_config());
     pair.run();
     pair.login();
-    pair.fs.files.insert(b"/x".to_vec(), b"xyz".to_vec());
-    for _ in 0..6 {
-        let op = pair.client.retrieve(b"x", None).unwrap();
+    let secured = pair.server_events.iter().find_map(|e| match e {
+        SEv::Secured(info) => Some(info.version),
+        _ => None,
+    });
+    assert_eq!(secured, Some(ftps_proto::tls::TlsVersion::Tls13));
+    let files: Vec<Vec<u8>> = (0..20)
+        .map(|i| random_bytes(3_000 + i * 101, i as u64))
+        .collect();
+    for (i, content) in files.iter().enumerate() {
+        let name = format!("up{i}");
+        let op = pair.client.store(name.as_bytes()).unwrap();
+        pair.upload(op, content.clone());
         pair.run();
-        assert_eq!(pair.completed(op), Some(Ok(226)));
-        assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+        assert_eq!(pair.completed(op), Some(Ok(226)), "upload {i}");
+        assert_eq!(
+            pair.transfer_completed(op).unwrap().1,
+            Some(true),
+            "upload {i}"
+        );
+        assert_eq!(
+            pair.fs.files.get(format!("/{name}").as_bytes()),
+            Some(content)
+        );
+    }
+    for (i, content) in files.iter().enumerate() {
+        let op = pair
+            .client
+            .retrieve(format!("up{i}").as_bytes(), None)
+            .unwrap();
+        pair.run();
+        assert_eq!(pair.completed(op), Some(Ok(226)), "download {i}");
+        assert_eq!(
+            pair.transfer_completed(op).unwrap().1,
+            Some(true),
+            "download {i}"
+        );
+        assert_eq!(pair.downloads.get(&op), Some(content));
+    }
+}
+
+// spec: T40 — through the server session, a data connection of a client that does not ask
+// for tickets (RFC 9149) gets none, and still resumes the control connection's session.
+#[test]
+fn data_connection_without_ticket_request_gets_no_ticket() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(raw.cmd("AUTH TLS").last().unwrap().code.get(), 234);
+    let mut plain = ftps_proto::tls::client_config_for_control(&common::base_client(common::pki()))
+        .as_ref()
+        .clone();
+    plain.send_ticket_request = None;
+    raw.start_tls(std::sync::Arc::new(plain));
+    raw.login();
+    assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![200]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+    for round in 0..2 {
+        let data = raw.open_passive();
+        raw.cmd("STOR up.bin");
+        let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+        assert_eq!(raw.last_code(), 150);
+        let config = raw.client_tls.clone().unwrap();
+        let mut conn = raw.data_client(data, config);
+        raw.pump_data(&mut conn);
+        assert_eq!(conn.resumed, Some(true), "round {round}");
+        let payload = random_bytes(4_000, round);
+        let tls = conn.tls.as_mut().unwrap();
+        assert_eq!(tls.write(&payload).unwrap(), payload.len());
+        tls.close().unwrap();
+        raw.pump_data(&mut conn);
+        assert!(conn.peer_closed);
+        assert_eq!(conn.tls.as_ref().unwrap().tls13_tickets_received(), 0);
+        raw.server.handle_eof(Channel::Data(data), raw.now);
+        raw.drain();
+        assert_eq!(raw.last_code(), 226);
+        assert_eq!(raw.uploaded.get(&id), Some(&payload));
     }
 }
 

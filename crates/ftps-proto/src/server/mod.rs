@@ -174,8 +174,10 @@ struct Transfer {
 #[derive(Debug)]
 pub struct ServerSession {
     config: SessionConfig,
-    /// This control connection's TLS config (private session store) for control and data.
+    /// This control connection's TLS config (private session store).
     tls_config: Option<Arc<ServerConfig>>,
+    /// Its data connections' config: the same session store, TLS 1.3 tickets only on request.
+    data_tls_config: Option<Arc<ServerConfig>>,
     peer: SocketAddr,
     local: SocketAddr,
     now: Instant,
@@ -280,10 +282,12 @@ impl ServerSession {
             .map(crate::tls::server_config_for_control);
         #[cfg(not(feature = "std"))]
         let tls_config = config.tls.clone();
+        let data_tls_config = tls_config.as_ref().map(crate::tls::server_config_for_data);
         let parser = CommandParser::new(config.limits.command);
         let implicit = config.tls_mode == TlsMode::Implicit && tls_config.is_some();
         let mut session = Self {
             tls_config,
+            data_tls_config,
             peer,
             local,
             now,
@@ -609,7 +613,7 @@ impl ServerSession {
         Self::start_security(
             &mut t.conn,
             self.data_private,
-            self.tls_config.as_ref(),
+            self.data_tls_config.as_ref(),
             &self.config,
         );
         self.touch_data();
@@ -1864,7 +1868,7 @@ impl ServerSession {
                     Self::start_security(
                         &mut conn,
                         self.data_private,
-                        self.tls_config.as_ref(),
+                        self.data_tls_config.as_ref(),
                         &self.config,
                     );
                 }
