@@ -32,23 +32,30 @@ pub const ALPN_FTP: &[u8] = b"ftp";
 pub const CLIENT_SESSIONS_PER_CONTROL: usize = 16;
 
 /// Server sessions kept per control connection: the control handshake stores 2 TLS 1.3
-/// tickets or one TLS 1.2 session, each data connection stores the tickets its client asked
-/// for (at most [`MAX_DATA_CONNECTION_TICKETS`], none unasked), resumption leaves them in
-/// place (they stay reusable within the control connection), and the oldest are evicted
-/// first. Clients resume with their newest tickets, so 64 leaves ample room.
+/// tickets or one TLS 1.2 session, each data connection stores the tickets it sends (at most
+/// [`MAX_DATA_CONNECTION_TICKETS`]), resumption leaves them in place (they stay reusable
+/// within the control connection), and the oldest are evicted first. Clients resume with
+/// their newest tickets, so 64 leaves ample room.
 #[cfg(feature = "std")]
 pub const SERVER_SESSIONS_PER_CONTROL: usize = 64;
 
-/// The most TLS 1.3 tickets a data connection sends, and only to a client that asks for them
-/// with the RFC 9149 `ticket_request` extension; a client that does not ask gets none.
-///
-/// Unasked tickets on a data connection break uploads: the server sends them right after the
-/// handshake, an uploading client that never reads its data socket (curl with OpenSSL) closes
-/// it with those bytes unread, and Linux then answers with a RST that discards the client's
-/// unsent tail (the last records and its close_notify), so the upload fails. Such clients
-/// reuse the control connection's session for every data connection anyway. Clients that use
-/// each ticket once (rustls, this crate's client) ask for a fresh one per data connection.
+/// The most TLS 1.3 tickets a data connection sends to a client that asks for them with the
+/// RFC 9149 `ticket_request` extension.
 pub const MAX_DATA_CONNECTION_TICKETS: usize = 2;
+
+/// The TLS 1.3 tickets a data connection on which the server sends (download, listing) gives
+/// a client that does not ask (RFC 9149). Data connections on which the server receives
+/// (uploads) give such a client none.
+///
+/// OpenSSL clients (curl, Python) use a TLS 1.3 session once and then resume with the newest
+/// ticket they hold, so they need a new one on every data connection, as vsftpd sends. But
+/// unasked tickets break uploads: the server sends them right after the handshake, an
+/// uploading client that never reads its data socket (curl 7.88 with OpenSSL) closes it with
+/// those bytes unread, and Linux then answers with a RST that discards the client's unsent
+/// tail (the last records and its close_notify), so the upload fails (426; vsftpd fails the
+/// same way). A downloading client reads its socket to the end, tickets included. Clients
+/// that ask (this crate's client) get tickets on every data connection.
+pub const UNASKED_TICKETS_WHEN_SENDING: usize = 1;
 
 /// The TLS 1.3 tickets this crate's client asks for (RFC 9149 `ticket_request`). rustls uses
 /// each ticket once, so every data connection must bring at least one back; two leave slack
@@ -184,7 +191,7 @@ pub fn client_config_for_control(base: &Arc<ClientConfig>) -> Arc<ClientConfig> 
 /// The server config for ONE control connection: a clone of `base` with a private session
 /// store, ALPN `ftp`, and early data off (`max_early_data_size = 0`). The control connection
 /// sends rustls's default 2 TLS 1.3 tickets (clients read the control channel). Derive the
-/// config for its data connections with [`server_config_for_data`].
+/// configs for its data connections with [`server_configs_for_data`].
 ///
 /// The unbuffered server connection offers no per-connection resumption data, so the session
 /// store is what binds a data connection to its control connection: sessions minted on another
@@ -194,8 +201,7 @@ pub fn client_config_for_control(base: &Arc<ClientConfig>) -> Arc<ClientConfig> 
 /// had.
 ///
 /// Within the control connection, TLS 1.3 tickets are reusable (the store hands them out
-/// without removing them), like TLS 1.2 session ids: OpenSSL clients (curl, Python) resume
-/// every data connection with the one session they got on the control connection.
+/// without removing them), like TLS 1.2 session ids.
 #[cfg(feature = "std")]
 pub fn server_config_for_control(base: &Arc<ServerConfig>) -> Arc<ServerConfig> {
     let mut config = ServerConfig::clone(base);
@@ -207,16 +213,35 @@ pub fn server_config_for_control(base: &Arc<ServerConfig>) -> Arc<ServerConfig> 
     Arc::new(config)
 }
 
-/// The server config for the data connections of the control connection that uses `control`
-/// (from [`server_config_for_control`]): a clone sharing its session store, certificate
-/// resolver and client verifier (so data connections resume the control connection's
-/// sessions), that sends TLS 1.3 tickets only to a client asking for them with RFC 9149
-/// `ticket_request`, at most [`MAX_DATA_CONNECTION_TICKETS`] (see there for why).
-pub fn server_config_for_data(control: &Arc<ServerConfig>) -> Arc<ServerConfig> {
-    let mut config = ServerConfig::clone(control);
-    config.send_tls13_tickets = 0;
-    config.max_tls13_tickets = MAX_DATA_CONNECTION_TICKETS;
-    Arc::new(config)
+/// The server configs for the data connections of one control connection, from
+/// [`server_configs_for_data`]. Both share the control config's session store, certificate
+/// resolver and client verifier, so data connections resume the control connection's
+/// sessions; they differ only in the TLS 1.3 tickets they send.
+#[derive(Debug, Clone)]
+pub struct DataServerConfigs {
+    /// For data connections on which the server receives (uploads): tickets only for a
+    /// client that asks (RFC 9149), at most [`MAX_DATA_CONNECTION_TICKETS`].
+    pub receiving: Arc<ServerConfig>,
+    /// For data connections on which the server sends (downloads, listings):
+    /// [`UNASKED_TICKETS_WHEN_SENDING`] for a client that does not ask, what it asks for (at
+    /// most [`MAX_DATA_CONNECTION_TICKETS`]) otherwise.
+    pub sending: Arc<ServerConfig>,
+}
+
+/// Derives the data-connection configs of the control connection that uses `control` (from
+/// [`server_config_for_control`]); see [`UNASKED_TICKETS_WHEN_SENDING`] for why uploads and
+/// downloads differ.
+pub fn server_configs_for_data(control: &Arc<ServerConfig>) -> DataServerConfigs {
+    let with_tickets = |unasked: usize| {
+        let mut config = ServerConfig::clone(control);
+        config.send_tls13_tickets = unasked;
+        config.max_tls13_tickets = MAX_DATA_CONNECTION_TICKETS;
+        Arc::new(config)
+    };
+    DataServerConfigs {
+        receiving: with_tickets(0),
+        sending: with_tickets(UNASKED_TICKETS_WHEN_SENDING),
+    }
 }
 
 /// The per-control session store: rustls's bounded memory cache, except that resuming with a
@@ -224,9 +249,10 @@ pub fn server_config_for_data(control: &Arc<ServerConfig>) -> Arc<ServerConfig> 
 ///
 /// rustls takes a stateful ticket out of the store to make it single-use. That protects
 /// 0-RTT data against replay (RFC 8446 §8), but early data is off here, so single use buys
-/// nothing, while OpenSSL clients resume every data connection with the one session they got
-/// on the control connection (vsftpd's and OpenSSL's stateless tickets are reusable too). The
-/// tickets stay scoped to one control connection because the store is private to it.
+/// nothing, while a client that offers one saved session on several data connections would be
+/// refused (522) for it. OpenSSL servers such as vsftpd accept such reuse too (their stateless
+/// tickets are reusable), and TLS 1.2 session ids are reusable anyway. The tickets stay scoped
+/// to one control connection because the store is private to it.
 #[cfg(feature = "std")]
 #[derive(Debug)]
 struct ReusableTicketStore {

@@ -42,9 +42,9 @@
 //! private session store, so a data connection can resume only its own control connection's
 //! session; a server data channel created with [`ResumptionPolicy::Required`] refuses a full
 //! handshake before sending any flight ([`TlsError::ResumptionRequired`]). Server data
-//! channels use [`server_config_for_data`]: the same store, TLS 1.3 tickets reusable within
-//! the control connection, and new tickets only for a client that asks (RFC 9149), which this
-//! crate's client does.
+//! channels use [`server_configs_for_data`]: the same store, TLS 1.3 tickets reusable within
+//! the control connection, new tickets for a client that asks (RFC 9149, as this crate's
+//! client does), and otherwise one on downloads and none on uploads.
 //!
 //! # Example: handshake and echo in memory
 //!
@@ -132,7 +132,10 @@ mod info;
 pub use channel::{TlsChannel, TlsEvent, TlsRole};
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
 pub use config::crypto_provider;
-pub use config::{ALPN_FTP, MAX_DATA_CONNECTION_TICKETS, server_config_for_data};
+pub use config::{
+    ALPN_FTP, DataServerConfigs, MAX_DATA_CONNECTION_TICKETS, UNASKED_TICKETS_WHEN_SENDING,
+    server_configs_for_data,
+};
 #[cfg(feature = "std")]
 pub use config::{
     CLIENT_SESSIONS_PER_CONTROL, CLIENT_TICKET_REQUEST, SERVER_SESSIONS_PER_CONTROL,
