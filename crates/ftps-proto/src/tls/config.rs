@@ -47,14 +47,16 @@ pub const MAX_DATA_CONNECTION_TICKETS: usize = 2;
 /// a client that does not ask (RFC 9149). Data connections on which the server receives
 /// (uploads) give such a client none.
 ///
-/// OpenSSL clients (curl, Python) use a TLS 1.3 session once and then resume with the newest
-/// ticket they hold, so they need a new one on every data connection, as vsftpd sends. But
-/// unasked tickets break uploads: the server sends them right after the handshake, an
-/// uploading client that never reads its data socket (curl 7.88 with OpenSSL) closes it with
-/// those bytes unread, and Linux then answers with a RST that discards the client's unsent
-/// tail (the last records and its close_notify), so the upload fails (426; vsftpd fails the
-/// same way). A downloading client reads its socket to the end, tickets included. Clients
-/// that ask (this crate's client) get tickets on every data connection.
+/// OpenSSL clients use a TLS 1.3 session once (curl 7.88 with OpenSSL 3.0 offers no ticket on
+/// a data connection whose predecessor brought none) and resume with the newest ticket they
+/// hold, so they need a new one on every data connection, as vsftpd sends. But unasked
+/// tickets break uploads: the server sends them right after the handshake, an uploading
+/// client that never reads its data socket (curl 7.88) closes it with those bytes unread, and
+/// Linux then answers with a RST that discards the client's unsent tail (the last records and
+/// its close_notify), so the upload fails with 426 (vsftpd 3.0.3, which sends one, fails the
+/// same way). A downloading client reads its socket to the end, tickets included. The price:
+/// after an upload such a client has no TLS 1.3 session left for this control connection.
+/// Clients that ask (this crate's client) get tickets on every data connection.
 pub const UNASKED_TICKETS_WHEN_SENDING: usize = 1;
 
 /// The TLS 1.3 tickets this crate's client asks for (RFC 9149 `ticket_request`). rustls uses
