@@ -574,6 +574,38 @@ fn data_connection_that_does_not_resume_is_refused_with_522() {
     assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
 }
 
+// spec: T40, T38 — a data connection offering a TLS 1.3 ticket from ANOTHER control
+// connection of the same server (tickets are now reusable within their own control
+// connection) is refused with 522 like a full handshake.
+#[test]
+fn data_connection_with_another_control_sessions_ticket_is_refused_with_522() {
+    let mut other = raw_ready();
+    let foreign = other.client_tls.clone().unwrap();
+    // The other control connection's own data connection resumes with that store.
+    let data = other.open_passive();
+    other.cmd("RETR f");
+    answer_last(&mut other, ftps_proto::server::Answer::Done);
+    let mut conn = other.data_client(data, foreign.clone());
+    other.pump_data(&mut conn);
+    assert_eq!(conn.resumed, Some(true));
+
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("RETR f");
+    answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    let mut conn = raw.data_client(data, foreign);
+    raw.pump_data(&mut conn);
+    assert!(conn.error.is_some(), "a foreign ticket must not resume");
+    assert_eq!(conn.resumed, None);
+    assert_eq!(raw.last_code(), 522);
+    assert_eq!(
+        raw.replies.last().unwrap().text(),
+        b"SSL connection failed: session reuse required."
+    );
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+}
+
 // spec: §9.4, T35
 #[test]
 fn upload_without_close_notify_is_426_and_incomplete() {
@@ -842,19 +874,106 @@ fn tls12_only_server_with_resumed_data_connections() {
     }
 }
 
-// spec: T40 — TLS 1.3: many data connections in a row all resume (tickets keep coming).
+// spec: T40, T41 — TLS 1.3 with resumption required (the default): 20 uploads then 20
+// downloads in one control session, every data connection resumed (each brings the client a
+// fresh ticket because it asks for one, RFC 9149).
 #[test]
 fn tls13_many_data_connections_all_resume() {
     let mut pair = Pair::new(server_config(), client_config());
     pair.run();
     pair.login();
-    pair.fs.files.insert(b"/x".to_vec(), b"xyz".to_vec());
-    for _ in 0..6 {
-        let op = pair.client.retrieve(b"x", None).unwrap();
+    let secured = pair.server_events.iter().find_map(|e| match e {
+        SEv::Secured(info) => Some(info.version),
+        _ => None,
+    });
+    assert_eq!(secured, Some(ftps_proto::tls::TlsVersion::Tls13));
+    let files: Vec<Vec<u8>> = (0..20)
+        .map(|i| random_bytes(3_000 + i * 101, i as u64))
+        .collect();
+    for (i, content) in files.iter().enumerate() {
+        let name = format!("up{i}");
+        let op = pair.client.store(name.as_bytes()).unwrap();
+        pair.upload(op, content.clone());
         pair.run();
-        assert_eq!(pair.completed(op), Some(Ok(226)));
-        assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+        assert_eq!(pair.completed(op), Some(Ok(226)), "upload {i}");
+        assert_eq!(
+            pair.transfer_completed(op).unwrap().1,
+            Some(true),
+            "upload {i}"
+        );
+        assert_eq!(
+            pair.fs.files.get(format!("/{name}").as_bytes()),
+            Some(content)
+        );
     }
+    for (i, content) in files.iter().enumerate() {
+        let op = pair
+            .client
+            .retrieve(format!("up{i}").as_bytes(), None)
+            .unwrap();
+        pair.run();
+        assert_eq!(pair.completed(op), Some(Ok(226)), "download {i}");
+        assert_eq!(
+            pair.transfer_completed(op).unwrap().1,
+            Some(true),
+            "download {i}"
+        );
+        assert_eq!(pair.downloads.get(&op), Some(content));
+    }
+}
+
+// spec: T40 — through the server session, for a client that does not ask for tickets
+// (RFC 9149): an upload's data connection sends it none, a download's one; both resume the
+// control connection's session.
+#[test]
+fn data_connection_tickets_without_request_follow_the_direction() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(raw.cmd("AUTH TLS").last().unwrap().code.get(), 234);
+    let mut plain = ftps_proto::tls::client_config_for_control(&common::base_client(common::pki()))
+        .as_ref()
+        .clone();
+    plain.send_ticket_request = None;
+    raw.start_tls(std::sync::Arc::new(plain));
+    raw.login();
+    assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![200]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+    assert_eq!(codes(&raw.cmd("TYPE I")), vec![200]);
+    let payload = random_bytes(4_000, 3);
+
+    let data = raw.open_passive();
+    raw.cmd("STOR up.bin");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    let mut conn = raw.data_client(data, raw.client_tls.clone().unwrap());
+    raw.pump_data(&mut conn);
+    assert_eq!(conn.resumed, Some(true));
+    let tls = conn.tls.as_mut().unwrap();
+    assert_eq!(tls.write(&payload).unwrap(), payload.len());
+    tls.close().unwrap();
+    raw.pump_data(&mut conn);
+    assert!(conn.peer_closed);
+    assert_eq!(conn.tls.as_ref().unwrap().tls13_tickets_received(), 0);
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    assert_eq!(raw.last_code(), 226);
+    assert_eq!(raw.uploaded.get(&id), Some(&payload));
+
+    let data = raw.open_passive();
+    raw.cmd("RETR up.bin");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    let mut conn = raw.data_client(data, raw.client_tls.clone().unwrap());
+    raw.pump_data(&mut conn);
+    assert_eq!(conn.resumed, Some(true));
+    assert_eq!(raw.server.write_data(id, &payload).unwrap(), payload.len());
+    raw.server.finish_data(id).unwrap();
+    raw.pump_data(&mut conn);
+    assert!(conn.peer_closed);
+    assert!(conn.received == payload, "downloaded bytes differ");
+    assert_eq!(
+        conn.tls.as_ref().unwrap().tls13_tickets_received(),
+        ftps_proto::tls::UNASKED_TICKETS_WHEN_SENDING as u32
+    );
 }
 
 // spec: E01, E03 — IPv6 control connection: EPRT |2| and EPSV work, PASV does not.

@@ -76,7 +76,7 @@ use crate::codec::listing::{
 use crate::codec::reply::{Reply, ReplyCode};
 use crate::data::{DataConnection, DataDirection, DataError};
 use crate::io::{Channel, DataId, Instant, IoErrorKind, IoRequest};
-use crate::tls::{ServerConfig, TlsChannel, TlsError, TlsEvent};
+use crate::tls::{DataServerConfigs, ServerConfig, TlsChannel, TlsError, TlsEvent};
 use ascii::{AsciiDecoder, encode_ascii};
 
 /// MLST facts this server can send, all on by default.
@@ -174,8 +174,10 @@ struct Transfer {
 #[derive(Debug)]
 pub struct ServerSession {
     config: SessionConfig,
-    /// This control connection's TLS config (private session store) for control and data.
+    /// This control connection's TLS config (private session store).
     tls_config: Option<Arc<ServerConfig>>,
+    /// Its data connections' configs: the same session store; TLS 1.3 tickets by direction.
+    data_tls_configs: Option<DataServerConfigs>,
     peer: SocketAddr,
     local: SocketAddr,
     now: Instant,
@@ -280,10 +282,12 @@ impl ServerSession {
             .map(crate::tls::server_config_for_control);
         #[cfg(not(feature = "std"))]
         let tls_config = config.tls.clone();
+        let data_tls_configs = tls_config.as_ref().map(crate::tls::server_configs_for_data);
         let parser = CommandParser::new(config.limits.command);
         let implicit = config.tls_mode == TlsMode::Implicit && tls_config.is_some();
         let mut session = Self {
             tls_config,
+            data_tls_configs,
             peer,
             local,
             now,
@@ -609,7 +613,7 @@ impl ServerSession {
         Self::start_security(
             &mut t.conn,
             self.data_private,
-            self.tls_config.as_ref(),
+            self.data_tls_configs.as_ref(),
             &self.config,
         );
         self.touch_data();
@@ -1813,9 +1817,13 @@ impl ServerSession {
     fn start_security(
         conn: &mut DataConnection,
         private: bool,
-        tls_config: Option<&Arc<ServerConfig>>,
+        tls_configs: Option<&DataServerConfigs>,
         config: &SessionConfig,
     ) {
+        let tls_config = tls_configs.map(|configs| match conn.direction() {
+            DataDirection::Receive => &configs.receiving,
+            DataDirection::Send => &configs.sending,
+        });
         match (private, tls_config) {
             (true, Some(tls_config)) => {
                 // The FTP server is the TLS server whichever side connected (RFC 4217 §7).
@@ -1864,7 +1872,7 @@ impl ServerSession {
                     Self::start_security(
                         &mut conn,
                         self.data_private,
-                        self.tls_config.as_ref(),
+                        self.data_tls_configs.as_ref(),
                         &self.config,
                     );
                 }
