@@ -593,11 +593,48 @@ fn curl_many_downloads_in_one_session_tls13() {
     assert!(listed.lines().any(|l| l.ends_with(" m4.bin")), "{listed}");
 }
 
+// spec: T26, T29 — curl's `--ftp-ssl-ccc` in its default (passive) mode: after `200` curl
+// reads our close_notify and writes plaintext without sending its own; the server accepts that
+// one-way shutdown, and the data connections stay protected. OpenSSL drops a session whose
+// connection was not shut down both ways, so curl's data connections then start full
+// handshakes: this mode works only with data-session reuse relaxed (with it required curl gets
+// `522`, like from any server that binds data to control sessions).
+#[test]
+fn curl_ccc_default_mode_upload_and_download() {
+    let fixture = start(Setup {
+        allow_ccc: true,
+        resumption_optional: true,
+        ..Setup::default()
+    });
+    let endpoint = fixture.endpoint(false);
+    let curl = Curl::new(&endpoint).arg(CURL_TLS13).arg("--ftp-ssl-ccc");
+    let data = payload(300_000, 12);
+    let local = fixture.outside.path().join("ccc-passive.bin");
+    std::fs::write(&local, &data).unwrap();
+    let output = curl_output(
+        &curl,
+        &endpoint.url("ccc-passive.bin"),
+        &["-T", local.to_str().unwrap(), "-v"],
+    );
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("> CCC") && log.contains("< 200"), "{log}");
+    assert!(
+        log.contains("> STOR ccc-passive.bin"),
+        "the session went on after CCC: {log}"
+    );
+    assert!(std::fs::read(fixture.root.path().join("ccc-passive.bin")).unwrap() == data);
+    let back = fixture.outside.path().join("ccc-passive-back.bin");
+    curl_output(
+        &curl,
+        &endpoint.url("ccc-passive.bin"),
+        &["-o", back.to_str().unwrap()],
+    );
+    assert!(std::fs::read(&back).unwrap() == data);
+}
+
 // spec: T26, T29 — curl's `--ftp-ssl-ccc` in its active mode: after `200` curl sends its
 // close_notify and reads ours, the control channel goes on in plaintext, the data connections
-// stay protected and resumed. (curl's default passive mode never sends close_notify: it waits
-// for ours and then writes plaintext, which this server, waiting for the client's
-// close_notify, takes as a TLS failure and closes the session.)
+// stay protected and resumed.
 #[test]
 fn curl_ccc_upload_and_download() {
     let fixture = start(Setup {

@@ -1166,6 +1166,39 @@ fn ccc_plaintext_follows_close_notify_in_the_same_segment() {
     assert!(!raw.server.is_secure());
 }
 
+// spec: T26, T29 — curl's default CCC mode: the client reads our close_notify and sends
+// plaintext without its own close_notify. After the 200 the channel is clear by agreement, so
+// the server takes the plaintext as the next commands (the one-way shutdown ProFTPD accepts).
+#[test]
+fn ccc_accepts_a_client_that_skips_its_close_notify() {
+    let mut config = server_config();
+    config.allow_ccc = true;
+    let mut raw = Raw::new(config);
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("CCC")), vec![200]);
+    let mut tls = raw.tls.take().unwrap();
+    loop {
+        match tls.poll() {
+            Ok(ftps_proto::tls::TlsEvent::Idle) => break,
+            Ok(ftps_proto::tls::TlsEvent::PeerClosed | ftps_proto::tls::TlsEvent::Closed) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(tls.peer_has_closed(), "the server's close_notify arrived");
+    raw.send(b"PBSZ 0\r\nNOOP\r\n");
+    let tail: Vec<u16> = raw
+        .replies
+        .iter()
+        .rev()
+        .take(2)
+        .map(|r| r.code.get())
+        .collect();
+    assert_eq!(tail, vec![200, 503]);
+    assert!(!raw.server.is_secure());
+    assert!(!raw.server.is_closed());
+}
+
 // spec: T26 — CCC refused before login even when allowed (T28).
 #[test]
 fn ccc_needs_login() {

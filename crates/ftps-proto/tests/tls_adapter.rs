@@ -592,6 +592,15 @@ fn peer_skipping_close_notify_after_ours_is_a_typed_error() {
         pair.client.data.is_empty(),
         "plaintext is never delivered as TLS data"
     );
+    // The caller may accept the one-way shutdown: the plaintext comes back untouched, once.
+    assert_eq!(
+        pair.client.ch.take_plaintext().unwrap(),
+        b"220 plain after ccc\r\n".to_vec()
+    );
+    assert_eq!(
+        pair.client.ch.take_plaintext().unwrap_err(),
+        TlsError::Finished
+    );
 }
 
 #[test]

@@ -1567,6 +1567,14 @@ impl ServerSession {
                         }
                     }
                     Ok(TlsEvent::Idle) => break,
+                    // curl's default CCC mode shuts TLS down one way: it reads our
+                    // close_notify and goes on in plaintext without sending its own. After
+                    // the 200 the channel is clear by agreement, so plaintext at a record
+                    // boundary is the next command, not an attack (T29 leniency, as ProFTPD).
+                    Err(TlsError::PeerSkippedCloseNotify) if self.clearing => {
+                        cleared = true;
+                        break;
+                    }
                     Err(err) => {
                         failure = Some(ServerError::Tls(err));
                         break;
