@@ -117,7 +117,7 @@ pub enum Request {
     },
     /// `STOR`, `APPE`, `STOU`: answer [`Answer::Done`] when the file is open (for `STOU`,
     /// [`Answer::Path`] with the name chosen); the bytes arrive as `ServerEvent::Data`, the end
-    /// as `ServerEvent::UploadFinished`.
+    /// as `ServerEvent::UploadFinished`, answered (when complete) with `finish_upload`.
     Store {
         /// The file (for `STOU`: the directory to create a unique file in).
         path: Vec<u8>,
@@ -229,8 +229,15 @@ pub enum ServerEvent<'a> {
         /// The bytes, in order.
         bytes: &'a [u8],
     },
-    /// An upload ended. `complete == false` (truncated without close_notify, aborted, failed):
-    /// the backend must discard or mark the file incomplete.
+    /// An upload ended.
+    ///
+    /// `complete == true`: every byte arrived and the stream ended cleanly. The final reply
+    /// waits for the application: commit the file (rename, sync) and report the outcome with
+    /// [`finish_upload`](super::ServerSession::finish_upload) — `226` only after it succeeded.
+    ///
+    /// `complete == false` (truncated without close_notify, aborted, timed out, failed): the
+    /// backend must discard or mark the file incomplete. The session has already chosen its
+    /// reply (`426`, `425`, `451`, `552`, …) and waits for nothing: no answer is needed.
     UploadFinished {
         /// The transfer.
         id: RequestId,
@@ -294,7 +301,7 @@ pub enum ServerError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UsageError {
-    /// No pending request or running transfer has this id.
+    /// No pending request, running transfer or upload awaiting its commit has this id.
     #[error("unknown request id")]
     UnknownRequest,
     /// The answer does not fit the request.

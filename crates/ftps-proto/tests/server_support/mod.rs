@@ -143,6 +143,8 @@ pub(crate) struct Pair {
     pub(crate) pending_requests: Vec<(RequestId, Request)>,
     pub(crate) server_closed: bool,
     pub(crate) client_closed: bool,
+    /// Make every upload commit fail with this error (the file is not stored).
+    pub(crate) commit_failure: Option<FsError>,
 }
 
 impl Pair {
@@ -179,6 +181,7 @@ impl Pair {
             pending_requests: Vec::new(),
             server_closed: false,
             client_closed: false,
+            commit_failure: None,
         }
     }
 
@@ -408,6 +411,7 @@ impl Pair {
         loop {
             let mut writable = None;
             let mut request = None;
+            let mut commit = None;
             match self.server.poll_output(&mut buf, now) {
                 Output::Wait { .. } => return progress,
                 Output::Transmit { channel, len } => {
@@ -438,10 +442,13 @@ impl Pair {
                     ServerEvent::UploadFinished { id, complete } => {
                         self.server_events.push(SEv::UploadFinished(id, complete));
                         if let Some((path, data)) = self.fs.uploads.remove(&id) {
-                            if complete {
-                                self.fs.files.insert(path, data);
-                            } else {
+                            if !complete {
                                 self.fs.incomplete.push(path);
+                            } else if let Some(err) = self.commit_failure {
+                                commit = Some((id, Err(err)));
+                            } else {
+                                self.fs.files.insert(path, data);
+                                commit = Some((id, Ok(())));
                             }
                         }
                     }
@@ -460,6 +467,9 @@ impl Pair {
                 _ => unreachable!(),
             }
             progress = true;
+            if let Some((id, result)) = commit {
+                self.server.finish_upload(id, result).unwrap();
+            }
             if let Some((id, r)) = request {
                 if self.auto_answer {
                     self.answer(id, r);

@@ -278,8 +278,6 @@ struct SessionRunner<'a> {
     epoch: std::time::Instant,
     write_timeout: Duration,
     out: Vec<u8>,
-    /// Control bytes of the current drain, written once its events are handled.
-    control_out: Vec<u8>,
     recv: Vec<u8>,
     backlog: HashMap<Channel, Vec<u8>>,
     transfers: HashMap<RequestId, Transfer>,
@@ -307,7 +305,6 @@ fn run_session(stream: TcpStream, config: SessionConfig, shared: &Shared) -> Ses
         epoch,
         write_timeout,
         out: vec![0; IO_BUFFER],
-        control_out: Vec::new(),
         recv: vec![0; IO_BUFFER],
         backlog: HashMap::new(),
         transfers: HashMap::new(),
@@ -347,24 +344,9 @@ impl SessionRunner<'_> {
             let now = self.now();
             let mut request = None;
             let mut failed_upload = None;
+            let mut finished_upload = None;
             match self.session.poll_output(&mut self.out, now) {
-                Output::Wait { deadline } => {
-                    self.flush_control();
-                    if self.control_out.is_empty() {
-                        return (deadline, None);
-                    }
-                    // The write failed and was reported: drain what the session does now.
-                    self.control_out.clear();
-                    continue;
-                }
-                Output::Transmit {
-                    channel: Channel::Control,
-                    len,
-                } => {
-                    // Held until this drain's events are handled: an upload is committed
-                    // before the reply announcing it reaches the client.
-                    self.control_out.extend_from_slice(&self.out[..len]);
-                }
+                Output::Wait { deadline } => return (deadline, None),
                 Output::Transmit { channel, len } => {
                     let deadline = std::time::Instant::now() + self.write_timeout;
                     if let Err(e) = self.sockets.write_all(channel, &self.out[..len], deadline) {
@@ -390,23 +372,13 @@ impl SessionRunner<'_> {
                             }
                         }
                     }
-                    ServerEvent::UploadFinished { id, complete } => {
-                        if let Some(Transfer::Upload(Some(upload))) = self.transfers.remove(&id) {
-                            // Only a complete upload becomes visible under its name.
-                            if complete {
-                                let _ = upload.commit();
-                            } else {
-                                upload.abort();
-                            }
-                        }
+                    ServerEvent::UploadFinished { id, complete, .. } => {
+                        finished_upload = Some((id, complete));
                     }
                     ServerEvent::SendFinished { id, .. } => {
                         self.transfers.remove(&id);
                     }
-                    ServerEvent::Closed { error } => {
-                        self.flush_control();
-                        return (None, Some(error));
-                    }
+                    ServerEvent::Closed { error } => return (None, Some(error)),
                     _ => {}
                 },
                 _ => {}
@@ -419,30 +391,32 @@ impl SessionRunner<'_> {
                 }
                 let _ = self.session.fail_transfer(id, error);
             }
+            if let Some((id, complete)) = finished_upload {
+                self.finish_upload(id, complete);
+            }
             if let Some((id, request)) = request {
                 self.answer(id, request);
             }
         }
     }
 
-    /// Writes the held control bytes. On failure the session hears of it and the bytes stay
-    /// (the caller drops them).
-    fn flush_control(&mut self) {
-        if self.control_out.is_empty() {
+    /// An upload ended: a complete one is committed (made visible under its name) and the
+    /// session hears the outcome before it sends the final reply; an incomplete one is
+    /// discarded (its reply does not wait).
+    fn finish_upload(&mut self, id: RequestId, complete: bool) {
+        let upload = match self.transfers.remove(&id) {
+            Some(Transfer::Upload(upload)) => upload,
+            _ => None,
+        };
+        if !complete {
+            if let Some(upload) = upload {
+                upload.abort();
+            }
             return;
         }
-        let deadline = std::time::Instant::now() + self.write_timeout;
-        match self
-            .sockets
-            .write_all(Channel::Control, &self.control_out, deadline)
-        {
-            Ok(()) => self.control_out.clear(),
-            Err(e) => {
-                let now = self.now();
-                self.session
-                    .handle_io_error(Channel::Control, io_error_kind(&e), now);
-            }
-        }
+        // A complete upload without its file (its write failed earlier): nothing to commit.
+        let result = upload.map_or(Err(FsError::Local), |upload| upload.commit());
+        let _ = self.session.finish_upload(id, result);
     }
 
     /// Answers one request from storage or auth.
@@ -577,16 +551,6 @@ impl SessionRunner<'_> {
 
     /// Carries out one socket request and reports the outcome to the session.
     fn perform(&mut self, request: IoRequest) {
-        if let IoRequest::ShutdownWrite {
-            channel: Channel::Control,
-        }
-        | IoRequest::Close {
-            channel: Channel::Control,
-        } = request
-        {
-            self.flush_control();
-            self.control_out.clear();
-        }
         let now = self.now();
         match request {
             IoRequest::Connect { channel, addr } => {
