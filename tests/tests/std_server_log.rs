@@ -1,16 +1,17 @@
 //! The blocking server on 127.0.0.1 with this project's client: an upload's final reply comes
-//! after the backend's commit (a failed commit is the client's error, and no file is left).
+//! after the backend's commit (a failed commit is the client's error, and no file is left), and
+//! the session log reports logins, transfers, refusals and ends without ever a password.
 
-use std::io::Read;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ftps_proto::server::{DirEntry, FsError};
 use ftps_std::server::{
-    Download, LocalFs, Server, ServerOptions, SessionConfig, ShutdownHandle, Storage, Upload,
-    UserTable, hash_password,
+    Download, LocalFs, Server, ServerOptions, SessionConfig, SessionEvent, SessionLog,
+    ShutdownHandle, Storage, TransferKind, Upload, UserTable, hash_password,
 };
 use ftps_std::{Client, ClientOptions, Timeouts, Trust};
 use ftps_tests::peers::TestPki;
@@ -19,6 +20,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "Tr0ub4dor&3-never-logged";
+const WRONG_PASSWORD: &str = "hunter2-also-never-logged";
 
 fn payload(len: usize, seed: u32) -> Vec<u8> {
     let mut state = 0x9e37_79b9_u32 ^ seed;
@@ -49,8 +51,11 @@ impl Drop for Fixture {
     }
 }
 
-/// A server on 127.0.0.1 over `storage(root)`.
-fn start(storage: impl FnOnce(LocalFs) -> Arc<dyn Storage>) -> Fixture {
+/// A server on 127.0.0.1 over `storage(root)`, with `log`.
+fn start(
+    storage: impl FnOnce(LocalFs) -> Arc<dyn Storage>,
+    log: Option<Arc<dyn SessionLog>>,
+) -> Fixture {
     let pki = TestPki::generate().unwrap();
     let root = tempfile::tempdir().unwrap();
     let chain = vec![CertificateDer::from_pem_slice(pki.server_cert_pem.as_bytes()).unwrap()];
@@ -70,6 +75,7 @@ fn start(storage: impl FnOnce(LocalFs) -> Arc<dyn Storage>) -> Fixture {
         advertised_address: None,
         storage: storage(LocalFs::new(root.path()).unwrap()),
         auth: Arc::new(users),
+        log,
     })
     .unwrap();
     let addr = server.local_addr().unwrap();
@@ -180,7 +186,7 @@ impl Storage for CommitFails {
 // spec: §3.4 (STOR after the 150: 226 only for a stored file; 552 when storage is full)
 #[test]
 fn a_failed_commit_reaches_the_client_and_leaves_no_file() {
-    let fixture = start(|fs| Arc::new(CommitFails(fs)));
+    let fixture = start(|fs| Arc::new(CommitFails(fs)), None);
     let mut client = fixture.login();
     let data = payload(200_000, 1);
     let err = client.store("full.bin", &mut data.as_slice()).unwrap_err();
@@ -214,7 +220,7 @@ impl Read for BlockTargetAtEnd {
 // spec: §3.4 — LocalFs: a rename that fails at commit is 451, and the temporary file goes.
 #[test]
 fn local_fs_rename_failure_is_451_and_removes_the_temporary_file() {
-    let fixture = start(|fs| Arc::new(fs));
+    let fixture = start(|fs| Arc::new(fs), None);
     let mut client = fixture.login();
     let mut source = BlockTargetAtEnd {
         data: payload(1024 * 1024, 2),
@@ -234,4 +240,211 @@ fn local_fs_rename_failure_is_451_and_removes_the_temporary_file() {
         data
     );
     client.quit().unwrap();
+}
+
+// ---------------------------------------------------------------- session log
+
+#[derive(Default)]
+struct Collect(Mutex<Vec<(u64, SocketAddr, SessionEvent)>>);
+
+impl SessionLog for Collect {
+    fn event(&self, session: u64, peer: SocketAddr, event: &SessionEvent) {
+        self.0.lock().unwrap().push((session, peer, event.clone()));
+    }
+}
+
+impl Collect {
+    fn of(&self, session: u64) -> Vec<SessionEvent> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _, _)| *s == session)
+            .map(|(_, _, e)| e.clone())
+            .collect()
+    }
+
+    /// Waits until `count` sessions reported `Closed` (the log line follows the socket close).
+    fn wait_closed(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let closed = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, _, e)| matches!(e, SessionEvent::Closed { .. }))
+                .count();
+            if closed >= count {
+                return;
+            }
+            assert!(Instant::now() < deadline, "sessions did not close");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn session_log_reports_logins_transfers_refusals_and_ends() {
+    let log = Arc::new(Collect::default());
+    let fixture = start(|fs| Arc::new(fs), Some(log.clone()));
+
+    // Session 1: a wrong password.
+    let mut client = fixture.connect();
+    let err = client.login(USER, WRONG_PASSWORD).unwrap_err();
+    assert_eq!(err.reply().map(|r| r.code.get()), Some(530), "{err}");
+    client.quit().unwrap();
+    log.wait_closed(1);
+
+    // Session 2: login, upload, download, listing, QUIT.
+    let mut client = fixture.login();
+    let data = payload(100_000, 4);
+    client.store("up.bin", &mut data.as_slice()).unwrap();
+    let mut back = Vec::new();
+    client.retrieve("up.bin", 0, &mut back).unwrap();
+    assert_eq!(back, data);
+    assert!(!client.list(None).unwrap().is_empty());
+    client.quit().unwrap();
+    log.wait_closed(2);
+
+    // Session 3: USER in plaintext, refused by policy (TLS first), then QUIT.
+    let mut plain = TcpStream::connect(fixture.addr).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(plain.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220 "), "{line:?}");
+    plain.write_all(b"USER alice\r\n").unwrap();
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("530 "), "{line:?}");
+    plain.write_all(b"QUIT\r\n").unwrap();
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.starts_with("221 "), "{line:?}");
+    log.wait_closed(3);
+
+    let all = log.0.lock().unwrap().clone();
+    for (session, peer, event) in &all {
+        assert!(matches!(session, 1..=3), "{session}");
+        assert!(peer.ip().is_loopback());
+        // No password, in either form.
+        for text in [format!("{event:?}"), event.to_string()] {
+            assert!(!text.contains(PASSWORD), "{text}");
+            assert!(!text.contains(WRONG_PASSWORD), "{text}");
+        }
+    }
+
+    let first = log.of(1);
+    assert!(
+        matches!(&first[0], SessionEvent::Connected { implicit: false, peer } if peer.ip().is_loopback()),
+        "{first:?}"
+    );
+    assert!(
+        matches!(&first[1], SessionEvent::Secured { version, cipher } if version == "TLSv1.3" && cipher.starts_with("TLS13_")),
+        "{first:?}"
+    );
+    assert!(
+        matches!(&first[2], SessionEvent::LoginRefused { user } if user == USER),
+        "{first:?}"
+    );
+    assert!(
+        matches!(first.last(), Some(SessionEvent::Closed { reason: None })),
+        "{first:?}"
+    );
+    assert!(
+        !first.iter().any(|e| matches!(
+            e,
+            SessionEvent::LoggedIn { .. } | SessionEvent::Transfer { .. }
+        )),
+        "{first:?}"
+    );
+
+    let second = log.of(2);
+    assert!(
+        matches!(
+            &second[0],
+            SessionEvent::Connected {
+                implicit: false,
+                ..
+            }
+        ),
+        "{second:?}"
+    );
+    assert!(
+        matches!(&second[1], SessionEvent::Secured { .. }),
+        "{second:?}"
+    );
+    assert!(
+        matches!(&second[2], SessionEvent::LoggedIn { user } if user == USER),
+        "{second:?}"
+    );
+    let transfers: Vec<(TransferKind, String, u64, bool, bool)> = second
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Transfer {
+                kind,
+                path,
+                bytes,
+                ok,
+                resumed_tls,
+                ..
+            } => Some((*kind, path.clone(), *bytes, *ok, *resumed_tls)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(transfers.len(), 3, "{second:?}");
+    assert_eq!(
+        transfers[0],
+        (
+            TransferKind::Upload,
+            "/up.bin".to_owned(),
+            100_000,
+            true,
+            true
+        )
+    );
+    assert_eq!(
+        transfers[1],
+        (
+            TransferKind::Download,
+            "/up.bin".to_owned(),
+            100_000,
+            true,
+            true
+        )
+    );
+    let (kind, path, bytes, ok, resumed) = transfers[2].clone();
+    assert_eq!(
+        (kind, path.as_str(), ok, resumed),
+        (TransferKind::Listing, "/", true, true)
+    );
+    assert!(bytes > 0);
+    assert!(
+        !second
+            .iter()
+            .any(|e| matches!(e, SessionEvent::Refused { .. })),
+        "{second:?}"
+    );
+    assert!(
+        matches!(second.last(), Some(SessionEvent::Closed { reason: None })),
+        "{second:?}"
+    );
+
+    let third = log.of(3);
+    assert_eq!(third.len(), 3, "{third:?}");
+    assert!(matches!(&third[0], SessionEvent::Connected { .. }));
+    assert!(
+        matches!(&third[1], SessionEvent::Refused { reason } if reason.contains("TLS required")),
+        "{third:?}"
+    );
+    assert!(matches!(&third[2], SessionEvent::Closed { reason: None }));
+
+    // Display gives one line per event.
+    for (_, _, event) in &all {
+        let line = event.to_string();
+        assert!(!line.is_empty() && !line.contains('\n'), "{line:?}");
+    }
 }

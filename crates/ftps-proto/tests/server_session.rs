@@ -11,7 +11,7 @@ use std::time::Duration;
 use ftps_proto::client::{ListingEntry, TlsMode as ClientTlsMode};
 use ftps_proto::codec::listing::ListLine;
 use ftps_proto::io::{Channel, IoRequest};
-use ftps_proto::server::{FsError, Request, RequestId, ServerError, TlsMode, UsageError};
+use ftps_proto::server::{FsError, Refusal, Request, RequestId, ServerError, TlsMode, UsageError};
 use server_support::{CEv, Pair, Raw, SEv, client_config, server_config};
 
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -570,6 +570,10 @@ fn data_connection_that_does_not_resume_is_refused_with_522() {
             .iter()
             .any(|e| matches!(e, SEv::SendFinished(_, false)))
     );
+    assert!(
+        raw.events
+            .contains(&SEv::Refused(Refusal::DataTlsNotResumed))
+    );
     // The session goes on.
     assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
 }
@@ -891,6 +895,10 @@ fn client_certificate_required_policy() {
     raw.cmd("USER alice");
     assert_eq!(codes(&raw.cmd("PASS secret")), vec![530]);
     assert!(raw.requests.is_empty());
+    assert!(
+        raw.events
+            .contains(&SEv::Refused(Refusal::ClientCertificateRequired))
+    );
 }
 
 // spec: T44 — the client certificate reaches the login request.
@@ -1587,4 +1595,57 @@ fn real_client_sees_a_failed_commit() {
     pair.run();
     assert_eq!(pair.completed(op), Some(Ok(226)));
     assert_eq!(pair.fs.files.get(&b"/ok.bin"[..]), Some(&content));
+    // The finish events carry the byte count and the resumption.
+    let (_, bytes, resumed) = *pair.finished_stats.last().unwrap();
+    assert_eq!(bytes, 10_000);
+    assert!(resumed);
+}
+
+// ---------------------------------------------------------------- refusal events
+
+// spec: T37, §7 (bounce), T40
+#[test]
+fn policy_refusals_are_reported_as_events() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(codes(&raw.cmd("USER alice")), vec![530]);
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("RETR f")), vec![521]);
+    assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![200]);
+    assert_eq!(codes(&raw.cmd("PROT C")), vec![534]);
+    assert_eq!(codes(&raw.cmd("CCC")), vec![534]);
+    assert_eq!(codes(&raw.cmd("PORT 10,0,0,9,200,1")), vec![500]);
+    assert_eq!(codes(&raw.cmd("EPRT |1|127.0.0.1|25|")), vec![504]);
+    let refusals: Vec<Refusal> = raw
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            SEv::Refused(reason) => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        refusals,
+        vec![
+            Refusal::TlsRequired,
+            Refusal::PrivateDataRequired,
+            Refusal::ClearDataRefused,
+            Refusal::CccRefused,
+            Refusal::ForeignDataAddress,
+            Refusal::PrivilegedDataPort,
+        ]
+    );
+    // Each has a log text.
+    for reason in refusals {
+        assert!(!reason.to_string().is_empty());
+    }
+    // Replies that are not policy refusals report nothing.
+    let before = raw.events.len();
+    assert_eq!(codes(&raw.cmd("XYZZY")), vec![500]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+    assert!(
+        raw.events[before..]
+            .iter()
+            .all(|e| !matches!(e, SEv::Refused(_)))
+    );
 }

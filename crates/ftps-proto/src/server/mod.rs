@@ -37,6 +37,7 @@
 //! - An upload that ends without close_notify is `426`, never `226`, and the application hears
 //!   `complete: false` (truncation, checklist §9.4); a complete one gets `226` only after
 //!   the application reported its commit.
+//! - Policy and defence refusals are reported as [`ServerEvent::Refused`] (for logs).
 //! - Failed logins are answered after a delay and end the session with `421` at the limit;
 //!   HTTP-looking commands close the connection at once (ALPACA, §9.6); command arguments are
 //!   never echoed in replies; passwords are redacted in `Debug`.
@@ -53,7 +54,7 @@ mod event;
 
 pub use config::{ClientCertificates, Limits, SessionConfig, Timeouts, TlsMode};
 pub use event::{
-    Answer, DirEntry, DirEntryKind, FsError, ListFormat, Request, RequestId, ServerError,
+    Answer, DirEntry, DirEntryKind, FsError, ListFormat, Refusal, Request, RequestId, ServerError,
     ServerEvent, UsageError,
 };
 
@@ -992,6 +993,14 @@ impl ServerSession {
         self.reply(value, text);
     }
 
+    /// Replies to and reports a policy or defence refusal.
+    fn refuse(&mut self, reason: Refusal) {
+        if let Some((value, text)) = reason.reply() {
+            self.reply(value, text);
+        }
+        self.events.push_back(ServerEvent::Refused { reason });
+    }
+
     fn complete_answer(&mut self, id: RequestId, pending: Pending, answer: Answer) {
         match pending {
             Pending::Login | Pending::Commit => {}
@@ -1191,7 +1200,7 @@ impl ServerSession {
                 | Command::Unknown { .. }
         );
         if self.config.require_tls && !self.control_secure() && !before_tls {
-            self.reply(530, b"TLS required on the control connection (AUTH TLS).");
+            self.refuse(Refusal::TlsRequired);
             return;
         }
         let without_login = before_tls
@@ -1435,6 +1444,7 @@ impl ServerSession {
         if self.config.client_certificates == ClientCertificates::Required
             && self.client_certificate.is_none()
         {
+            self.refuse(Refusal::ClientCertificateRequired);
             self.login_failed();
             return;
         }
@@ -1549,7 +1559,7 @@ impl ServerSession {
                 self.reply(200, b"Protection level set to P.");
             }
             ProtectionLevel::Clear if self.config.require_private_data => {
-                self.reply(534, b"PROT C refused by policy.");
+                self.refuse(Refusal::ClearDataRefused);
             }
             ProtectionLevel::Clear => {
                 self.data_private = false;
@@ -1567,7 +1577,7 @@ impl ServerSession {
             return;
         }
         if !self.config.allow_ccc || !self.logged_in {
-            self.reply(534, b"CCC refused by policy.");
+            self.refuse(Refusal::CccRefused);
             return;
         }
         if self.pipelined_bytes() > 0 {
@@ -1816,12 +1826,11 @@ impl ServerSession {
             }
         };
         if !self.config.allow_foreign_data_peer && !is_same_host(addr.ip(), self.peer.ip()) {
-            // Bounce defence (RFC 2577 §3).
-            self.reply(500, b"Illegal PORT command: address is not the client's.");
+            self.refuse(Refusal::ForeignDataAddress);
             return;
         }
         if addr.port() < 1024 {
-            self.reply(504, b"Illegal PORT command: privileged port refused.");
+            self.refuse(Refusal::PrivilegedDataPort);
             return;
         }
         self.close_setup();
@@ -1850,8 +1859,7 @@ impl ServerSession {
 
     fn transfer_checks(&mut self) -> bool {
         if self.config.require_private_data && !self.data_private {
-            // Before any 1yz (RFC 4217 §10.2, checklist T37).
-            self.reply(521, b"Data connections must be protected: use PROT P.");
+            self.refuse(Refusal::PrivateDataRequired);
             return false;
         }
         let ready = match &self.setup {
@@ -1949,7 +1957,7 @@ impl ServerSession {
             }
             DataSetup::None => {
                 self.reply(425, b"Use PORT, EPRT, PASV or EPSV first.");
-                self.push_finished(id, kind, false);
+                self.push_finished(id, kind, false, 0, false);
                 return;
             }
         }
@@ -2010,14 +2018,36 @@ impl ServerSession {
     }
 
     fn push_transfer_finished(&mut self, t: &Transfer, complete: bool) {
-        self.push_finished(t.id, t.kind, complete);
+        let (bytes, resumed_tls) = match t.kind {
+            TransferKind::Store { .. } => (t.conn.bytes_received(), t.conn.handshake_kind()),
+            _ => (t.conn.bytes_sent(), t.conn.handshake_kind()),
+        };
+        let resumed_tls = resumed_tls.is_some_and(|kind| kind.is_resumed());
+        self.push_finished(t.id, t.kind, complete, bytes, resumed_tls);
     }
 
-    fn push_finished(&mut self, id: RequestId, kind: TransferKind, complete: bool) {
+    fn push_finished(
+        &mut self,
+        id: RequestId,
+        kind: TransferKind,
+        complete: bool,
+        bytes: u64,
+        resumed_tls: bool,
+    ) {
         let event = if let TransferKind::Store { .. } = kind {
-            ServerEvent::UploadFinished { id, complete }
+            ServerEvent::UploadFinished {
+                id,
+                complete,
+                bytes,
+                resumed_tls,
+            }
         } else {
-            ServerEvent::SendFinished { id, complete }
+            ServerEvent::SendFinished {
+                id,
+                complete,
+                bytes,
+                resumed_tls,
+            }
         };
         self.events.push_back(event);
     }
@@ -2063,7 +2093,9 @@ impl ServerSession {
                         b"Transfer aborted: data connection ended without TLS close_notify.",
                     ),
                     DataError::Tls(TlsError::ResumptionRequired) => {
-                        (522, b"SSL connection failed: session reuse required.")
+                        self.refuse(Refusal::DataTlsNotResumed);
+                        self.after_final_reply();
+                        return;
                     }
                     DataError::Tls(_) => (522, b"TLS negotiation on the data connection failed."),
                     DataError::Io(_) if !connected => (425, b"Cannot open data connection."),

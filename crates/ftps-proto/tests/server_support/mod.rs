@@ -13,7 +13,7 @@ use ftps_proto::codec::reply::{Reply, ReplyParser};
 use ftps_proto::io::{Channel, DataId, Instant, IoRequest, Output};
 use ftps_proto::server::SessionConfig as ServerSessionConfig;
 use ftps_proto::server::{
-    Answer, DirEntry, DirEntryKind, FsError, Request, RequestId, ServerError, ServerEvent,
+    Answer, DirEntry, DirEntryKind, FsError, Refusal, Request, RequestId, ServerError, ServerEvent,
     ServerSession,
 };
 use ftps_proto::tls::{self, TlsChannel, TlsError, TlsEvent, TlsInfo, TlsLimits};
@@ -65,6 +65,7 @@ pub(crate) enum SEv {
     UploadFinished(RequestId, bool),
     SendFinished(RequestId, bool),
     DataPeerRefused(SocketAddr),
+    Refused(Refusal),
     Closed(Option<ServerError>),
 }
 
@@ -145,6 +146,8 @@ pub(crate) struct Pair {
     pub(crate) client_closed: bool,
     /// Make every upload commit fail with this error (the file is not stored).
     pub(crate) commit_failure: Option<FsError>,
+    /// Byte counts and resumption the server reported per finished transfer.
+    pub(crate) finished_stats: Vec<(RequestId, u64, bool)>,
 }
 
 impl Pair {
@@ -182,6 +185,7 @@ impl Pair {
             server_closed: false,
             client_closed: false,
             commit_failure: None,
+            finished_stats: Vec::new(),
         }
     }
 
@@ -439,8 +443,14 @@ impl Pair {
                             .1
                             .extend_from_slice(bytes);
                     }
-                    ServerEvent::UploadFinished { id, complete } => {
+                    ServerEvent::UploadFinished {
+                        id,
+                        complete,
+                        bytes,
+                        resumed_tls,
+                    } => {
                         self.server_events.push(SEv::UploadFinished(id, complete));
+                        self.finished_stats.push((id, bytes, resumed_tls));
                         if let Some((path, data)) = self.fs.uploads.remove(&id) {
                             if !complete {
                                 self.fs.incomplete.push(path);
@@ -452,9 +462,18 @@ impl Pair {
                             }
                         }
                     }
-                    ServerEvent::SendFinished { id, complete } => {
+                    ServerEvent::SendFinished {
+                        id,
+                        complete,
+                        bytes,
+                        resumed_tls,
+                    } => {
                         self.server_events.push(SEv::SendFinished(id, complete));
+                        self.finished_stats.push((id, bytes, resumed_tls));
                         self.fs.downloads.remove(&id);
+                    }
+                    ServerEvent::Refused { reason } => {
+                        self.server_events.push(SEv::Refused(reason));
                     }
                     ServerEvent::DataPeerRefused { peer } => {
                         self.server_events.push(SEv::DataPeerRefused(peer));
@@ -778,12 +797,13 @@ impl Raw {
                             .or_default()
                             .extend_from_slice(bytes);
                     }
-                    ServerEvent::UploadFinished { id, complete } => {
+                    ServerEvent::UploadFinished { id, complete, .. } => {
                         self.events.push(SEv::UploadFinished(id, complete));
                     }
-                    ServerEvent::SendFinished { id, complete } => {
+                    ServerEvent::SendFinished { id, complete, .. } => {
                         self.events.push(SEv::SendFinished(id, complete));
                     }
+                    ServerEvent::Refused { reason } => self.events.push(SEv::Refused(reason)),
                     ServerEvent::Closed { error } => self.events.push(SEv::Closed(error)),
                     ServerEvent::DataPeerRefused { peer } => {
                         self.events.push(SEv::DataPeerRefused(peer));
