@@ -103,6 +103,7 @@ fn start(setup: Setup) -> Fixture {
         advertised_address: setup.advertised,
         storage: Arc::new(storage),
         auth: Arc::new(users),
+        log: None,
     })
     .unwrap();
     let explicit = server.local_addr_for(ServerTlsMode::Explicit).unwrap();
@@ -920,6 +921,7 @@ fn serve_one_runs_a_single_session_until_quit() {
         advertised_address: None,
         storage: Arc::new(LocalFs::new(root.path()).unwrap()),
         auth: Arc::new(users),
+        log: None,
     })
     .unwrap();
     let addr = server.local_addr().unwrap();

@@ -41,6 +41,7 @@
 //!     advertised_address: None,
 //!     storage: Arc::new(LocalFs::new("/srv/ftp")?),
 //!     auth: Arc::new(users),
+//!     log: None,
 //! })?;
 //! server.run()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
