@@ -969,6 +969,8 @@ fn data_connection_tickets_without_request_follow_the_direction() {
     assert_eq!(conn.tls.as_ref().unwrap().tls13_tickets_received(), 0);
     raw.server.handle_eof(Channel::Data(data), raw.now);
     raw.drain();
+    raw.server.finish_upload(id, Ok(())).unwrap();
+    raw.drain();
     assert_eq!(raw.last_code(), 226);
     assert_eq!(raw.uploaded.get(&id), Some(&payload));
 
