@@ -10,6 +10,7 @@ fn parse_all(chunks: &mut dyn Iterator<Item = &[u8]>) -> Vec<String> {
     let mut parser = ReplyParser::new(ReplyLimits {
         max_line_len: 64,
         max_lines: 8,
+        max_reply_bytes: 300,
     });
     let mut out = Vec::new();
     for chunk in chunks {

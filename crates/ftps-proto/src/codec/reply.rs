@@ -26,7 +26,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
-use super::line::{LineFramer, LineTooLong};
+use super::line::{LineFramer, LineTooLong, MIN_MAX_LINE_LEN};
 
 /// A three-digit reply code, `100` to `699` (first digit 1–5 per RFC 959, 6 for the RFC 2228
 /// protected replies).
@@ -365,6 +365,14 @@ pub enum ReplyError {
         /// The exceeded limit.
         max_lines: usize,
     },
+    /// A multi-line reply held more than [`ReplyLimits::max_reply_bytes`].
+    #[error("reply {code} is longer than {max_reply_bytes} bytes")]
+    TooLarge {
+        /// The reply's code.
+        code: ReplyCode,
+        /// The exceeded limit.
+        max_reply_bytes: usize,
+    },
     /// A reply's first line does not start with a valid three-digit code (`100`–`699`).
     #[error("reply line does not start with a valid reply code")]
     InvalidCode,
@@ -386,14 +394,19 @@ pub struct ReplyLimits {
     pub max_line_len: usize,
     /// Maximum lines in one reply, first and last included (at least 2 is used).
     pub max_lines: usize,
+    /// Maximum bytes held for one multi-line reply, each line counted with one byte for its
+    /// end (at least `2 × max_line_len` is used). Bounds the memory of one reply below
+    /// `max_lines × max_line_len`, which a hostile server could otherwise fill.
+    pub max_reply_bytes: usize,
 }
 
 impl Default for ReplyLimits {
-    /// 8 KiB per line, 1000 lines per reply.
+    /// 8 KiB per line, 1000 lines and 1 MiB per reply.
     fn default() -> Self {
         Self {
             max_line_len: 8 * 1024,
             max_lines: 1000,
+            max_reply_bytes: 1024 * 1024,
         }
     }
 }
@@ -406,6 +419,8 @@ enum State {
     Multiline {
         code: ReplyCode,
         lines: Vec<Vec<u8>>,
+        /// The lines' bytes, each counted with one byte for its end.
+        held: usize,
     },
     /// Dropping the rest of a multi-line reply that was already reported as an error.
     Skipping { code: ReplyCode },
@@ -420,6 +435,7 @@ enum State {
 pub struct ReplyParser {
     framer: LineFramer,
     max_lines: usize,
+    max_reply_bytes: usize,
     state: State,
 }
 
@@ -429,6 +445,9 @@ impl ReplyParser {
         Self {
             framer: LineFramer::new(limits.max_line_len),
             max_lines: limits.max_lines.max(2),
+            max_reply_bytes: limits
+                .max_reply_bytes
+                .max(2 * limits.max_line_len.max(MIN_MAX_LINE_LEN)),
             state: State::Idle,
         }
     }
@@ -438,6 +457,7 @@ impl ReplyParser {
         ReplyLimits {
             max_line_len: self.framer.max_line_len(),
             max_lines: self.max_lines,
+            max_reply_bytes: self.max_reply_bytes,
         }
     }
 
@@ -450,7 +470,11 @@ impl ReplyParser {
     pub fn next_reply(&mut self) -> Option<Result<Reply, ReplyError>> {
         loop {
             let item = match self.framer.next_line()? {
-                Ok(line) => Self::on_line(&mut self.state, self.max_lines, line),
+                Ok(line) => Self::on_line(
+                    &mut self.state,
+                    (self.max_lines, self.max_reply_bytes),
+                    line,
+                ),
                 Err(too_long) => Self::on_line_too_long(&mut self.state, too_long),
             };
             if item.is_some() {
@@ -474,7 +498,7 @@ impl ReplyParser {
     /// `false`; this is the count the explicit TLS upgrade checks.
     pub fn buffered_len(&self) -> usize {
         let pending_lines = match &self.state {
-            State::Multiline { lines, .. } => lines.iter().map(|line| line.len() + 1).sum(),
+            State::Multiline { held, .. } => *held,
             State::Idle | State::Skipping { .. } => 0,
         };
         self.framer.buffered_len() + pending_lines
@@ -482,7 +506,7 @@ impl ReplyParser {
 
     fn on_line(
         state: &mut State,
-        max_lines: usize,
+        (max_lines, max_reply_bytes): (usize, usize),
         line: &[u8],
     ) -> Option<Result<Reply, ReplyError>> {
         match state {
@@ -493,13 +517,26 @@ impl ReplyParser {
                     *state = State::Multiline {
                         code,
                         lines: vec![text.to_vec()],
+                        held: line.len() + 1,
                     };
                     None
                 }
             },
-            State::Multiline { code, lines } => {
+            State::Multiline { code, lines, held } => {
                 let code = *code;
-                if let Some(text) = terminator_text(code, line) {
+                let end = terminator_text(code, line);
+                if *held + line.len() + 1 > max_reply_bytes {
+                    *state = if end.is_some() {
+                        State::Idle
+                    } else {
+                        State::Skipping { code }
+                    };
+                    return Some(Err(ReplyError::TooLarge {
+                        code,
+                        max_reply_bytes,
+                    }));
+                }
+                if let Some(text) = end {
                     lines.push(text.to_vec());
                     let lines = core::mem::take(lines);
                     *state = State::Idle;
@@ -510,6 +547,7 @@ impl ReplyParser {
                     *state = State::Skipping { code };
                     return Some(Err(ReplyError::TooManyLines { code, max_lines }));
                 }
+                *held += line.len() + 1;
                 lines.push(line.to_vec());
                 None
             }
@@ -815,6 +853,7 @@ mod tests {
         let limits = ReplyLimits {
             max_line_len: 16,
             max_lines: 10,
+            max_reply_bytes: 1 << 20,
         };
         let mut wire = b"220 ".to_vec();
         wire.extend_from_slice(&[b'x'; 40]);
@@ -837,6 +876,7 @@ mod tests {
         let limits = ReplyLimits {
             max_line_len: 16,
             max_lines: 10,
+            max_reply_bytes: 1 << 20,
         };
         let mut wire = b"211-".to_vec();
         wire.extend_from_slice(&[b'x'; 40]);
@@ -860,6 +900,7 @@ mod tests {
         let limits = ReplyLimits {
             max_line_len: 16,
             max_lines: 10,
+            max_reply_bytes: 1 << 20,
         };
         let long = "y".repeat(30);
         let wire = format!(
@@ -888,6 +929,7 @@ mod tests {
         let limits = ReplyLimits {
             max_line_len: 64,
             max_lines: 4,
+            max_reply_bytes: 1 << 20,
         };
         let ok = b"211-a\r\n b\r\n c\r\n211 d\r\n";
         let too_many = b"211-a\r\n b\r\n c\r\n d\r\n e\r\n f\r\n211 g\r\n";
@@ -915,6 +957,7 @@ mod tests {
         let limits = ReplyLimits {
             max_line_len: 64,
             max_lines: 3,
+            max_reply_bytes: 1 << 20,
         };
         let out = parse_chunks(
             &mut ReplyParser::new(limits),
@@ -930,6 +973,52 @@ mod tests {
                 }),
             ]
         );
+    }
+
+    #[test]
+    fn reply_bytes_are_bounded_then_the_parser_recovers() {
+        let limits = ReplyLimits {
+            max_line_len: 600,
+            max_lines: 1000,
+            max_reply_bytes: 1200,
+        };
+        let mut parser = ReplyParser::new(limits);
+        assert_eq!(parser.limits().max_reply_bytes, 1200);
+        let filler = [b'x'; 500];
+        let mut wire = b"211-start\r\n".to_vec();
+        for _ in 0..4 {
+            wire.push(b' ');
+            wire.extend_from_slice(&filler);
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(b"211 end\r\n226 next\r\n");
+        let out = parse_chunks(&mut parser, [wire.as_slice()]);
+        assert_eq!(
+            out,
+            vec![
+                Err(ReplyError::TooLarge {
+                    code: code(211),
+                    max_reply_bytes: 1200
+                }),
+                Ok(Reply::new(code(226), "next")),
+            ]
+        );
+        assert!(!parser.has_buffered_bytes());
+        // The held bytes never passed the limit.
+        let mut parser = ReplyParser::new(limits);
+        parser.push(&wire[..wire.len() / 2]);
+        while parser.next_reply().is_some() {}
+        assert!(parser.buffered_len() <= 1200 + 600);
+    }
+
+    #[test]
+    fn reply_byte_limit_is_raised_to_two_lines() {
+        let parser = ReplyParser::new(ReplyLimits {
+            max_line_len: 1000,
+            max_lines: 10,
+            max_reply_bytes: 0,
+        });
+        assert_eq!(parser.limits().max_reply_bytes, 2000);
     }
 
     // spec: X03 — the SIZE reply is exactly `213 SP 1*DIGIT`.
@@ -1135,7 +1224,7 @@ mod tests {
             max_line_len in 8usize..20,
             max_lines in 2usize..5,
         ) {
-            let limits = ReplyLimits { max_line_len, max_lines };
+            let limits = ReplyLimits { max_line_len, max_lines, max_reply_bytes: 1 << 20 };
             let whole = parse_chunks(&mut ReplyParser::new(limits), [input.as_slice()]);
             let chunks = chunked(&input, &cuts);
             let mut parser = ReplyParser::new(limits);
