@@ -7,7 +7,25 @@
 //! ftps rm | mkdir | rmdir | size  URL
 //! ftps mv    URL NEWNAME
 //! ftps quote URL 'RAW COMMAND'
+//!
+//! ftps serve [DIR]                           an FTPS server for DIR (default: .), no set-up needed
+//! ftps hash-password [--user NAME]           a password hash for `serve --users FILE`
+//! ftps demo                                  a server and a client talking, step by step
 //! ```
+//!
+//! `ftps serve` listens on 127.0.0.1:2121 (explicit FTPS) and serves DIR read-only (`--write`
+//! allows uploads). Without `--cert/--key` it makes a self-signed certificate for `localhost`,
+//! `127.0.0.1` and `::1`, saves it to a PEM file (`--cert-out`) and prints its SHA-256
+//! fingerprint and the `--cacert` command line that trusts it. Logins: user `ftps` with a
+//! random password printed at start, `--user NAME:PASSWORD`, or `--users FILE` with
+//! `NAME:ARGON2-HASH` lines made by `ftps hash-password`. One line per session event goes to
+//! stderr; passwords never do. Other options: `--listen ADDR`, `--implicit-listen ADDR`,
+//! `--passive-ports A-B`, `--advertise-ip IPv4`, `--allow-ccc`, `--reuse required|optional`,
+//! `--anonymous`.
+//!
+//! `ftps demo` starts a server on a free 127.0.0.1 port with a fresh certificate and a temp
+//! directory, then uploads, lists, downloads and resumes a file with this crate's client,
+//! printing each step (TLS version and cipher, data-session resumption, speed) and a verdict.
 //!
 //! `ftp://` and `ftpes://` mean explicit FTPS (`AUTH TLS` is required: there is never a silent
 //! fall-back to plaintext), `ftps://` implicit FTPS (port 990). Credentials come from the URL
@@ -27,9 +45,12 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod demo;
 mod errors;
 mod listing;
 mod netrc;
+mod serve;
+mod session_log;
 mod url;
 
 use std::io::IsTerminal;
@@ -53,20 +74,42 @@ URLs: ftp://[user[:password]@]host[:port]/path and ftpes:// are explicit FTPS (A
 required, never a plaintext fall-back); ftps:// is implicit FTPS (default port 990). The path
 is relative to the login directory (ftp://host//abs for an absolute path).";
 
-/// An FTPS client: TLS on the control and data connections, always.
+/// An FTPS client and server: TLS on the control and data connections, always.
 #[derive(Debug, Parser)]
 #[command(name = "ftps", version, after_help = EXIT_CODES)]
-struct Cli {
+struct Invocation {
     #[command(flatten)]
     options: GlobalOptions,
     #[command(subcommand)]
+    command: AnyCommand,
+}
+
+/// A client command line: what the client subcommands run with.
+#[derive(Debug)]
+struct Cli {
+    options: GlobalOptions,
     command: Command,
+}
+
+/// Every subcommand: the client's, then the server-side tools.
+#[derive(Debug, Subcommand)]
+enum AnyCommand {
+    #[command(flatten)]
+    Client(Command),
+    /// Serve a directory over FTPS (explicit, 127.0.0.1:2121), with no set-up needed.
+    Serve(serve::ServeArgs),
+    /// Print a password hash for `serve --users FILE` (NAME:HASH with --user NAME).
+    HashPassword,
+    /// Start a server and a client in this process and show each FTPS step.
+    Demo(demo::DemoArgs),
 }
 
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
 struct GlobalOptions {
-    /// User name and password (USER[:PASSWORD]); without a password one is prompted for.
+    /// User name and password (USER[:PASSWORD]); without a password one is prompted for. With
+    /// `serve`: the one user who may log in (random password without one); with
+    /// `hash-password`: the user name put in front of the hash.
     #[arg(short, long, global = true, value_name = "USER[:PASSWORD]")]
     user: Option<String>,
     /// Read credentials from ~/.netrc when the URL and --user give none.
@@ -82,10 +125,12 @@ struct GlobalOptions {
     /// and change everything).
     #[arg(short = 'k', long, global = true)]
     insecure: bool,
-    /// Client certificate chain (PEM), for servers that ask for one.
+    /// Client certificate chain (PEM), for servers that ask for one. With `serve`: the
+    /// server's certificate chain (default: a fresh self-signed one).
     #[arg(long, global = true, value_name = "FILE")]
     cert: Option<PathBuf>,
-    /// Private key of --cert (PEM); default: read from the --cert file.
+    /// Private key of --cert (PEM); default: read from the --cert file. With `serve`: the
+    /// server's key.
     #[arg(long, global = true, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
     /// Active mode: the server connects to us (EPRT/PORT) instead of passive mode.
@@ -204,8 +249,8 @@ enum Command {
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let invocation = match Invocation::try_parse() {
+        Ok(invocation) => invocation,
         Err(error) => {
             let code = if error.use_stderr() {
                 ExitCode::Usage
@@ -218,7 +263,14 @@ fn main() {
         }
     };
     let interactive = std::io::stderr().is_terminal();
-    match commands::run(cli, interactive) {
+    let options = invocation.options;
+    let result = match invocation.command {
+        AnyCommand::Client(command) => commands::run(Cli { options, command }, interactive),
+        AnyCommand::Serve(args) => serve::run(&args, &options),
+        AnyCommand::HashPassword => serve::hash_password_line(&options),
+        AnyCommand::Demo(args) => demo::run(&args, interactive && !options.quiet),
+    };
+    match result {
         Ok(()) => {}
         Err(error) => {
             eprintln!("{error}");
