@@ -38,6 +38,9 @@ pub(crate) struct DemoArgs {
     /// Keep the temp directory (server files and client copies) and print its path.
     #[arg(long)]
     keep: bool,
+    /// No progress bars.
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 /// `4096`, `64K`, `32M`, `1G` (also `KiB`, `MiB`, `GiB`): at least 2 bytes, so there is a
@@ -96,7 +99,7 @@ pub(crate) fn run(args: &DemoArgs, progress: bool) -> Result<(), CliError> {
         .prefix("ftps-demo-")
         .tempdir()
         .map_err(|e| CliError::local(&std::env::temp_dir(), &e))?;
-    let result = demo(args, dir.path(), progress);
+    let result = demo(args, dir.path(), progress && !args.quiet);
     if args.keep {
         let kept = dir.keep();
         step(&format!("kept the files in {}", kept.display()));

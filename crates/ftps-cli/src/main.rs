@@ -53,6 +53,7 @@ mod serve;
 mod session_log;
 mod url;
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -96,20 +97,79 @@ struct Cli {
 enum AnyCommand {
     #[command(flatten)]
     Client(Command),
+    #[command(flatten)]
+    Server(ServerCommand),
+}
+
+/// The server-side tools. They are parsed on their own (see [`server_tool_arguments`]) so the
+/// client's global options (--cacert, --prot, --active, ...) neither clutter their help nor
+/// are silently accepted; they have their own --user, --cert and --key.
+#[derive(Debug, Parser)]
+#[command(name = "ftps", version)]
+struct ServerTools {
+    #[command(subcommand)]
+    command: ServerCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ServerCommand {
     /// Serve a directory over FTPS (explicit, 127.0.0.1:2121), with no set-up needed.
     Serve(serve::ServeArgs),
     /// Print a password hash for `serve --users FILE` (NAME:HASH with --user NAME).
-    HashPassword,
+    HashPassword(serve::HashPasswordArgs),
     /// Start a server and a client in this process and show each FTPS step.
     Demo(demo::DemoArgs),
+}
+
+impl ServerCommand {
+    const NAMES: [&str; 3] = ["serve", "hash-password", "demo"];
+
+    fn run(self, interactive: bool) -> Result<(), errors::CliError> {
+        match self {
+            Self::Serve(args) => serve::run(&args),
+            Self::HashPassword(args) => serve::hash_password_line(&args),
+            Self::Demo(args) => demo::run(&args, interactive),
+        }
+    }
+}
+
+/// The arguments when they name a server-side tool (`ftps serve ...`, `ftps help demo`).
+fn server_tool_arguments() -> Option<Vec<OsString>> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let named = |i: usize| {
+        args.get(i)
+            .and_then(|a| a.to_str())
+            .is_some_and(|a| ServerCommand::NAMES.contains(&a))
+    };
+    let help = args.get(1).is_some_and(|a| a == "help");
+    (named(1) || (help && named(2))).then_some(args)
+}
+
+/// Parses the command line, or prints the usage error (or help) and exits.
+fn parse_or_exit<T: Parser>(args: Option<Vec<OsString>>) -> T {
+    let parsed = match args {
+        Some(args) => T::try_parse_from(args),
+        None => T::try_parse(),
+    };
+    match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let code = if error.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Ok // --help, --version
+            };
+            // Printing help can fail only on a closed stdout, and then there is nobody to tell.
+            let _ = error.print();
+            std::process::exit(code as i32);
+        }
+    }
 }
 
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
 struct GlobalOptions {
-    /// User name and password (USER[:PASSWORD]); without a password one is prompted for. With
-    /// `serve`: the one user who may log in (random password without one); with
-    /// `hash-password`: the user name put in front of the hash.
+    /// User name and password (USER[:PASSWORD]); without a password one is prompted for.
     #[arg(short, long, global = true, value_name = "USER[:PASSWORD]")]
     user: Option<String>,
     /// Read credentials from ~/.netrc when the URL and --user give none.
@@ -125,12 +185,10 @@ struct GlobalOptions {
     /// and change everything).
     #[arg(short = 'k', long, global = true)]
     insecure: bool,
-    /// Client certificate chain (PEM), for servers that ask for one. With `serve`: the
-    /// server's certificate chain (default: a fresh self-signed one).
+    /// Client certificate chain (PEM), for servers that ask for one.
     #[arg(long, global = true, value_name = "FILE")]
     cert: Option<PathBuf>,
-    /// Private key of --cert (PEM); default: read from the --cert file. With `serve`: the
-    /// server's key.
+    /// Private key of --cert (PEM); default: read from the --cert file.
     #[arg(long, global = true, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
     /// Active mode: the server connects to us (EPRT/PORT) instead of passive mode.
@@ -249,26 +307,25 @@ enum Command {
 }
 
 fn main() {
-    let invocation = match Invocation::try_parse() {
-        Ok(invocation) => invocation,
-        Err(error) => {
-            let code = if error.use_stderr() {
-                ExitCode::Usage
-            } else {
-                ExitCode::Ok // --help, --version
-            };
-            // Printing help can fail only on a closed stdout, and then there is nobody to tell.
-            let _ = error.print();
-            std::process::exit(code as i32);
-        }
-    };
     let interactive = std::io::stderr().is_terminal();
-    let options = invocation.options;
-    let result = match invocation.command {
-        AnyCommand::Client(command) => commands::run(Cli { options, command }, interactive),
-        AnyCommand::Serve(args) => serve::run(&args, &options),
-        AnyCommand::HashPassword => serve::hash_password_line(&options),
-        AnyCommand::Demo(args) => demo::run(&args, interactive && !options.quiet),
+    let result = if let Some(args) = server_tool_arguments() {
+        parse_or_exit::<ServerTools>(Some(args))
+            .command
+            .run(interactive)
+    } else {
+        let invocation = parse_or_exit::<Invocation>(None);
+        match invocation.command {
+            AnyCommand::Client(command) => commands::run(
+                Cli {
+                    options: invocation.options,
+                    command,
+                },
+                interactive,
+            ),
+            // Only reached with options before the tool's name (`ftps -q demo`); the tool
+            // takes its own options, not the client's.
+            AnyCommand::Server(command) => command.run(interactive && !invocation.options.quiet),
+        }
     };
     match result {
         Ok(()) => {}

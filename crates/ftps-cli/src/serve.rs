@@ -15,7 +15,6 @@ use ftps_std::server::{LocalFs, Server, ServerOptions, SessionConfig, TlsMode, U
 use rustls_pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
 
-use crate::GlobalOptions;
 use crate::errors::{CliError, ExitCode};
 
 /// Where `ftps serve` listens when no address is given.
@@ -25,11 +24,15 @@ const DEFAULT_USER: &str = "ftps";
 /// The names a self-signed certificate is valid for: what a client on this machine dials.
 const SELF_SIGNED_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
-/// Options of `ftps serve` (besides the global `--user`, `--cert` and `--key`).
+/// Options of `ftps serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// The directory to serve; clients cannot leave it (default: the current directory).
     dir: Option<PathBuf>,
+    /// The user who may log in, with a password (default: user `ftps` with a random password,
+    /// printed at start; no default user with --users).
+    #[arg(short, long, value_name = "NAME[:PASSWORD]")]
+    user: Option<String>,
     /// Listen for explicit FTPS (AUTH TLS) here; repeatable (default: 127.0.0.1:2121 unless
     /// --implicit-listen is given). Port 0 picks a free port.
     #[arg(long, value_name = "ADDR")]
@@ -47,6 +50,13 @@ pub(crate) struct ServeArgs {
     /// Also let `anonymous` and `ftp` log in with any password (read-only servers only).
     #[arg(long)]
     anonymous: bool,
+    /// The server's certificate chain (PEM), end-entity first (default: a fresh self-signed
+    /// certificate for localhost, 127.0.0.1 and ::1).
+    #[arg(long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// The private key of --cert (PEM); default: read from the --cert file.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
     /// Where to save the self-signed certificate (PEM, certificate only) for clients'
     /// --cacert (default: ftps-serve-PID.pem in the temp directory).
     #[arg(long, value_name = "FILE", conflicts_with = "cert")]
@@ -65,6 +75,14 @@ pub(crate) struct ServeArgs {
     /// transfer).
     #[arg(long, value_enum, default_value_t = Reuse::Required)]
     reuse: Reuse,
+}
+
+/// Options of `ftps hash-password`.
+#[derive(Debug, Args)]
+pub(crate) struct HashPasswordArgs {
+    /// Print a users-file line, NAME:HASH, instead of the hash alone.
+    #[arg(short, long, value_name = "NAME")]
+    user: Option<String>,
 }
 
 /// The data-connection TLS session reuse policy.
@@ -268,7 +286,7 @@ fn dial_address(addr: SocketAddr) -> SocketAddr {
 }
 
 /// Runs `ftps serve` until the process is stopped.
-pub(crate) fn run(args: &ServeArgs, options: &GlobalOptions) -> Result<(), CliError> {
+pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
     if args.anonymous && args.write {
         return Err(CliError::usage(
             "--anonymous with --write would let anyone change the files; choose one",
@@ -290,8 +308,8 @@ pub(crate) fn run(args: &ServeArgs, options: &GlobalOptions) -> Result<(), CliEr
         announce_users.push(format!("{count} user(s) from {}", file.display()));
     }
     let mut login_name = None;
-    if options.user.is_some() || args.users.is_none() {
-        let (name, password) = match &options.user {
+    if args.user.is_some() || args.users.is_none() {
+        let (name, password) = match &args.user {
             Some(spec) => split_user(spec)?,
             None => (DEFAULT_USER, None),
         };
@@ -319,8 +337,8 @@ pub(crate) fn run(args: &ServeArgs, options: &GlobalOptions) -> Result<(), CliEr
         login_name = Some("USER".to_owned());
     }
 
-    let (cert, cert_file) = match &options.cert {
-        Some(path) => (load_certificate(path, options.key.as_deref())?, None),
+    let (cert, cert_file) = match &args.cert {
+        Some(path) => (load_certificate(path, args.key.as_deref())?, None),
         None => {
             let cert = self_signed_certificate()?;
             let file = args.cert_out.clone().unwrap_or_else(|| {
@@ -380,7 +398,7 @@ pub(crate) fn run(args: &ServeArgs, options: &GlobalOptions) -> Result<(), CliEr
             );
         }
         None => {
-            if let Some(path) = &options.cert {
+            if let Some(path) = &args.cert {
                 let _ = writeln!(out, "ftps serve: certificate from {}", path.display());
             }
         }
@@ -423,8 +441,8 @@ pub(crate) fn run(args: &ServeArgs, options: &GlobalOptions) -> Result<(), CliEr
 }
 
 /// `ftps hash-password`: reads a password and prints `NAME:HASH` (or the hash alone).
-pub(crate) fn hash_password_line(options: &GlobalOptions) -> Result<(), CliError> {
-    let name = match &options.user {
+pub(crate) fn hash_password_line(args: &HashPasswordArgs) -> Result<(), CliError> {
+    let name = match &args.user {
         Some(spec) => match split_user(spec)? {
             (name, None) => Some(name),
             (_, Some(_)) => {
