@@ -285,29 +285,28 @@ fn dial_address(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Runs `ftps serve` until the process is stopped.
-pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
-    if args.anonymous && args.write {
-        return Err(CliError::usage(
-            "--anonymous with --write would let anyone change the files; choose one",
-        ));
-    }
-    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let root = std::fs::canonicalize(&dir).map_err(|e| CliError::local(&dir, &e))?;
-    let storage = LocalFs::new(&root)
-        .map_err(|e| CliError::local(&root, &e))?
-        .read_only(!args.write);
+/// Who may log in, and how the startup block describes it.
+struct Logins {
+    table: UserTable,
+    /// Lines for the startup block (the generated password among them, nothing else secret).
+    described: Vec<String>,
+    /// The user name for the example command lines.
+    example_user: String,
+}
 
-    // Users first: a bad users file should fail before anything is written.
-    let mut users = UserTable::new();
-    let mut announce_users = Vec::new();
+/// The users of `--users`, `--user` (or the default user with a random password) and
+/// `--anonymous`.
+fn logins(args: &ServeArgs) -> Result<Logins, CliError> {
+    let mut table = UserTable::new();
+    let mut described = Vec::new();
+    let mut example_user = None;
     if let Some(file) = &args.users {
         let text = std::fs::read_to_string(file).map_err(|e| CliError::local(file, &e))?;
-        let count = parse_users(&text, &mut users)
+        let count = parse_users(&text, &mut table)
             .map_err(|e| CliError::usage(format!("{}: {e}", file.display())))?;
-        announce_users.push(format!("{count} user(s) from {}", file.display()));
+        described.push(format!("{count} user(s) from {}", file.display()));
+        example_user = Some("USER".to_owned());
     }
-    let mut login_name = None;
     if args.user.is_some() || args.users.is_none() {
         let (name, password) = match &args.user {
             Some(spec) => split_user(spec)?,
@@ -323,34 +322,126 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
         };
         let hash = ftps_std::server::hash_password(&password)
             .map_err(|e| CliError::new(ExitCode::LocalIo, format!("hashing the password: {e}")))?;
-        users
+        table
             .add_user(name, &hash)
             .map_err(|e| CliError::new(ExitCode::LocalIo, e.to_string()))?;
-        announce_users.push(format!("user {name}, {shown}"));
-        login_name = Some(name.to_owned());
+        described.push(format!("user {name}, {shown}"));
+        example_user = Some(name.to_owned());
     }
     if args.anonymous {
-        users.allow_anonymous(true);
-        announce_users.push("anonymous logins allowed (any password)".to_owned());
+        table.allow_anonymous(true);
+        described.push("anonymous logins allowed (any password)".to_owned());
     }
-    if login_name.is_none() && args.users.is_some() {
-        login_name = Some("USER".to_owned());
-    }
+    Ok(Logins {
+        table,
+        described,
+        example_user: example_user.unwrap_or_else(|| "anonymous".to_owned()),
+    })
+}
 
-    let (cert, cert_file) = match &args.cert {
-        Some(path) => (load_certificate(path, args.key.as_deref())?, None),
-        None => {
-            let cert = self_signed_certificate()?;
-            let file = args.cert_out.clone().unwrap_or_else(|| {
-                std::env::temp_dir().join(format!("ftps-serve-{}.pem", std::process::id()))
-            });
-            let pem = cert.self_signed_pem.as_deref().unwrap_or_default();
-            std::fs::write(&file, pem).map_err(|e| CliError::local(&file, &e))?;
-            (cert, Some(file))
-        }
+/// The certificate of `--cert/--key`, or a fresh self-signed one saved (without its key) for
+/// clients' `--cacert`; the second value is where it was saved.
+fn certificate(args: &ServeArgs) -> Result<(ServerCertificate, Option<PathBuf>), CliError> {
+    if let Some(path) = &args.cert {
+        return Ok((load_certificate(path, args.key.as_deref())?, None));
+    }
+    let cert = self_signed_certificate()?;
+    let file = args.cert_out.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ftps-serve-{}.pem", std::process::id()))
+    });
+    let pem = cert.self_signed_pem.as_deref().unwrap_or_default();
+    std::fs::write(&file, pem).map_err(|e| CliError::local(&file, &e))?;
+    Ok((cert, Some(file)))
+}
+
+/// `path` as one shell word (quoted when it has anything but safe characters).
+fn shell_word(path: &Path) -> String {
+    let text = path.display().to_string();
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+/// What `ftps serve` prints once it listens: where, what, which certificate, who, and command
+/// lines that work as printed.
+fn startup_text(
+    args: &ServeArgs,
+    server: &Server,
+    root: &Path,
+    cert: &ServerCertificate,
+    cert_file: Option<&Path>,
+    logins: &Logins,
+) -> String {
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str("ftps serve: ");
+        out.push_str(&text);
+        out.push('\n');
     };
-    let session = session_config(&cert, args.allow_ccc, args.reuse)?;
+    let mode = if args.write {
+        "read-write"
+    } else {
+        "read-only, --write allows uploads"
+    };
+    line(format!("serving {} ({mode})", root.display()));
+    for (addr, tls_mode) in server.local_addrs() {
+        let kind = match tls_mode {
+            TlsMode::Explicit => "explicit FTPS (AUTH TLS)",
+            _ => "implicit FTPS",
+        };
+        line(format!("listening on {addr} for {kind}"));
+    }
+    match (cert_file, &args.cert) {
+        (Some(file), _) => line(format!(
+            "self-signed certificate for {}, saved to {}",
+            SELF_SIGNED_NAMES.join(", "),
+            file.display()
+        )),
+        (None, Some(path)) => line(format!("certificate from {}", path.display())),
+        (None, None) => {}
+    }
+    line(format!("SHA-256 fingerprint {}", cert.fingerprint));
+    for text in &logins.described {
+        line(text.clone());
+    }
+    let user = &logins.example_user;
+    let cacert = cert_file
+        .map(|f| format!(" --cacert {}", shell_word(f)))
+        .unwrap_or_default();
+    if let Some(addr) = server.local_addr_for(TlsMode::Explicit) {
+        let addr = dial_address(addr);
+        line(format!("try: ftps ls{cacert} ftp://{user}@{addr}/"));
+        line(format!(
+            " or: curl --ssl-reqd{cacert} --user {user} ftp://{addr}/"
+        ));
+    }
+    if let Some(addr) = server.local_addr_for(TlsMode::Implicit) {
+        let addr = dial_address(addr);
+        line(format!("try: ftps ls{cacert} ftps://{user}@{addr}/"));
+    }
+    line("ready (Ctrl-C stops the server)".to_owned());
+    out
+}
 
+/// Runs `ftps serve` until the process is stopped.
+pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
+    if args.anonymous && args.write {
+        return Err(CliError::usage(
+            "--anonymous with --write would let anyone change the files; choose one",
+        ));
+    }
+    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let root = std::fs::canonicalize(&dir).map_err(|e| CliError::local(&dir, &e))?;
+    let storage = LocalFs::new(&root)
+        .map_err(|e| CliError::local(&root, &e))?
+        .read_only(!args.write);
+    // Users before the certificate: a bad users file fails before anything is written.
+    let mut logins = logins(args)?;
+    let (cert, cert_file) = certificate(args)?;
+    let session = session_config(&cert, args.allow_ccc, args.reuse)?;
     let explicit = if args.listen.is_empty() && args.implicit_listen.is_empty() {
         vec![DEFAULT_LISTEN]
     } else {
@@ -358,12 +449,12 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
     };
     let server = Server::bind(ServerOptions {
         session,
-        explicit: explicit.clone(),
+        explicit,
         implicit: args.implicit_listen.clone(),
         passive_ports: args.passive_ports.clone(),
         advertised_address: args.advertise_ip,
         storage: Arc::new(storage),
-        auth: Arc::new(users),
+        auth: Arc::new(std::mem::take(&mut logins.table)),
     })
     .map_err(|e| {
         let mut error = CliError::new(ExitCode::Connection, format!("cannot listen: {e}"));
@@ -374,64 +465,11 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
         error
     })?;
 
-    let mut out = String::new();
-    let mode = if args.write {
-        "read-write"
-    } else {
-        "read-only, --write allows uploads"
-    };
-    let _ = writeln!(out, "ftps serve: serving {} ({mode})", root.display());
-    for (addr, tls_mode) in server.local_addrs() {
-        let kind = match tls_mode {
-            TlsMode::Explicit => "explicit FTPS (AUTH TLS)",
-            _ => "implicit FTPS",
-        };
-        let _ = writeln!(out, "ftps serve: listening on {addr} for {kind}");
-    }
-    match &cert_file {
-        Some(file) => {
-            let _ = writeln!(
-                out,
-                "ftps serve: self-signed certificate for {}, saved to {}",
-                SELF_SIGNED_NAMES.join(", "),
-                file.display()
-            );
-        }
-        None => {
-            if let Some(path) = &args.cert {
-                let _ = writeln!(out, "ftps serve: certificate from {}", path.display());
-            }
-        }
-    }
-    let _ = writeln!(out, "ftps serve: SHA-256 fingerprint {}", cert.fingerprint);
-    for line in &announce_users {
-        let _ = writeln!(out, "ftps serve: {line}");
-    }
-    let user = login_name.unwrap_or_else(|| "anonymous".to_owned());
-    let cacert = cert_file
-        .as_ref()
-        .map(|f| format!(" --cacert {}", f.display()))
-        .unwrap_or_default();
-    if let Some(addr) = server.local_addr_for(TlsMode::Explicit) {
-        let addr = dial_address(addr);
-        let _ = writeln!(out, "ftps serve: try: ftps ls{cacert} ftp://{user}@{addr}/");
-        let _ = writeln!(
-            out,
-            "ftps serve:  or: curl --ssl-reqd{cacert} --user {user} ftp://{addr}/"
-        );
-    }
-    if let Some(addr) = server.local_addr_for(TlsMode::Implicit) {
-        let addr = dial_address(addr);
-        let _ = writeln!(
-            out,
-            "ftps serve: try: ftps ls{cacert} ftps://{user}@{addr}/"
-        );
-    }
-    let _ = writeln!(out, "ftps serve: ready (Ctrl-C stops the server)");
+    let text = startup_text(args, &server, &root, &cert, cert_file.as_deref(), &logins);
     let mut stdout = std::io::stdout().lock();
     // Tests and scripts read the listening line from a pipe: it must not sit in a buffer.
     let _ = stdout
-        .write_all(out.as_bytes())
+        .write_all(text.as_bytes())
         .and_then(|()| stdout.flush());
     drop(stdout);
 
@@ -546,6 +584,19 @@ mod tests {
             fingerprint(b"abc"),
             "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD"
         );
+    }
+
+    #[test]
+    fn paths_become_one_shell_word() {
+        assert_eq!(
+            shell_word(Path::new("/tmp/ftps-serve-1.pem")),
+            "/tmp/ftps-serve-1.pem"
+        );
+        assert_eq!(
+            shell_word(Path::new("/my certs/a.pem")),
+            "'/my certs/a.pem'"
+        );
+        assert_eq!(shell_word(Path::new("it's.pem")), r"'it'\''s.pem'");
     }
 
     #[test]
