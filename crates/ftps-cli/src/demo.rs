@@ -309,7 +309,7 @@ fn start_server(
         .map_err(|e| CliError::new(ExitCode::LocalIo, e.to_string()))?;
     let storage = LocalFs::new(root).map_err(|e| CliError::local(root, &e))?;
     let server = Server::bind(ServerOptions {
-        session: serve::session_config(cert, false, Reuse::Required)?,
+        session: serve::session_config(cert, None, false, Reuse::Required)?,
         explicit: vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0))],
         implicit: Vec::new(),
         passive_ports: None,

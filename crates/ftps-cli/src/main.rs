@@ -21,7 +21,7 @@
 //! `NAME:ARGON2-HASH` lines made by `ftps hash-password`. One line per session event goes to
 //! stderr; passwords never do. Other options: `--listen ADDR`, `--implicit-listen ADDR`,
 //! `--passive-ports A-B`, `--advertise-ip IPv4`, `--allow-ccc`, `--reuse required|optional`,
-//! `--anonymous`.
+//! `--anonymous`, `--client-ca FILE` (a client certificate from that CA is required).
 //!
 //! `ftps demo` starts a server on a free 127.0.0.1 port with a fresh certificate and a temp
 //! directory, then uploads, lists, downloads and resumes a file with this crate's client,
@@ -114,7 +114,7 @@ struct ServerTools {
 #[derive(Debug, Subcommand)]
 enum ServerCommand {
     /// Serve a directory over FTPS (explicit, 127.0.0.1:2121), with no set-up needed.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Print a password hash for `serve --users FILE` (NAME:HASH with --user NAME).
     HashPassword(serve::HashPasswordArgs),
     /// Start a server and a client in this process and show each FTPS step.

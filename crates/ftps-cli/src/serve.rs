@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
-use ftps_proto::tls::{self, CertificateDer, PrivateKeyDer, ResumptionPolicy};
+use ftps_proto::server::ClientCertificates;
+use ftps_proto::tls::{self, CertificateDer, PrivateKeyDer, ResumptionPolicy, RootCertStore};
 use ftps_std::server::{LocalFs, Server, ServerOptions, SessionConfig, TlsMode, UserTable};
 use rustls_pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
@@ -57,6 +58,9 @@ pub(crate) struct ServeArgs {
     /// The private key of --cert (PEM); default: read from the --cert file.
     #[arg(long, value_name = "FILE", requires = "cert")]
     key: Option<PathBuf>,
+    /// Require a client certificate signed by a CA in this PEM file (besides the password).
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
     /// Where to save the self-signed certificate (PEM, certificate only) for clients'
     /// --cacert (default: ftps-serve-PID.pem in the temp directory).
     #[arg(long, value_name = "FILE", conflicts_with = "cert")]
@@ -193,24 +197,51 @@ pub(crate) fn random_password() -> Result<String, CliError> {
 }
 
 /// The session configuration shared by `serve` and `demo`: secure defaults plus the policies
-/// chosen on the command line.
+/// chosen on the command line. With `client_roots`, a login needs a client certificate that
+/// chains to them.
 pub(crate) fn session_config(
     cert: &ServerCertificate,
+    client_roots: Option<RootCertStore>,
     allow_ccc: bool,
     reuse: Reuse,
 ) -> Result<SessionConfig, CliError> {
-    let tls = tls::server_config(cert.chain.clone(), cert.key.clone_key()).map_err(|e| {
+    let (chain, key) = (cert.chain.clone(), cert.key.clone_key());
+    let required = client_roots.is_some();
+    let tls = match client_roots {
+        Some(roots) => tls::server_config_with_client_auth(chain, key, roots),
+        None => tls::server_config(chain, key),
+    }
+    .map_err(|e| {
         CliError::usage(format!(
             "the certificate and key do not make a TLS configuration: {e}"
         ))
     })?;
     let mut config = SessionConfig::new(Arc::new(tls));
+    if required {
+        config.client_certificates = ClientCertificates::Required;
+    }
     config.allow_ccc = allow_ccc;
     config.data_resumption = match reuse {
         Reuse::Required => ResumptionPolicy::Required,
         Reuse::Optional => ResumptionPolicy::Optional,
     };
     Ok(config)
+}
+
+/// The CA certificates of `--client-ca`.
+fn client_roots(path: &Path) -> Result<RootCertStore, CliError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| CliError::new(ExitCode::LocalIo, format!("{}: {e}", path.display())))?;
+    let mut roots = RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(CliError::usage(format!(
+            "{}: no usable CA certificate in it",
+            path.display()
+        )));
+    }
+    Ok(roots)
 }
 
 /// Adds the `NAME:HASH` lines of a users file to `table`; returns how many users it named.
@@ -404,6 +435,12 @@ fn startup_text(
         (None, None) => {}
     }
     line(format!("SHA-256 fingerprint {}", cert.fingerprint));
+    if let Some(ca) = &args.client_ca {
+        line(format!(
+            "client certificate required, signed by a CA in {}",
+            ca.display()
+        ));
+    }
     for text in &logins.described {
         line(text.clone());
     }
@@ -441,7 +478,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
     // Users before the certificate: a bad users file fails before anything is written.
     let mut logins = logins(args)?;
     let (cert, cert_file) = certificate(args)?;
-    let session = session_config(&cert, args.allow_ccc, args.reuse)?;
+    let roots = args.client_ca.as_deref().map(client_roots).transpose()?;
+    let session = session_config(&cert, roots, args.allow_ccc, args.reuse)?;
     let explicit = if args.listen.is_empty() && args.implicit_listen.is_empty() {
         vec![DEFAULT_LISTEN]
     } else {
@@ -574,7 +612,7 @@ mod tests {
         assert_eq!(parsed, cert.chain);
         assert_eq!(cert.fingerprint.len(), 32 * 3 - 1);
         assert_eq!(cert.fingerprint, fingerprint(&cert.chain[0]));
-        assert!(session_config(&cert, false, Reuse::Required).is_ok());
+        assert!(session_config(&cert, None, false, Reuse::Required).is_ok());
     }
 
     #[test]

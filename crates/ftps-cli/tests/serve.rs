@@ -141,14 +141,12 @@ impl Drop for Served {
 
 impl Served {
     /// Starts `ftps serve DIR --listen 127.0.0.1:0 --cert-out CERT EXTRA...` and waits for its
-    /// startup block.
+    /// startup block. With `--cert` in `extra`, `cert` is the CA clients trust instead.
     fn start(dir: &Path, cert: &Path, extra: &[&str]) -> Self {
-        let mut args = vec![
-            "serve".to_owned(),
-            dir.display().to_string(),
-            "--cert-out".to_owned(),
-            cert.display().to_string(),
-        ];
+        let mut args = vec!["serve".to_owned(), dir.display().to_string()];
+        if !extra.contains(&"--cert") {
+            args.extend(["--cert-out".to_owned(), cert.display().to_string()]);
+        }
         if !extra.iter().any(|a| a.contains("listen")) {
             args.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
         }
@@ -233,6 +231,11 @@ impl Served {
 
     /// `ftps ARGS --cacert CERT --user USER:PASSWORD --timeout 20`.
     fn client(&self, user: &str, password: &str, args: &[&str]) -> Output {
+        self.client_with(user, password, args, &[])
+    }
+
+    /// [`client`](Self::client) with more options (a client certificate).
+    fn client_with(&self, user: &str, password: &str, args: &[&str], more: &[&str]) -> Output {
         let credentials = format!("{user}:{password}");
         let cacert = self.cert.display().to_string();
         let mut all = args.to_vec();
@@ -244,6 +247,7 @@ impl Served {
             "--timeout",
             "20",
         ]);
+        all.extend_from_slice(more);
         ftps(&all)
     }
 
@@ -688,4 +692,90 @@ fn interrupt_stops_the_server_and_frees_the_port() {
     let status = wait_bounded(&mut server.child, "ftps serve after SIGINT");
     assert!(!status.success(), "{status:?}");
     TcpListener::bind(("127.0.0.1", server.port)).expect("the port is free again");
+}
+
+/// A CA and a client certificate it signed, as PEM: (CA, client certificate, client key).
+fn client_pki() -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let mut ca_params = CertificateParams::new(Vec::new()).unwrap();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "serve test client CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let ca = Issuer::new(ca_params, ca_key);
+    let mut params = CertificateParams::new(Vec::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, "alice");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// `--cert/--key` from a CA (clients trust the CA, no certificate file is written) and
+/// `--client-ca`: a login needs a client certificate from that CA.
+#[test]
+fn given_certificate_and_required_client_certificate() {
+    let pki = ftps_tests::peers::TestPki::generate().unwrap();
+    let (client_ca, client_cert, client_key) = client_pki();
+    let local = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = local.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let ca = write("ca.pem", &pki.ca_cert_pem);
+    let cert = write("server.pem", &pki.server_cert_pem);
+    let key = write("server.key", &pki.server_key_pem);
+    let client_ca = write("client-ca.pem", &client_ca);
+    let client_cert = write("client.pem", &client_cert);
+    let client_key = write("client.key", &client_key);
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("c.txt"), b"cert").unwrap();
+
+    let server = Served::start(
+        root.path(),
+        &ca,
+        &[
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+            "--client-ca",
+            client_ca.to_str().unwrap(),
+            "--user",
+            "alice:pw",
+        ],
+    );
+    let startup = server.startup.join("\n");
+    assert!(
+        startup.contains(&format!("certificate from {}", cert.display())),
+        "{startup}"
+    );
+    assert!(startup.contains("client certificate required"), "{startup}");
+    assert!(!startup.contains("--cacert"), "{startup}");
+    let url = server.url("c.txt");
+    let dest = local.path().join("c.txt");
+    let with_cert = [
+        "--cert",
+        client_cert.to_str().unwrap(),
+        "--key",
+        client_key.to_str().unwrap(),
+    ];
+    let out = server.client_with(
+        "alice",
+        "pw",
+        &["get", &url, dest.to_str().unwrap()],
+        &with_cert,
+    );
+    expect_code(&out, 0);
+    assert_eq!(std::fs::read(&dest).unwrap(), b"cert");
+    // Without a client certificate the TLS handshake is refused: a connection failure.
+    let out = server.client("alice", "pw", &["ls", &server.url("")]);
+    expect_code(&out, 2);
 }
