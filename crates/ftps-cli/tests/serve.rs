@@ -779,3 +779,72 @@ fn given_certificate_and_required_client_certificate() {
     let out = server.client("alice", "pw", &["ls", &server.url("")]);
     expect_code(&out, 2);
 }
+
+/// `--passive-ports`, `--advertise-ip` and `--allow-ccc` reach the wire.
+#[test]
+fn passive_ports_advertised_address_and_ccc() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("p.txt"), b"passive").unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let cert = local.path().join("cert.pem");
+    // A port that was free a moment ago, as a one-port range.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let range = format!("{port}-{port}");
+    let server = Served::start(
+        root.path(),
+        &cert,
+        &[
+            "--passive-ports",
+            &range,
+            "--advertise-ip",
+            "10.1.2.3",
+            "--allow-ccc",
+        ],
+    );
+    let password = server.password.clone().unwrap();
+    let credentials = format!("ftps:{password}");
+    let curl = |extra: &[&str]| {
+        let mut args = vec![
+            "-sS",
+            "-v",
+            "--ssl-reqd",
+            "--max-time",
+            "20",
+            "--cacert",
+            cert.to_str().unwrap(),
+            "--user",
+            &credentials,
+        ];
+        args.extend_from_slice(extra);
+        let url = server.url("p.txt");
+        args.push(&url);
+        let out = run_program("curl", &args, b"");
+        expect_code(&out, 0);
+        assert_eq!(out.stdout, b"passive");
+        text(&out.stderr)
+    };
+    // EPSV names the one passive port.
+    let verbose = curl(&[]);
+    assert!(verbose.contains(&format!("(|||{port}|)")), "{verbose}");
+    // PASV carries the advertised address (curl connects to the control peer anyway).
+    let verbose = curl(&["--disable-epsv"]);
+    assert!(
+        verbose.contains("227 Entering Passive Mode (10,1,2,3,"),
+        "{verbose}"
+    );
+    // CCC is accepted with --allow-ccc; the transfer after it still works.
+    let dest = local.path().join("p.txt");
+    let out = server.as_ftps(&["get", "--ccc", &server.url("p.txt"), dest.to_str().unwrap()]);
+    expect_code(&out, 0);
+    assert_eq!(std::fs::read(&dest).unwrap(), b"passive");
+    drop(server);
+    // Without --allow-ccc the same command is refused.
+    let server = Served::start(root.path(), &cert, &[]);
+    let out = server.as_ftps(&["get", "--ccc", &server.url("p.txt"), dest.to_str().unwrap()]);
+    expect_code(&out, 2);
+    assert!(text(&out.stderr).contains("CCC"), "{}", text(&out.stderr));
+}
