@@ -124,6 +124,14 @@ enum ServerCommand {
 impl ServerCommand {
     const NAMES: [&str; 3] = ["serve", "hash-password", "demo"];
 
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Serve(_) => Self::NAMES[0],
+            Self::HashPassword(_) => Self::NAMES[1],
+            Self::Demo(_) => Self::NAMES[2],
+        }
+    }
+
     fn run(self, interactive: bool) -> Result<(), errors::CliError> {
         match self {
             Self::Serve(args) => serve::run(&args),
@@ -322,9 +330,12 @@ fn main() {
                 },
                 interactive,
             ),
-            // Only reached with options before the tool's name (`ftps -q demo`); the tool
-            // takes its own options, not the client's.
-            AnyCommand::Server(command) => command.run(interactive && !invocation.options.quiet),
+            // Only reached with options before the tool's name (`ftps -q demo`): those are
+            // the client's options, which the server-side tools do not take.
+            AnyCommand::Server(command) => Err(errors::CliError::usage(format!(
+                "the options of `ftps {}` go after its name",
+                command.name()
+            ))),
         }
     };
     match result {

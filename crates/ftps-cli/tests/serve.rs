@@ -654,6 +654,14 @@ fn bad_set_ups_are_refused_before_serving() {
         "{help}"
     );
     expect_code(&serve(&["--insecure"]), 1);
+    let out = ftps(&["-q", "demo"]);
+    expect_code(&out, 1);
+    assert!(
+        text(&out.stderr).contains("the options of `ftps demo` go after its name"),
+        "{}",
+        text(&out.stderr)
+    );
+    expect_code(&ftps(&["demo", "-q", "--size", "2"]), 0);
     expect_code(&serve(&["--anonymous", "--write"]), 1);
     expect_code(&serve(&["--passive-ports", "9-8"]), 1);
     expect_code(&serve(&["--reuse", "sometimes"]), 1);
