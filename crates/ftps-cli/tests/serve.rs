@@ -856,3 +856,30 @@ fn passive_ports_advertised_address_and_ccc() {
     expect_code(&out, 2);
     assert!(text(&out.stderr).contains("CCC"), "{}", text(&out.stderr));
 }
+
+/// `--anonymous`: `anonymous` logs in with any password, read-only.
+#[test]
+fn anonymous_read_only_access() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("pub.txt"), b"public").unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let cert = local.path().join("cert.pem");
+    let server = Served::start(root.path(), &cert, &["--anonymous"]);
+    let startup = server.startup.join("\n");
+    assert!(startup.contains("anonymous logins allowed"), "{startup}");
+    let dest = local.path().join("pub.txt");
+    let out = server.client(
+        "anonymous",
+        "guest@",
+        &["get", &server.url("pub.txt"), dest.to_str().unwrap()],
+    );
+    expect_code(&out, 0);
+    assert_eq!(std::fs::read(&dest).unwrap(), b"public");
+    let out = server.client(
+        "anonymous",
+        "guest@",
+        &["put", dest.to_str().unwrap(), &server.url("copy.txt")],
+    );
+    expect_code(&out, 4);
+    assert!(!root.path().join("copy.txt").exists());
+}
