@@ -4,7 +4,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -93,17 +93,20 @@ fn step(text: &str) {
     let _ = writeln!(out, "demo: {text}").and_then(|()| out.flush());
 }
 
-/// Runs the demo; on failure prints the `FAILED` verdict and returns the cause.
+/// Runs the demo; prints the verdict, and on failure returns the cause.
 pub(crate) fn run(args: &DemoArgs, progress: bool) -> Result<(), CliError> {
-    let dir = tempfile::Builder::new()
+    let result = tempfile::Builder::new()
         .prefix("ftps-demo-")
         .tempdir()
-        .map_err(|e| CliError::local(&std::env::temp_dir(), &e))?;
-    let result = demo(args, dir.path(), progress && !args.quiet);
-    if args.keep {
-        let kept = dir.keep();
-        step(&format!("kept the files in {}", kept.display()));
-    }
+        .map_err(|e| CliError::local(&std::env::temp_dir(), &e))
+        .and_then(|dir| {
+            let result = demo(args, dir.path(), progress && !args.quiet);
+            if args.keep {
+                let kept = dir.keep();
+                step(&format!("kept the files in {}", kept.display()));
+            }
+            result
+        });
     match result {
         Ok(summary) => {
             step(&format!("OK — {summary}"));
@@ -116,7 +119,7 @@ pub(crate) fn run(args: &DemoArgs, progress: bool) -> Result<(), CliError> {
     }
 }
 
-/// What the demo's last line says on success.
+/// The demo's steps; returns what the last line says on success.
 fn demo(args: &DemoArgs, dir: &Path, progress: bool) -> Result<String, CliError> {
     let server_root = dir.join("server");
     let client_dir = dir.join("client");
@@ -138,16 +141,81 @@ fn demo(args: &DemoArgs, dir: &Path, progress: bool) -> Result<String, CliError>
     ));
 
     let upload = client_dir.join("upload.bin");
-    let upload_hash = write_payload(&upload, args.size)?;
+    let original = write_payload(&upload, args.size)?;
     step(&format!(
         "made {} ({} bytes of seeded pseudo-random data), SHA-256 {}",
         upload.display(),
         args.size,
-        short_hex(&upload_hash)
+        short_hex(&original)
     ));
 
-    let mut options = ClientOptions::new(server.address.ip().to_string());
-    options.port = Some(server.address.port());
+    let (client, tls) = connect(server.address, &cert)?;
+    let mut session = Session {
+        client,
+        progress,
+        size: args.size,
+        resumed: Vec::new(),
+    };
+    session
+        .client
+        .login(USER, &password)
+        .map_err(|e| client_error("login", &e))?;
+    step(&format!(
+        "USER {USER} / PASS: logged in; PBSZ 0 / PROT P: data connections inside TLS"
+    ));
+
+    session.upload(&upload)?;
+    session.list()?;
+    let download = client_dir.join("download.bin");
+    session.download(&download, 0)?;
+    compare(&download, &original, "download")?;
+
+    // Resume: keep the first half, as an interrupted download leaves it; fetch the rest.
+    let half = args.size / 2;
+    OpenOptions::new()
+        .write(true)
+        .open(&download)
+        .and_then(|file| file.set_len(half))
+        .map_err(|e| CliError::local(&download, &e))?;
+    step(&format!(
+        "cut the local copy to its first {half} bytes, as an interrupted download leaves it"
+    ));
+    session.download(&download, half)?;
+    compare(&download, &original, "resumed download")?;
+
+    let all_resumed = session.resumed.iter().all(|r| *r == Some(true));
+    session
+        .client
+        .quit()
+        .map_err(|e| client_error("QUIT", &e))?;
+    step("QUIT: closed with close_notify on the control connection");
+    drop(server);
+    step("server stopped");
+
+    let data_tls = if all_resumed {
+        "every data connection resumed the control session"
+    } else {
+        "NOT every data connection resumed the control session"
+    };
+    Ok(format!(
+        "{} bytes up, down and resumed from byte {half} over {} ({}); {data_tls}; SHA-256 identical",
+        args.size, tls.version, tls.cipher
+    ))
+}
+
+/// The control connection's TLS, as the verdict names it.
+struct ControlTls {
+    version: &'static str,
+    cipher: String,
+}
+
+/// Connects with `AUTH TLS`, trusting exactly `cert`, and shows the handshake.
+fn connect(
+    address: SocketAddr,
+    cert: &serve::ServerCertificate,
+) -> Result<(Client, ControlTls), CliError> {
+    let mut options = ClientOptions::new(address.ip().to_string());
+    options.port = Some(address.port());
     // Exactly this certificate is trusted: nothing else would pass.
     options.trust = Trust::Certificates(cert.chain.clone());
     options.timeouts = Timeouts {
@@ -155,11 +223,7 @@ fn demo(args: &DemoArgs, dir: &Path, progress: bool) -> Result<String, CliError>
         reply: STEP_TIMEOUT,
         data_idle: STEP_TIMEOUT,
     };
-    let failed = |what: &str| {
-        let what = what.to_owned();
-        move |e: Error| client_error(&what, &e)
-    };
-    let mut client = Client::connect(options).map_err(failed("connect + AUTH TLS"))?;
+    let client = Client::connect(options).map_err(|e| client_error("connect + AUTH TLS", &e))?;
     let tls = client
         .tls_info()
         .ok_or_else(|| CliError::new(ExitCode::Connection, "the control connection has no TLS"))?;
@@ -171,14 +235,13 @@ fn demo(args: &DemoArgs, dir: &Path, progress: bool) -> Result<String, CliError>
         HandshakeKind::Resumed => "resumed handshake",
         _ => "full handshake",
     };
-    let cipher = tls.cipher_suite_name.clone();
     let pinned = tls
         .peer_certificates
         .first()
         .is_some_and(|der| serve::fingerprint(der) == cert.fingerprint);
     step(&format!(
-        "connected to {}, AUTH TLS: {version}, {cipher}, {kind}, ALPN {}, server certificate {}",
-        server.address,
+        "connected to {address}, AUTH TLS: {version}, {}, {kind}, ALPN {}, server certificate {}",
+        tls.cipher_suite_name,
         tls.alpn
             .as_deref()
             .map_or_else(|| "none".into(), String::from_utf8_lossy),
@@ -194,106 +257,99 @@ fn demo(args: &DemoArgs, dir: &Path, progress: bool) -> Result<String, CliError>
             "the server showed another certificate",
         ));
     }
+    let cipher = tls.cipher_suite_name.clone();
+    Ok((client, ControlTls { version, cipher }))
+}
 
-    client.login(USER, &password).map_err(failed("login"))?;
-    step(&format!(
-        "USER {USER} / PASS: logged in; PBSZ 0 / PROT P: data connections inside TLS"
-    ));
+/// The logged-in client and what its transfers showed.
+struct Session {
+    client: Client,
+    progress: bool,
+    /// The size of the demo file.
+    size: u64,
+    /// Whether each data connection resumed the control connection's TLS session.
+    resumed: Vec<Option<bool>>,
+}
 
-    let mut source = File::open(&upload).map_err(|e| CliError::local(&upload, &e))?;
-    let (summary, secs) = timed(&mut client, progress, "STOR", args.size, |c| {
-        c.store(REMOTE, &mut source)
-    })
-    .map_err(failed(&format!("STOR {REMOTE}")))?;
-    step(&transfer_line(&format!("STOR {REMOTE}"), &summary, secs));
-    expect_bytes(&summary, args.size, "upload")?;
-    let resumed_all = [summary.resumed];
-
-    let entries = client.list(None).map_err(failed("MLSD"))?;
-    let listed: Vec<String> = entries
-        .iter()
-        .filter(|e| listing::name_and_kind(e).is_some_and(|(n, _)| n != b"." && n != b".."))
-        .filter_map(listing::format_entry)
-        .collect();
-    step(&format!(
-        "directory listing: {} entr{}",
-        listed.len(),
-        if listed.len() == 1 { "y" } else { "ies" }
-    ));
-    for line in &listed {
-        step(&format!("  {line}"));
+impl Session {
+    /// Runs one transfer of `expected` bytes and prints its line.
+    fn transfer(
+        &mut self,
+        what: &str,
+        expected: u64,
+        run: impl FnOnce(&mut Client) -> Result<TransferSummary, Error>,
+    ) -> Result<(), CliError> {
+        let (summary, secs) = timed(&mut self.client, self.progress, what, expected, run)
+            .map_err(|e| client_error(what, &e))?;
+        step(&transfer_line(what, &summary, secs));
+        self.resumed.push(summary.resumed);
+        if summary.bytes == expected {
+            Ok(())
+        } else {
+            Err(CliError::new(
+                ExitCode::Transfer,
+                format!("{what} moved {} bytes, {expected} expected", summary.bytes),
+            ))
+        }
     }
-    if !entries
-        .iter()
-        .any(|e| listing::name_and_kind(e).is_some_and(|(n, _)| n == REMOTE.as_bytes()))
-    {
-        return Err(CliError::new(
-            ExitCode::RemoteFile,
-            format!("{REMOTE} is not in the listing"),
+
+    fn upload(&mut self, local: &Path) -> Result<(), CliError> {
+        let mut source = File::open(local).map_err(|e| CliError::local(local, &e))?;
+        self.transfer(&format!("STOR {REMOTE}"), self.size, |c| {
+            c.store(REMOTE, &mut source)
+        })
+    }
+
+    fn list(&mut self) -> Result<(), CliError> {
+        let entries = self
+            .client
+            .list(None)
+            .map_err(|e| client_error("MLSD", &e))?;
+        let listed: Vec<String> = entries
+            .iter()
+            .filter(|e| listing::name_and_kind(e).is_some_and(|(n, _)| n != b"." && n != b".."))
+            .filter_map(listing::format_entry)
+            .collect();
+        step(&format!(
+            "directory listing: {} entr{}",
+            listed.len(),
+            if listed.len() == 1 { "y" } else { "ies" }
         ));
+        for line in &listed {
+            step(&format!("  {line}"));
+        }
+        let found = entries
+            .iter()
+            .any(|e| listing::name_and_kind(e).is_some_and(|(n, _)| n == REMOTE.as_bytes()));
+        if found {
+            Ok(())
+        } else {
+            Err(CliError::new(
+                ExitCode::RemoteFile,
+                format!("{REMOTE} is not in the listing"),
+            ))
+        }
     }
 
-    let download = client_dir.join("download.bin");
-    let file = File::create(&download).map_err(|e| CliError::local(&download, &e))?;
-    let mut sink = BufWriter::new(file);
-    let (summary, secs) = timed(&mut client, progress, "RETR", args.size, |c| {
-        c.retrieve(REMOTE, 0, &mut sink)
-    })
-    .map_err(failed(&format!("RETR {REMOTE}")))?;
-    sink.flush().map_err(|e| CliError::local(&download, &e))?;
-    drop(sink);
-    step(&transfer_line(&format!("RETR {REMOTE}"), &summary, secs));
-    expect_bytes(&summary, args.size, "download")?;
-    let resumed_all = [resumed_all[0], summary.resumed];
-    compare(&download, &upload_hash, "download")?;
-
-    // Resume: keep the first half, fetch the rest with REST.
-    let half = args.size / 2;
-    let file = OpenOptions::new()
-        .write(true)
-        .open(&download)
-        .map_err(|e| CliError::local(&download, &e))?;
-    file.set_len(half)
-        .map_err(|e| CliError::local(&download, &e))?;
-    drop(file);
-    step(&format!(
-        "cut the local copy to its first {half} bytes, as an interrupted download leaves it"
-    ));
-    let file = OpenOptions::new()
-        .append(true)
-        .open(&download)
-        .map_err(|e| CliError::local(&download, &e))?;
-    let mut sink = BufWriter::new(file);
-    let rest = args.size - half;
-    let (summary, secs) = timed(&mut client, progress, "REST+RETR", rest, |c| {
-        c.retrieve(REMOTE, half, &mut sink)
-    })
-    .map_err(failed(&format!("REST {half} + RETR {REMOTE}")))?;
-    sink.flush().map_err(|e| CliError::local(&download, &e))?;
-    drop(sink);
-    step(&transfer_line(
-        &format!("REST {half} + RETR {REMOTE}"),
-        &summary,
-        secs,
-    ));
-    expect_bytes(&summary, rest, "resumed download")?;
-    compare(&download, &upload_hash, "resumed download")?;
-
-    client.quit().map_err(failed("QUIT"))?;
-    step("QUIT: closed with close_notify on the control connection");
-    drop(server);
-    step("server stopped");
-
-    let resumed = [resumed_all[0], resumed_all[1], summary.resumed];
-    let data_tls = if resumed.iter().all(|r| *r == Some(true)) {
-        "every data connection resumed the control session"
-    } else {
-        "NOT every data connection resumed the control session"
-    };
-    Ok(format!(
-        "{} bytes up, down and resumed from byte {half} over {version} ({cipher}); {data_tls}; SHA-256 identical",
-        args.size
-    ))
+    /// Downloads into `local` from `offset` on: a new file at 0, else appended (REST).
+    fn download(&mut self, local: &Path, offset: u64) -> Result<(), CliError> {
+        let file = if offset == 0 {
+            File::create(local)
+        } else {
+            OpenOptions::new().append(true).open(local)
+        }
+        .map_err(|e| CliError::local(local, &e))?;
+        let mut sink = BufWriter::new(file);
+        let what = if offset == 0 {
+            format!("RETR {REMOTE}")
+        } else {
+            format!("REST {offset} + RETR {REMOTE}")
+        };
+        self.transfer(&what, self.size - offset, |c| {
+            c.retrieve(REMOTE, offset, &mut sink)
+        })?;
+        sink.flush().map_err(|e| CliError::local(local, &e))
+    }
 }
 
 fn start_server(
@@ -374,17 +430,6 @@ fn transfer_line(what: &str, summary: &TransferSummary, secs: f64) -> String {
     )
 }
 
-fn expect_bytes(summary: &TransferSummary, expected: u64, what: &str) -> Result<(), CliError> {
-    if summary.bytes == expected {
-        Ok(())
-    } else {
-        Err(CliError::new(
-            ExitCode::Transfer,
-            format!("{what} moved {} bytes, {expected} expected", summary.bytes),
-        ))
-    }
-}
-
 fn compare(path: &Path, expected: &[u8; 32], what: &str) -> Result<(), CliError> {
     let actual = sha256_file(path)?;
     if &actual == expected {
@@ -410,7 +455,7 @@ fn client_error(what: &str, error: &Error) -> CliError {
 }
 
 /// Writes `size` bytes of a fixed xorshift sequence to `path`; returns their SHA-256.
-fn write_payload(path: &PathBuf, size: u64) -> Result<[u8; 32], CliError> {
+fn write_payload(path: &Path, size: u64) -> Result<[u8; 32], CliError> {
     let file = File::create(path).map_err(|e| CliError::local(path, &e))?;
     let mut out = BufWriter::new(file);
     let mut hasher = Sha256::new();

@@ -315,6 +315,26 @@ fn demo_keep_leaves_identical_files_behind() {
 }
 
 #[test]
+fn demo_failure_is_a_verdict_and_an_exit_code() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ftps"))
+        .args(["demo", "--size", "4K"])
+        .env("TMPDIR", "/nonexistent/ftps-demo-test")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(&mut child, "ftps demo");
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(6), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.starts_with("demo: FAILED — /nonexistent/ftps-demo-test"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn read_only_server_with_generated_certificate_and_password() {
     let root = tempfile::tempdir().unwrap();
     write_tree(root.path());
