@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use ftps_proto::client::{
     ClientEvent, ClientSession, DataConnectionMode, DataProtection, SessionConfig, TlsMode,
+    TraceDirection,
 };
 use ftps_proto::io::{Channel, Instant, IoRequest, Output};
 use ftps_proto::tls::{self, ClientConfig, RootCertStore, ServerName};
@@ -43,6 +44,9 @@ fuzz_target!(|data: &[u8]| {
     if knobs & 1 == 1 {
         config.data_mode = DataConnectionMode::Active;
     }
+    // The sent lines of the trace must never carry the password, whatever the server does
+    // (received lines are the server's bytes and may say anything).
+    config.trace_control = knobs & 0x80 != 0;
     let mut session = ClientSession::new(config, Instant::from_nanos(0));
     let _ = session.login(b"user", b"secret", None);
     let _ = session.mlsd(None);
@@ -86,6 +90,15 @@ fuzz_target!(|data: &[u8]| {
                 Output::Event(ClientEvent::Writable { op }) if Some(op) == upload => {
                     let _ = session.write_data(op, b"upload bytes");
                     let _ = session.finish_upload(op);
+                }
+                Output::Event(ClientEvent::ControlLine {
+                    direction: TraceDirection::Sent,
+                    line,
+                }) => {
+                    assert!(
+                        !line.windows(6).any(|w| w == b"secret"),
+                        "password in the trace"
+                    );
                 }
                 Output::Event(_) => {}
                 Output::Wait { deadline: next } => {

@@ -1,6 +1,7 @@
 //! The server session fed arbitrary client bytes on the control and data connections (plain
 //! FTP, so the bytes reach the command parser and the state machine rather than stopping at
-//! the TLS layer), with every request answered: never panics, reports `Closed` at most once.
+//! the TLS layer), with every request answered and every complete upload's commit reported
+//! (failing when logins are refused): never panics, reports `Closed` at most once.
 #![no_main]
 
 use ftps_proto::codec::listing::Permissions;
@@ -34,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
         let at = Instant::from_nanos(now);
         let mut deadline = None;
         let mut requests = Vec::new();
+        let mut uploads = Vec::new();
         for _ in 0..10_000 {
             match session.poll_output(&mut buf, at) {
                 Output::Transmit { len, .. } => assert!(len <= buf.len()),
@@ -49,6 +51,9 @@ fuzz_target!(|data: &[u8]| {
                     let _ = session.handle_accepted(data, peer, at);
                 }
                 Output::Event(ServerEvent::Request { id, request }) => requests.push((id, request)),
+                Output::Event(ServerEvent::UploadFinished { id, complete, .. }) => {
+                    uploads.push((id, complete));
+                }
                 Output::Event(ServerEvent::Closed { .. }) => closed += 1,
                 Output::Event(_) | Output::Io(_) => {}
                 Output::Wait { deadline: next } => {
@@ -59,6 +64,15 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         assert!(closed <= 1, "Closed reported twice");
+        for (id, complete) in uploads {
+            let result =
+                session.finish_upload(id, if grant { Ok(()) } else { Err(FsError::NoSpace) });
+            // Only a complete upload waits for its commit, and only while the session runs.
+            assert!(
+                complete || result.is_err(),
+                "an incomplete upload took a commit"
+            );
+        }
         for (id, request) in requests {
             let _ = match request {
                 Request::Login { .. } => session.answer_login(id, grant),

@@ -50,6 +50,7 @@ fn main() {
         advertised_address: None,
         storage: Arc::new(LocalFs::new(root.path()).expect("storage")),
         auth: Arc::new(users),
+        log: None,
     })
     .expect("bind");
     let ours = Endpoint {

@@ -62,6 +62,7 @@ struct Setup {
     /// Listen on ::1 (explicit) instead of 127.0.0.1.
     ipv6: bool,
     idle: Option<Duration>,
+    allow_ccc: bool,
 }
 
 fn start(setup: Setup) -> Fixture {
@@ -82,6 +83,7 @@ fn start(setup: Setup) -> Fixture {
     if setup.resumption_optional {
         session.data_resumption = ResumptionPolicy::Optional;
     }
+    session.allow_ccc = setup.allow_ccc;
     let mut users = UserTable::new();
     users
         .add_user(USER, &hash_password(PASSWORD).unwrap())
@@ -101,6 +103,7 @@ fn start(setup: Setup) -> Fixture {
         advertised_address: setup.advertised,
         storage: Arc::new(storage),
         auth: Arc::new(users),
+        log: None,
     })
     .unwrap();
     let explicit = server.local_addr_for(ServerTlsMode::Explicit).unwrap();
@@ -498,22 +501,22 @@ fn curl_output(curl: &Curl<'_>, url: &str, args: &[&str]) -> std::process::Outpu
     output
 }
 
-/// curl 7.88 (OpenSSL) uploads over TLS 1.3 lose their tail against this server: curl closes
-/// the data socket with the server's TLS 1.3 session tickets unread, the kernel answers with a
-/// reset and drops curl's unsent bytes, and the server (correctly) answers 426 and keeps no
-/// file. Uploads by curl therefore run over TLS 1.2 here; downloads use TLS 1.3.
-const CURL_UPLOAD_TLS: &str = "--tls-max";
+/// Makes every curl run TLS 1.3 (curl's minimum version), so a test that says TLS 1.3 cannot
+/// silently fall back to 1.2.
+const CURL_TLS13: &str = "--tlsv1.3";
 
+// spec: T40 — curl (OpenSSL) over TLS 1.3: uploads keep their tail (data connections send no
+// unasked tickets, so curl never closes a socket with unread bytes) and every data connection
+// resumes the control connection's session; resumed download and upload (`-C -`).
 #[test]
 fn curl_explicit_upload_download_list_and_resume() {
     let fixture = start(Setup::default());
     let endpoint = fixture.endpoint(false);
-    let curl = Curl::new(&endpoint);
-    let uploader = Curl::new(&endpoint).arg(CURL_UPLOAD_TLS).arg("1.2");
+    let curl = Curl::new(&endpoint).arg(CURL_TLS13);
     let data = payload(1024 * 1024 + 5, 4);
     let local = fixture.outside.path().join("up.bin");
     std::fs::write(&local, &data).unwrap();
-    uploader.upload(&local, "up.bin").unwrap();
+    curl.upload(&local, "up.bin").unwrap();
     assert!(std::fs::read(fixture.root.path().join("up.bin")).unwrap() == data);
     assert!(curl.download("up.bin").unwrap() == data);
     let listing = curl.list().unwrap();
@@ -534,7 +537,7 @@ fn curl_explicit_upload_download_list_and_resume() {
     std::fs::write(fixture.root.path().join("half.bin"), &data[..400_000]).unwrap();
     let local_str = local.to_str().unwrap();
     curl_output(
-        &uploader,
+        &curl,
         &endpoint.url("half.bin"),
         &["-C", "-", "-T", local_str],
     );
@@ -542,22 +545,216 @@ fn curl_explicit_upload_download_list_and_resume() {
     assert_eq!(fixture.root_names(), ["half.bin", "up.bin"]);
 }
 
+// spec: T40 — one curl run, one control connection, many TLS 1.3 data connections, each
+// resumed. OpenSSL uses a TLS 1.3 session once, so curl needs a new ticket for every data
+// connection: downloads and listings bring one. Uploads bring none (see
+// `ftps_proto::tls::UNASKED_TICKETS_WHEN_SENDING`): after an upload curl has no session left
+// to offer, and a later data connection on the same control connection is refused (522).
+#[test]
+fn curl_many_downloads_in_one_session_tls13() {
+    let fixture = start(Setup::default());
+    let endpoint = fixture.endpoint(false);
+    let curl = Curl::new(&endpoint).arg(CURL_TLS13);
+    let contents: Vec<Vec<u8>> = (0..5)
+        .map(|i| payload(70_000 + i * 999, 40 + i as u32))
+        .collect();
+    for (i, content) in contents.iter().enumerate() {
+        std::fs::write(fixture.root.path().join(format!("m{i}.bin")), content).unwrap();
+    }
+    let outputs: Vec<std::path::PathBuf> = (0..contents.len())
+        .map(|i| fixture.outside.path().join(format!("back{i}.bin")))
+        .collect();
+    let urls: Vec<String> = (0..contents.len())
+        .map(|i| endpoint.url(&format!("m{i}.bin")))
+        .collect();
+    let listing = fixture.outside.path().join("listing.txt");
+    // Each `-o` pairs with the next URL; curl keeps the control connection for all of them.
+    let mut args: Vec<&str> = vec!["-v"];
+    for (url, out) in urls.iter().zip(&outputs) {
+        args.extend(["-o", out.to_str().unwrap(), url.as_str()]);
+    }
+    args.extend(["-o", listing.to_str().unwrap()]);
+    let output = curl_output(&curl, &endpoint.url(""), &args);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("SSL connection using TLSv1.3"), "{log}");
+    assert_eq!(
+        log.matches("> AUTH").count(),
+        1,
+        "one control connection: {log}"
+    );
+    assert_eq!(
+        log.matches("Re-using existing connection").count(),
+        contents.len(),
+        "{log}"
+    );
+    for (out, content) in outputs.iter().zip(&contents) {
+        assert!(&std::fs::read(out).unwrap() == content);
+    }
+    let listed = std::fs::read_to_string(&listing).unwrap();
+    assert!(listed.lines().any(|l| l.ends_with(" m4.bin")), "{listed}");
+}
+
+// spec: T26, T29 — curl's `--ftp-ssl-ccc` in its default (passive) mode: after `200` curl
+// reads our close_notify and writes plaintext without sending its own; the server accepts that
+// one-way shutdown, and the data connections stay protected. OpenSSL drops a session whose
+// connection was not shut down both ways, so curl's data connections then start full
+// handshakes: this mode works only with data-session reuse relaxed (with it required curl gets
+// `522`, like from any server that binds data to control sessions).
+#[test]
+fn curl_ccc_default_mode_upload_and_download() {
+    let fixture = start(Setup {
+        allow_ccc: true,
+        resumption_optional: true,
+        ..Setup::default()
+    });
+    let endpoint = fixture.endpoint(false);
+    let curl = Curl::new(&endpoint).arg(CURL_TLS13).arg("--ftp-ssl-ccc");
+    let data = payload(300_000, 12);
+    let local = fixture.outside.path().join("ccc-passive.bin");
+    std::fs::write(&local, &data).unwrap();
+    let output = curl_output(
+        &curl,
+        &endpoint.url("ccc-passive.bin"),
+        &["-T", local.to_str().unwrap(), "-v"],
+    );
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("> CCC") && log.contains("< 200"), "{log}");
+    assert!(
+        log.contains("> STOR ccc-passive.bin"),
+        "the session went on after CCC: {log}"
+    );
+    assert!(std::fs::read(fixture.root.path().join("ccc-passive.bin")).unwrap() == data);
+    let back = fixture.outside.path().join("ccc-passive-back.bin");
+    curl_output(
+        &curl,
+        &endpoint.url("ccc-passive.bin"),
+        &["-o", back.to_str().unwrap()],
+    );
+    assert!(std::fs::read(&back).unwrap() == data);
+}
+
+// spec: T26, T29 — curl's `--ftp-ssl-ccc` in its active mode: after `200` curl sends its
+// close_notify and reads ours, the control channel goes on in plaintext, the data connections
+// stay protected and resumed.
+#[test]
+fn curl_ccc_upload_and_download() {
+    let fixture = start(Setup {
+        allow_ccc: true,
+        ..Setup::default()
+    });
+    let endpoint = fixture.endpoint(false);
+    let curl = Curl::new(&endpoint)
+        .arg(CURL_TLS13)
+        .arg("--ftp-ssl-ccc")
+        .arg("--ftp-ssl-ccc-mode")
+        .arg("active");
+    let data = payload(400_000, 11);
+    let local = fixture.outside.path().join("ccc.bin");
+    std::fs::write(&local, &data).unwrap();
+    let output = curl_output(
+        &curl,
+        &endpoint.url("ccc.bin"),
+        &["-T", local.to_str().unwrap(), "-v"],
+    );
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("> CCC") && log.contains("< 200"), "{log}");
+    assert!(
+        log.contains("SSL_get_shutdown() returned SSL_SENT_SHUTDOWN|SSL_RECEIVED__SHUTDOWN"),
+        "close_notify both ways: {log}"
+    );
+    assert!(
+        log.contains("> STOR ccc.bin"),
+        "the session went on after CCC: {log}"
+    );
+    assert!(std::fs::read(fixture.root.path().join("ccc.bin")).unwrap() == data);
+    let back = fixture.outside.path().join("ccc-back.bin");
+    curl_output(
+        &curl,
+        &endpoint.url("ccc.bin"),
+        &["-o", back.to_str().unwrap()],
+    );
+    assert!(std::fs::read(&back).unwrap() == data);
+}
+
+// The same upload under TLS 1.2 (session ids rather than tickets).
+#[test]
+fn curl_upload_and_download_over_tls12() {
+    let fixture = start(Setup::default());
+    let endpoint = fixture.endpoint(false);
+    let curl = Curl::new(&endpoint).arg("--tls-max").arg("1.2");
+    let data = payload(700_000, 8);
+    let local = fixture.outside.path().join("t12.bin");
+    std::fs::write(&local, &data).unwrap();
+    let output = curl_output(
+        &curl,
+        &endpoint.url("t12.bin"),
+        &["-T", local.to_str().unwrap(), "-v"],
+    );
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("TLSv1.2"), "{log}");
+    assert!(std::fs::read(fixture.root.path().join("t12.bin")).unwrap() == data);
+    assert!(curl.download("t12.bin").unwrap() == data);
+}
+
 #[test]
 fn curl_implicit_upload_download() {
     let fixture = start(Setup::default());
     let endpoint = fixture.endpoint(true);
-    let curl = Curl::new(&endpoint);
+    let curl = Curl::new(&endpoint).arg(CURL_TLS13);
     let data = payload(500_000, 5);
     std::fs::write(fixture.root.path().join("d.bin"), &data).unwrap();
     assert!(curl.download("d.bin").unwrap() == data);
     let local = fixture.outside.path().join("imp.bin");
     std::fs::write(&local, &data).unwrap();
-    Curl::new(&endpoint)
-        .arg(CURL_UPLOAD_TLS)
-        .arg("1.2")
-        .upload(&local, "imp.bin")
-        .unwrap();
+    curl.upload(&local, "imp.bin").unwrap();
     assert!(std::fs::read(fixture.root.path().join("imp.bin")).unwrap() == data);
+}
+
+// 64 MiB each way with curl over TLS 1.3, compared byte for byte.
+#[test]
+fn curl_64mib_upload_and_download_tls13() {
+    let fixture = start(Setup::default());
+    let endpoint = fixture.endpoint(false);
+    let curl = Curl::new(&endpoint)
+        .arg(CURL_TLS13)
+        .arg("--max-time")
+        .arg("300");
+    let data = payload(64 << 20, 9);
+    let local = fixture.outside.path().join("big.bin");
+    std::fs::write(&local, &data).unwrap();
+    curl.upload(&local, "big.bin").unwrap();
+    assert!(std::fs::read(fixture.root.path().join("big.bin")).unwrap() == data);
+    let back = fixture.outside.path().join("back.bin");
+    curl_output(
+        &curl,
+        &endpoint.url("big.bin"),
+        &["-o", back.to_str().unwrap()],
+    );
+    assert!(
+        std::fs::read(&back).unwrap() == data,
+        "downloaded bytes differ"
+    );
+}
+
+// spec: T40 — this project's client: 30 uploads in one control session over TLS 1.3 with
+// resumption required, each data connection resumed (a fresh ticket asked for each time).
+#[test]
+fn own_client_30_uploads_in_one_session_tls13() {
+    let fixture = start(Setup::default());
+    let mut client = fixture.login(false, DataConnectionMode::Passive);
+    assert_eq!(
+        client.tls_info().map(|info| info.version),
+        Some(ftps_proto::tls::TlsVersion::Tls13)
+    );
+    for i in 0..30 {
+        let data = payload(20_000 + i * 37, i as u32);
+        let name = format!("u{i}.bin");
+        let summary = client.store(&name, &mut data.as_slice()).unwrap();
+        assert_eq!(summary.resumed, Some(true), "upload {i}");
+        assert!(std::fs::read(fixture.root.path().join(&name)).unwrap() == data);
+    }
+    client.quit().unwrap();
+    assert_eq!(fixture.root_names().len(), 30);
 }
 
 #[test]
@@ -724,6 +921,7 @@ fn serve_one_runs_a_single_session_until_quit() {
         advertised_address: None,
         storage: Arc::new(LocalFs::new(root.path()).unwrap()),
         auth: Arc::new(users),
+        log: None,
     })
     .unwrap();
     let addr = server.local_addr().unwrap();

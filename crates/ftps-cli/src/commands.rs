@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ftps_std::{
     Client, ClientOptions, DataConnectionMode, DataProtection, Error, HandshakeKind, ListingEntry,
-    Timeouts, TlsInfo, TlsMode, TlsVersion, TransferSummary, Trust,
+    Timeouts, TlsInfo, TlsMode, TlsVersion, TraceDirection, Tracer, TransferSummary, Trust,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rustls_pki_types::pem::PemObject;
@@ -70,7 +70,8 @@ impl Session {
             client: Some(client),
             host,
             verbose: options.verbose,
-            progress: interactive && !options.quiet,
+            // -v prints the dialogue line by line; a progress bar would be torn by it.
+            progress: interactive && !options.quiet && !options.verbose,
         };
         if session.verbose {
             match session.client().tls_info() {
@@ -179,6 +180,9 @@ impl Session {
             .client()
             .list(path)
             .map_err(|e| self.error(&e, Stage::Transfer, &format!("ls {}", path.unwrap_or("."))))?;
+        if let Some(summary) = self.client.as_ref().and_then(Client::last_transfer) {
+            self.report(summary);
+        }
         let mut out = std::io::stdout().lock();
         for entry in &entries {
             if let ListingEntry::Mlsd(e) = entry {
@@ -674,12 +678,51 @@ fn client_options(url: &FtpUrl, options: &GlobalOptions) -> Result<ClientOptions
         Some(TlsMax::V1_2) => TlsVersion::Tls12,
         Some(TlsMax::V1_3) | None => TlsVersion::Tls13,
     };
+    if options.verbose {
+        out.trace = Some(Tracer::new(|direction, line| {
+            eprintln!("{}", trace_line(direction, line));
+        }));
+    }
     Ok(out)
+}
+
+/// One line of the -v dialogue, curl style: `> ` for a command (its password already hidden by
+/// the client), `< ` for a reply line. Control characters from the server are shown escaped so
+/// a reply cannot drive the terminal.
+fn trace_line(direction: TraceDirection, line: &[u8]) -> String {
+    let mut out = String::from(match direction {
+        TraceDirection::Sent => "> ",
+        TraceDirection::Received => "< ",
+    });
+    for ch in String::from_utf8_lossy(line).chars() {
+        if ch.is_control() {
+            out.extend(ch.escape_default());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trace_lines_are_marked_and_escape_control_characters() {
+        assert_eq!(
+            trace_line(TraceDirection::Sent, b"PASS ****"),
+            "> PASS ****"
+        );
+        assert_eq!(
+            trace_line(TraceDirection::Received, b"230 caf\xc3\xa9 ok"),
+            "< 230 caf\u{e9} ok"
+        );
+        assert_eq!(
+            trace_line(TraceDirection::Received, b"220 \x1b[2Jhi\x07"),
+            "< 220 \\u{1b}[2Jhi\\u{7}"
+        );
+    }
 
     #[test]
     fn join_and_parent() {

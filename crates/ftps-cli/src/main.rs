@@ -220,7 +220,8 @@ struct GlobalOptions {
     /// Highest TLS version to offer (TLS 1.2 is always the minimum).
     #[arg(long, global = true, value_enum, value_name = "VERSION")]
     tls_max: Option<TlsMax>,
-    /// Print TLS details (version, cipher, resumption per data connection) to stderr.
+    /// Print the control dialogue (password hidden) and TLS details (version, cipher,
+    /// resumption per data connection) to stderr.
     #[arg(short, long, global = true)]
     verbose: bool,
     /// No progress bars.

@@ -466,3 +466,91 @@ fn refused_connection_is_a_connection_failure() {
     let out = run(&["ls", &url, "--user", "a:b", "--timeout", "5"]);
     expect_code(&out, 2);
 }
+
+/// The position of the first stderr line equal to `wanted` (or starting with it, for replies
+/// whose text is the server's).
+#[track_caller]
+fn line_at(lines: &[&str], wanted: &str) -> usize {
+    lines
+        .iter()
+        .position(|line| *line == wanted || line.starts_with(&format!("{wanted} ")))
+        .unwrap_or_else(|| panic!("no {wanted:?} in:\n{}", lines.join("\n")))
+}
+
+#[test]
+fn verbose_prints_the_control_dialogue_with_the_password_hidden() {
+    let server = Vsftpd::builder().start().unwrap();
+    let endpoint = server.endpoint();
+    std::fs::write(endpoint.root_dir.join("seen.txt"), b"x").unwrap();
+    let out = ftps(endpoint, &["ls", "-v", &endpoint.url("")]);
+    expect_code(&out, 0);
+    let stderr = text(&out.stderr);
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let user = format!("> USER {}", endpoint.user);
+    // The dialogue in its order, curl style, from the greeting to the goodbye.
+    let order = [
+        line_at(&lines, "< 220"),
+        line_at(&lines, "> AUTH TLS"),
+        line_at(&lines, "< 234"),
+        line_at(&lines, "> FEAT"),
+        line_at(&lines, &user),
+        line_at(&lines, "< 331"),
+        line_at(&lines, "> PASS ****"),
+        line_at(&lines, "< 230"),
+        line_at(&lines, "> PBSZ 0"),
+        line_at(&lines, "> PROT P"),
+        line_at(&lines, "< 150"),
+        line_at(&lines, "< 226"),
+        line_at(&lines, "> QUIT"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}\n{stderr}");
+    // The TLS details -v printed before are still there, the listing's data connection too.
+    assert!(stderr.contains("* control connection: TLS 1."), "{stderr}");
+    assert!(
+        stderr.contains("* data connection: TLS, session resumed"),
+        "{stderr}"
+    );
+    // The dialogue goes to stderr only; the listing to stdout.
+    assert!(stdout.contains("seen.txt"), "{stdout}");
+    assert!(
+        !stdout
+            .lines()
+            .any(|l| l.starts_with("> ") || l.starts_with("< "))
+    );
+    assert!(!stderr.contains(&endpoint.password), "{stderr}");
+    assert!(!stdout.contains(&endpoint.password));
+
+    // Without -v: no dialogue at all.
+    let out = ftps(endpoint, &["ls", &endpoint.url("")]);
+    expect_code(&out, 0);
+    assert!(!text(&out.stderr).contains("> "), "{}", text(&out.stderr));
+}
+
+#[test]
+fn verbose_hides_a_password_sent_with_quote_and_shows_refusals() {
+    let server = Vsftpd::builder().start().unwrap();
+    let endpoint = server.endpoint();
+    let out = ftps(
+        endpoint,
+        &["quote", "-v", &endpoint.url(""), "PASS not-the-real-one"],
+    );
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    // The login's PASS and the quoted one: both hidden.
+    assert_eq!(
+        lines.iter().filter(|l| **l == "> PASS ****").count(),
+        2,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-the-real-one"), "{stderr}");
+    assert!(!stderr.contains(&endpoint.password), "{stderr}");
+
+    // A refused transfer: its 5yz is in the dialogue.
+    let out = ftps(endpoint, &["get", "-v", &endpoint.url("missing.bin"), "-"]);
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(line_at(&lines, "> RETR missing.bin") < line_at(&lines, "< 550"));
+    assert!(!stderr.contains(&endpoint.password), "{stderr}");
+}

@@ -24,6 +24,8 @@
 //! The engine never blocks, never reads a clock, never touches a socket or file, accepts input
 //! in any chunking with the same result, keeps every buffer bounded, and never panics on peer
 //! input: every fault is a typed error.
+//!
+#![doc = include_str!("run_loop.md")]
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

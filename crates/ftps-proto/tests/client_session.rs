@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use client_support::{DataEnd, Ev, Harness, Script, Split, client_config};
 use ftps_proto::client::{
-    ClientError, DataProtection, OpError, ProtocolError, TimeoutKind, TlsMode, UsageError,
+    ClientError, DataProtection, OpError, ProtocolError, TimeoutKind, TlsMode, TraceDirection,
+    UsageError,
 };
 use ftps_proto::codec::command::{Command, Verb};
 use ftps_proto::codec::reply::ReplyError;
@@ -1088,21 +1089,25 @@ fn verbs_after_close_and_unknown_ops_are_usage_errors() {
     assert_eq!(h.client.retrieve(b"f", None), Err(UsageError::Closed));
 }
 
-/// Events that do not depend on segmentation (data chunk sizes and Writable repetitions do).
+/// Events that do not depend on segmentation (data chunk sizes and Writable repetitions do,
+/// and where control lines fall among data events does: the channels are independent).
 fn stable(events: &[Ev]) -> Vec<Ev> {
     events
         .iter()
-        .filter(|e| !matches!(e, Ev::Writable(_) | Ev::Data(..)))
+        .filter(|e| !matches!(e, Ev::Writable(_) | Ev::Data(..) | Ev::ControlLine(..)))
         .cloned()
         .collect()
 }
 
-fn whole_session(split: Split) -> (Vec<Ev>, Vec<u8>, Vec<u8>) {
+fn whole_session(split: Split) -> (Vec<Ev>, Vec<u8>, Vec<u8>, Vec<String>) {
     let mut s = script();
     s.greeting = b"220-Welcome\r\n220-to the\r\n220 test\r\n".to_vec();
     s.file = payload(40_000);
     s.listing = b"type=file;size=3; a\r\ntype=dir; b\r\n".to_vec();
-    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    let mut config = client_config(TlsMode::Explicit);
+    // The trace is part of the session: it must not depend on segmentation either.
+    config.trace_control = true;
+    let mut h = Harness::new(config, s);
     h.set_split(split);
     h.run();
     h.login();
@@ -1115,7 +1120,12 @@ fn whole_session(split: Split) -> (Vec<Ev>, Vec<u8>, Vec<u8>) {
     assert_eq!(h.completed(list), Some(&Ok(226)));
     assert_eq!(h.completed(put), Some(&Ok(226)), "{:#?}", h.events);
     let downloaded = h.downloaded.get(&get).cloned().unwrap_or_default();
-    (stable(&h.events), downloaded, h.server.uploaded.clone())
+    (
+        stable(&h.events),
+        downloaded,
+        h.server.uploaded.clone(),
+        trace_lines(&h),
+    )
 }
 
 proptest::proptest! {
@@ -1130,6 +1140,9 @@ proptest::proptest! {
         proptest::prop_assert!(reference.1 == split.1);
         proptest::prop_assert!(reference.1 == payload(40_000));
         proptest::prop_assert!(split.2 == payload(20_000));
+        // The control dialogue, on its own, is the same whatever the segmentation.
+        proptest::prop_assert_eq!(&reference.3, &split.3);
+        proptest::prop_assert_eq!(&reference.3[..3], ["< 220-Welcome", "< 220-to the", "< 220 test"]);
     }
 }
 
@@ -1425,4 +1438,209 @@ fn the_transfer_command_precedes_the_data_client_hello() {
         let first_data = h.data_sent_after[0];
         assert!(first_data >= at, "ClientHello before the transfer command");
     }
+}
+
+// ---------------------------------------------------------------- control-line trace
+
+fn traced(config: &mut ftps_proto::client::SessionConfig) {
+    config.trace_control = true;
+}
+
+/// The traced lines, `> ` for sent and `< ` for received.
+fn trace_lines(h: &Harness) -> Vec<String> {
+    h.events
+        .iter()
+        .filter_map(|event| match event {
+            Ev::ControlLine(TraceDirection::Sent, line) => Some(format!("> {line}")),
+            Ev::ControlLine(TraceDirection::Received, line) => Some(format!("< {line}")),
+            _ => None,
+        })
+        .collect()
+}
+
+fn position(h: &Harness, wanted: impl Fn(&Ev) -> bool) -> usize {
+    h.events
+        .iter()
+        .position(wanted)
+        .unwrap_or_else(|| panic!("event missing: {:#?}", h.events))
+}
+
+#[test]
+fn the_trace_reports_the_login_dialogue_in_order_with_the_password_redacted() {
+    let mut config = client_config(TlsMode::Explicit);
+    traced(&mut config);
+    let mut h = Harness::new(config, script());
+    h.run();
+    h.login();
+    assert_eq!(
+        trace_lines(&h),
+        [
+            "< 220 scripted FTPS server",
+            "> AUTH TLS",
+            "< 234 AUTH TLS ok",
+            "> FEAT",
+            "< 211-Features:",
+            "<  AUTH TLS",
+            "<  PBSZ",
+            "<  PROT",
+            "<  EPSV",
+            "<  MLST type*;size*;modify*;",
+            "<  REST STREAM",
+            "<  UTF8",
+            "< 211 End",
+            "> USER alice",
+            "< 331 password please",
+            "> PASS ****",
+            "< 230 logged in",
+            "> PBSZ 0",
+            "< 200 PBSZ=0",
+            "> PROT P",
+            "< 200 PROT ok",
+            "> OPTS UTF8 ON",
+            "< 200 ok",
+        ]
+    );
+    // The trace sits in the dialogue among the other events: the greeting line before
+    // Connected, the 234 before Secured, the handshake before the FEAT under TLS.
+    let greeting_line = position(
+        &h,
+        |e| matches!(e, Ev::ControlLine(_, l) if l.starts_with("220")),
+    );
+    let connected = position(&h, |e| matches!(e, Ev::Connected(_)));
+    let auth_ok = position(
+        &h,
+        |e| matches!(e, Ev::ControlLine(_, l) if l.starts_with("234")),
+    );
+    let secured = position(&h, |e| matches!(e, Ev::Secured(_)));
+    let feat = position(&h, |e| matches!(e, Ev::ControlLine(_, l) if l == "FEAT"));
+    assert!(greeting_line < connected && connected < auth_ok);
+    assert!(auth_ok < secured && secured < feat);
+    // The session ran as it does without the trace.
+    assert_eq!(h.server.plaintext_wire, b"AUTH TLS\r\n");
+    assert!(h.client.is_logged_in());
+    assert!(!format!("{:?}", h.events).contains("secret"));
+}
+
+#[test]
+fn pass_and_acct_are_redacted_also_when_sent_raw_or_as_an_account() {
+    let mut s = script();
+    reply_override(&mut s, Verb::Pass, &[b"332 account please\r\n"]);
+    let mut config = client_config(TlsMode::Explicit);
+    traced(&mut config);
+    let mut h = Harness::new(config, s);
+    h.run();
+    let login = h
+        .client
+        .login(b"alice", b"secret", Some(b"acct-secret"))
+        .unwrap();
+    let raw_pass = h.client.raw_command(b"pass", Some(b"raw-secret")).unwrap();
+    let raw_acct = h.client.raw_command(b"ACCT", Some(b"raw-acct")).unwrap();
+    h.run();
+    // The scripted server does not know ACCT: the login fails, the session goes on.
+    assert!(matches!(
+        h.completed(login),
+        Some(Err(OpError::Rejected { .. }))
+    ));
+    assert!(h.completed(raw_pass).is_some());
+    assert!(h.completed(raw_acct).is_some());
+    let lines = trace_lines(&h);
+    for wanted in ["> PASS ****", "> ACCT ****", "> pass ****"] {
+        assert!(lines.iter().any(|l| l == wanted), "{wanted}: {lines:#?}");
+    }
+    assert_eq!(lines.iter().filter(|l| l.ends_with("****")).count(), 4);
+    // The secrets did travel (the server got them) but reached no event.
+    assert!(
+        h.server
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::Acct(a) if a == b"acct-secret"))
+    );
+    let shown = format!("{:?}", h.events);
+    for secret in ["secret", "raw-acct"] {
+        assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+    }
+}
+
+#[test]
+fn the_trace_covers_implicit_tls_and_transfers_and_is_off_by_default() {
+    let mut s = script();
+    s.implicit = true;
+    s.file = payload(1000);
+    let mut config = client_config(TlsMode::Implicit);
+    traced(&mut config);
+    let mut h = logged_in(config, s.clone());
+    let op = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)));
+    let lines = trace_lines(&h);
+    assert_eq!(lines[0], "< 220 scripted FTPS server");
+    let from_retr = lines.iter().position(|l| l == "> RETR f").unwrap();
+    assert_eq!(
+        lines[from_retr..],
+        [
+            "> RETR f",
+            "< 150 opening data connection",
+            "< 226 Transfer complete"
+        ]
+    );
+    assert!(lines.iter().any(|l| l == "> EPSV"));
+
+    // The same session without the trace: not one ControlLine event.
+    let mut h = logged_in(client_config(TlsMode::Implicit), s);
+    let op = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)));
+    assert!(trace_lines(&h).is_empty());
+    assert!(!h.events.iter().any(|e| matches!(e, Ev::ControlLine(..))));
+}
+
+#[test]
+fn the_quit_after_a_refused_auth_is_traced() {
+    let mut s = script();
+    s.auth_reply = b"534 no TLS\r\n".to_vec();
+    let mut config = client_config(TlsMode::Explicit);
+    traced(&mut config);
+    let mut h = Harness::new(config, s);
+    h.run();
+    assert_eq!(h.server.plaintext_wire, b"AUTH TLS\r\nQUIT\r\n");
+    assert_eq!(
+        trace_lines(&h),
+        [
+            "< 220 scripted FTPS server",
+            "> AUTH TLS",
+            "< 534 no TLS",
+            "> QUIT"
+        ]
+    );
+}
+
+// spec: T34, T40 — the data ClientHello waits for the 1yz: a refused transfer command spends no
+// TLS 1.3 ticket of the control session, so later data connections still resume.
+#[test]
+fn a_refused_transfer_sends_no_client_hello_and_spends_no_ticket() {
+    let mut s = script();
+    s.file = payload(1000);
+    reply_override(&mut s, Verb::Retr, &[b"550 no such file\r\n"]);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    // More refusals than the tickets the control handshake brought (rustls sends 2).
+    for _ in 0..4 {
+        let op = h.client.retrieve(b"missing", None).unwrap();
+        h.run();
+        assert!(matches!(
+            h.completed(op),
+            Some(Err(OpError::Rejected { .. }))
+        ));
+    }
+    assert!(
+        h.data_sent_after.is_empty(),
+        "a ClientHello went out on a refused transfer's data connection"
+    );
+    assert!(h.server.data_resumed.is_empty());
+    // The server requires resumption: this download works only if a ticket is left.
+    h.server.script.overrides.clear();
+    let op = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+    assert_eq!(transfer_done(&h, op), (1000, Some(true)));
+    assert_eq!(h.server.data_resumed, vec![Some(true)]);
 }

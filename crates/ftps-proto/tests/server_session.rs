@@ -11,7 +11,7 @@ use std::time::Duration;
 use ftps_proto::client::{ListingEntry, TlsMode as ClientTlsMode};
 use ftps_proto::codec::listing::ListLine;
 use ftps_proto::io::{Channel, IoRequest};
-use ftps_proto::server::{Request, ServerError, TlsMode};
+use ftps_proto::server::{FsError, Refusal, Request, RequestId, ServerError, TlsMode, UsageError};
 use server_support::{CEv, Pair, Raw, SEv, client_config, server_config};
 
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -538,7 +538,7 @@ fn raw_ready() -> Raw {
     raw
 }
 
-fn answer_last(raw: &mut Raw, answer: ftps_proto::server::Answer) -> ftps_proto::server::RequestId {
+fn answer_last(raw: &mut Raw, answer: ftps_proto::server::Answer) -> RequestId {
     let (id, _) = raw.requests.pop().expect("a request");
     raw.server.answer(id, Ok(answer)).unwrap();
     raw.drain();
@@ -570,7 +570,43 @@ fn data_connection_that_does_not_resume_is_refused_with_522() {
             .iter()
             .any(|e| matches!(e, SEv::SendFinished(_, false)))
     );
+    assert!(
+        raw.events
+            .contains(&SEv::Refused(Refusal::DataTlsNotResumed))
+    );
     // The session goes on.
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+}
+
+// spec: T40, T38 — a data connection offering a TLS 1.3 ticket from ANOTHER control
+// connection of the same server (tickets are now reusable within their own control
+// connection) is refused with 522 like a full handshake.
+#[test]
+fn data_connection_with_another_control_sessions_ticket_is_refused_with_522() {
+    let mut other = raw_ready();
+    let foreign = other.client_tls.clone().unwrap();
+    // The other control connection's own data connection resumes with that store.
+    let data = other.open_passive();
+    other.cmd("RETR f");
+    answer_last(&mut other, ftps_proto::server::Answer::Done);
+    let mut conn = other.data_client(data, foreign.clone());
+    other.pump_data(&mut conn);
+    assert_eq!(conn.resumed, Some(true));
+
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("RETR f");
+    answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    let mut conn = raw.data_client(data, foreign);
+    raw.pump_data(&mut conn);
+    assert!(conn.error.is_some(), "a foreign ticket must not resume");
+    assert_eq!(conn.resumed, None);
+    assert_eq!(raw.last_code(), 522);
+    assert_eq!(
+        raw.replies.last().unwrap().text(),
+        b"SSL connection failed: session reuse required."
+    );
     assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
 }
 
@@ -597,6 +633,13 @@ fn upload_without_close_notify_is_426_and_incomplete() {
     assert_eq!(raw.last_code(), 426);
     assert!(raw.replies.iter().all(|r| r.code.get() != 226));
     assert!(raw.events.contains(&SEv::UploadFinished(id, false)));
+    // The 426 does not wait for the application: there is nothing to commit.
+    assert_eq!(
+        raw.server.finish_upload(id, Ok(())),
+        Err(UsageError::UnknownRequest)
+    );
+    assert_eq!(raw.last_code(), 426);
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
 }
 
 // spec: T35, §9.4
@@ -620,9 +663,12 @@ fn upload_with_close_notify_is_226_and_complete() {
     assert!(conn.peer_closed, "the server answers our close_notify");
     raw.server.handle_eof(Channel::Data(data), raw.now);
     raw.drain();
-    assert_eq!(raw.last_code(), 226);
+    assert_eq!(raw.last_code(), 150, "no final reply before the commit");
     assert_eq!(raw.uploaded.get(&id), Some(&payload));
     assert!(raw.events.contains(&SEv::UploadFinished(id, true)));
+    raw.server.finish_upload(id, Ok(())).unwrap();
+    raw.drain();
+    assert_eq!(raw.last_code(), 226);
     // The data channel was closed before the 226 went out.
     assert!(raw.io.contains(&IoRequest::Close {
         channel: Channel::Data(data)
@@ -842,19 +888,108 @@ fn tls12_only_server_with_resumed_data_connections() {
     }
 }
 
-// spec: T40 — TLS 1.3: many data connections in a row all resume (tickets keep coming).
+// spec: T40, T41 — TLS 1.3 with resumption required (the default): 20 uploads then 20
+// downloads in one control session, every data connection resumed (each brings the client a
+// fresh ticket because it asks for one, RFC 9149).
 #[test]
 fn tls13_many_data_connections_all_resume() {
     let mut pair = Pair::new(server_config(), client_config());
     pair.run();
     pair.login();
-    pair.fs.files.insert(b"/x".to_vec(), b"xyz".to_vec());
-    for _ in 0..6 {
-        let op = pair.client.retrieve(b"x", None).unwrap();
+    let secured = pair.server_events.iter().find_map(|e| match e {
+        SEv::Secured(info) => Some(info.version),
+        _ => None,
+    });
+    assert_eq!(secured, Some(ftps_proto::tls::TlsVersion::Tls13));
+    let files: Vec<Vec<u8>> = (0..20)
+        .map(|i| random_bytes(3_000 + i * 101, i as u64))
+        .collect();
+    for (i, content) in files.iter().enumerate() {
+        let name = format!("up{i}");
+        let op = pair.client.store(name.as_bytes()).unwrap();
+        pair.upload(op, content.clone());
         pair.run();
-        assert_eq!(pair.completed(op), Some(Ok(226)));
-        assert_eq!(pair.transfer_completed(op).unwrap().1, Some(true));
+        assert_eq!(pair.completed(op), Some(Ok(226)), "upload {i}");
+        assert_eq!(
+            pair.transfer_completed(op).unwrap().1,
+            Some(true),
+            "upload {i}"
+        );
+        assert_eq!(
+            pair.fs.files.get(format!("/{name}").as_bytes()),
+            Some(content)
+        );
     }
+    for (i, content) in files.iter().enumerate() {
+        let op = pair
+            .client
+            .retrieve(format!("up{i}").as_bytes(), None)
+            .unwrap();
+        pair.run();
+        assert_eq!(pair.completed(op), Some(Ok(226)), "download {i}");
+        assert_eq!(
+            pair.transfer_completed(op).unwrap().1,
+            Some(true),
+            "download {i}"
+        );
+        assert_eq!(pair.downloads.get(&op), Some(content));
+    }
+}
+
+// spec: T40 — through the server session, for a client that does not ask for tickets
+// (RFC 9149): an upload's data connection sends it none, a download's one; both resume the
+// control connection's session.
+#[test]
+fn data_connection_tickets_without_request_follow_the_direction() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(raw.cmd("AUTH TLS").last().unwrap().code.get(), 234);
+    let mut plain = ftps_proto::tls::client_config_for_control(&common::base_client(common::pki()))
+        .as_ref()
+        .clone();
+    plain.send_ticket_request = None;
+    raw.start_tls(std::sync::Arc::new(plain));
+    raw.login();
+    assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![200]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+    assert_eq!(codes(&raw.cmd("TYPE I")), vec![200]);
+    let payload = random_bytes(4_000, 3);
+
+    let data = raw.open_passive();
+    raw.cmd("STOR up.bin");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    let mut conn = raw.data_client(data, raw.client_tls.clone().unwrap());
+    raw.pump_data(&mut conn);
+    assert_eq!(conn.resumed, Some(true));
+    let tls = conn.tls.as_mut().unwrap();
+    assert_eq!(tls.write(&payload).unwrap(), payload.len());
+    tls.close().unwrap();
+    raw.pump_data(&mut conn);
+    assert!(conn.peer_closed);
+    assert_eq!(conn.tls.as_ref().unwrap().tls13_tickets_received(), 0);
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    raw.server.finish_upload(id, Ok(())).unwrap();
+    raw.drain();
+    assert_eq!(raw.last_code(), 226);
+    assert_eq!(raw.uploaded.get(&id), Some(&payload));
+
+    let data = raw.open_passive();
+    raw.cmd("RETR up.bin");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    let mut conn = raw.data_client(data, raw.client_tls.clone().unwrap());
+    raw.pump_data(&mut conn);
+    assert_eq!(conn.resumed, Some(true));
+    assert_eq!(raw.server.write_data(id, &payload).unwrap(), payload.len());
+    raw.server.finish_data(id).unwrap();
+    raw.pump_data(&mut conn);
+    assert!(conn.peer_closed);
+    assert!(conn.received == payload, "downloaded bytes differ");
+    assert_eq!(
+        conn.tls.as_ref().unwrap().tls13_tickets_received(),
+        ftps_proto::tls::UNASKED_TICKETS_WHEN_SENDING as u32
+    );
 }
 
 // spec: E01, E03 — IPv6 control connection: EPRT |2| and EPSV work, PASV does not.
@@ -881,6 +1016,10 @@ fn client_certificate_required_policy() {
     raw.cmd("USER alice");
     assert_eq!(codes(&raw.cmd("PASS secret")), vec![530]);
     assert!(raw.requests.is_empty());
+    assert!(
+        raw.events
+            .contains(&SEv::Refused(Refusal::ClientCertificateRequired))
+    );
 }
 
 // spec: T44 — the client certificate reaches the login request.
@@ -1045,6 +1184,39 @@ fn ccc_plaintext_follows_close_notify_in_the_same_segment() {
         .collect();
     assert_eq!(tail, vec![200, 503, 503]);
     assert!(!raw.server.is_secure());
+}
+
+// spec: T26, T29 — curl's default CCC mode: the client reads our close_notify and sends
+// plaintext without its own close_notify. After the 200 the channel is clear by agreement, so
+// the server takes the plaintext as the next commands (the one-way shutdown ProFTPD accepts).
+#[test]
+fn ccc_accepts_a_client_that_skips_its_close_notify() {
+    let mut config = server_config();
+    config.allow_ccc = true;
+    let mut raw = Raw::new(config);
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("CCC")), vec![200]);
+    let mut tls = raw.tls.take().unwrap();
+    loop {
+        match tls.poll() {
+            Ok(ftps_proto::tls::TlsEvent::Idle) => break,
+            Ok(ftps_proto::tls::TlsEvent::PeerClosed | ftps_proto::tls::TlsEvent::Closed) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(tls.peer_has_closed(), "the server's close_notify arrived");
+    raw.send(b"PBSZ 0\r\nNOOP\r\n");
+    let tail: Vec<u16> = raw
+        .replies
+        .iter()
+        .rev()
+        .take(2)
+        .map(|r| r.code.get())
+        .collect();
+    assert_eq!(tail, vec![200, 503]);
+    assert!(!raw.server.is_secure());
+    assert!(!raw.server.is_closed());
 }
 
 // spec: T26 — CCC refused before login even when allowed (T28).
@@ -1273,12 +1445,12 @@ mod robustness {
                         }
                         Request::List { .. } => {
                             raw.server
-                                .answer_listing(id, Err(ftps_proto::server::FsError::NotFound))
+                                .answer_listing(id, Err(FsError::NotFound))
                                 .unwrap();
                         }
                         _ => raw
                             .server
-                            .answer(id, Err(ftps_proto::server::FsError::PermissionDenied))
+                            .answer(id, Err(FsError::PermissionDenied))
                             .unwrap(),
                     }
                     raw.drain();
@@ -1339,4 +1511,295 @@ fn prot_c_transfers_in_clear_when_policy_allows() {
     let op = pair.client.retrieve(b"clear.bin", None).unwrap();
     pair.run();
     assert_eq!(pair.downloads.get(&op), Some(&content));
+}
+
+// ---------------------------------------------------------------- upload commits
+
+/// A `STOR` whose data arrived completely (close_notify, then EOF): the session now waits for
+/// the application's commit.
+fn complete_upload(raw: &mut Raw, name: &str, payload: &[u8]) -> RequestId {
+    let data = raw.open_passive();
+    raw.cmd(&format!("STOR {name}"));
+    let id = answer_last(raw, ftps_proto::server::Answer::Done);
+    let config = raw.client_tls.clone().unwrap();
+    let mut conn = raw.data_client(data, config);
+    raw.pump_data(&mut conn);
+    let mut sent = 0;
+    while sent < payload.len() {
+        sent += conn.tls.as_mut().unwrap().write(&payload[sent..]).unwrap();
+        raw.pump_data(&mut conn);
+    }
+    conn.tls.as_mut().unwrap().close().unwrap();
+    raw.pump_data(&mut conn);
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    assert!(raw.events.contains(&SEv::UploadFinished(id, true)));
+    assert_eq!(raw.last_code(), 150, "the final reply waits for the commit");
+    id
+}
+
+// spec: §3.4 (STOR: 150 → 226 only for a stored file), §9.4
+#[test]
+fn no_226_before_the_application_committed_the_upload() {
+    let mut raw = raw_ready();
+    let id = complete_upload(&mut raw, "a.bin", &random_bytes(3_000, 1));
+    // However long the commit takes: no reply, and no idle timeout (the client waits for us).
+    assert_eq!(raw.server.next_deadline(), None);
+    raw.now = raw.now.saturating_add(Duration::from_secs(3_600));
+    raw.server.handle_timeout(raw.now);
+    raw.drain();
+    assert!(raw.replies.iter().all(|r| r.code.get() != 226));
+    assert_eq!(raw.closed(), None);
+    // The wrong answer methods are refused while the commit is awaited.
+    assert_eq!(
+        raw.server.answer(id, Ok(ftps_proto::server::Answer::Done)),
+        Err(UsageError::WrongAnswer("use finish_upload"))
+    );
+    assert_eq!(
+        raw.server.answer_login(id, true),
+        Err(UsageError::WrongAnswer("not a login request"))
+    );
+    raw.server.finish_upload(id, Ok(())).unwrap();
+    raw.drain();
+    assert_eq!(raw.last_code(), 226);
+    // Answered once only.
+    assert_eq!(
+        raw.server.finish_upload(id, Ok(())),
+        Err(UsageError::UnknownRequest)
+    );
+    // The idle clock runs again from the final reply.
+    let idle = ftps_proto::server::Timeouts::default().idle;
+    assert_eq!(
+        raw.server.next_deadline(),
+        Some(raw.now.saturating_add(idle))
+    );
+    raw.now = raw.now.saturating_add(idle);
+    raw.server.handle_timeout(raw.now);
+    raw.drain();
+    assert_eq!(raw.last_code(), 421);
+    assert_eq!(raw.closed(), Some(Some(ServerError::IdleTimeout)));
+}
+
+// spec: §3.4 (STOR after the 150: 451, 552 — never 226 for a file that was not stored)
+#[test]
+fn a_failed_commit_is_an_error_reply_not_226() {
+    let mut raw = raw_ready();
+    let cases = [
+        (FsError::NoSpace, 552),
+        (FsError::Local, 451),
+        (FsError::PermissionDenied, 451),
+        (FsError::AlreadyExists, 451),
+        (FsError::Unavailable, 451),
+    ];
+    for (i, (error, expected)) in cases.into_iter().enumerate() {
+        let before = raw.replies.len();
+        let id = complete_upload(&mut raw, &format!("secret-name-{i}.bin"), b"payload");
+        raw.server.finish_upload(id, Err(error)).unwrap();
+        raw.drain();
+        assert_eq!(
+            codes(&raw.replies[before..]),
+            vec![229, 150, expected],
+            "{error:?}"
+        );
+        // Fixed texts: neither the name nor the error's details are echoed.
+        let text = raw.replies.last().unwrap().text().to_vec();
+        assert!(!String::from_utf8_lossy(&text).contains("secret-name"));
+    }
+    assert!(raw.replies.iter().all(|r| r.code.get() != 226));
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+}
+
+// spec: §3.4 — commands pipelined while the commit is awaited run after the final reply.
+#[test]
+fn commands_during_the_commit_wait_queue_behind_the_final_reply() {
+    let mut raw = raw_ready();
+    let id = complete_upload(&mut raw, "q.bin", b"queued");
+    let before = raw.replies.len();
+    raw.send(b"NOOP\r\nPWD\r\nSYST\r\n");
+    assert_eq!(
+        raw.replies.len(),
+        before,
+        "nothing answered before the commit"
+    );
+    raw.server.finish_upload(id, Ok(())).unwrap();
+    raw.drain();
+    assert_eq!(codes(&raw.replies[before..]), vec![226, 200, 257, 215]);
+}
+
+// The pending-command limit holds while the commit is awaited.
+#[test]
+fn pipelining_past_the_limit_during_the_commit_wait_closes_the_session() {
+    let mut raw = raw_ready();
+    let id = complete_upload(&mut raw, "flood.bin", b"x");
+    raw.send("NOOP\r\n".repeat(33).as_bytes());
+    assert_eq!(raw.last_code(), 421);
+    assert_eq!(
+        raw.closed(),
+        Some(Some(ServerError::TooManyPendingCommands))
+    );
+    assert_eq!(
+        raw.server.finish_upload(id, Ok(())),
+        Err(UsageError::Closed)
+    );
+}
+
+// spec: §3.7 — ABOR after the data transfer ended: the transfer's own reply first, then 226.
+#[test]
+fn abor_during_the_commit_wait_is_answered_after_the_final_reply() {
+    let mut raw = raw_ready();
+    let id = complete_upload(&mut raw, "ab.bin", b"abort me");
+    let before = raw.replies.len();
+    raw.cmd("ABOR");
+    assert_eq!(
+        raw.replies.len(),
+        before,
+        "ABOR cannot undo a commit in progress"
+    );
+    raw.server.finish_upload(id, Ok(())).unwrap();
+    raw.drain();
+    assert_eq!(codes(&raw.replies[before..]), vec![226, 226]);
+    assert_eq!(raw.replies.last().unwrap().text(), b"No transfer to abort.");
+    // A failed commit with ABOR pending: the error, then the ABOR's 226.
+    let id = complete_upload(&mut raw, "ab2.bin", b"abort me");
+    let before = raw.replies.len();
+    raw.cmd("ABOR");
+    raw.server.finish_upload(id, Err(FsError::Local)).unwrap();
+    raw.drain();
+    assert_eq!(codes(&raw.replies[before..]), vec![451, 226]);
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+}
+
+// spec: §3.7 — QUIT waits for the upload's result, during the transfer or the commit.
+#[test]
+fn quit_during_the_commit_wait_follows_the_final_reply() {
+    let mut raw = raw_ready();
+    let id = complete_upload(&mut raw, "qq.bin", b"bye");
+    let before = raw.replies.len();
+    raw.cmd("QUIT");
+    assert_eq!(raw.replies.len(), before);
+    assert_eq!(raw.closed(), None);
+    raw.server.finish_upload(id, Err(FsError::NoSpace)).unwrap();
+    raw.drain();
+    assert_eq!(codes(&raw.replies[before..]), vec![552, 221]);
+    assert_eq!(raw.closed(), Some(None));
+    assert!(raw.control_closed());
+
+    // QUIT while the data still flows: after the commit, 226 then 221.
+    let mut raw = raw_ready();
+    let data = raw.open_passive();
+    raw.cmd("STOR late.bin");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    let config = raw.client_tls.clone().unwrap();
+    let mut conn = raw.data_client(data, config);
+    raw.pump_data(&mut conn);
+    let before = raw.replies.len();
+    raw.cmd("QUIT");
+    conn.tls.as_mut().unwrap().write(b"late").unwrap();
+    conn.tls.as_mut().unwrap().close().unwrap();
+    raw.pump_data(&mut conn);
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    assert_eq!(
+        raw.replies.len(),
+        before,
+        "neither 226 nor 221 before the commit"
+    );
+    raw.server.finish_upload(id, Ok(())).unwrap();
+    raw.drain();
+    assert_eq!(codes(&raw.replies[before..]), vec![226, 221]);
+    assert_eq!(raw.closed(), Some(None));
+}
+
+// The client hanging up while the commit is awaited ends the session; the late answer is told.
+#[test]
+fn control_loss_during_the_commit_wait() {
+    let mut raw = raw_ready();
+    let id = complete_upload(&mut raw, "gone.bin", b"bytes");
+    raw.server.handle_eof(Channel::Control, raw.now);
+    raw.drain();
+    assert_eq!(raw.closed(), Some(Some(ServerError::ConnectionLost)));
+    assert_eq!(
+        raw.server.finish_upload(id, Ok(())),
+        Err(UsageError::Closed)
+    );
+}
+
+// spec: §3.4 — with the real client: a failed commit is the client's error, nothing stored.
+#[test]
+fn real_client_sees_a_failed_commit() {
+    let mut pair = Pair::new(server_config(), client_config());
+    pair.run();
+    pair.login();
+    pair.commit_failure = Some(FsError::NoSpace);
+    let op = pair.client.store(b"full.bin").unwrap();
+    pair.upload(op, random_bytes(10_000, 3));
+    pair.run();
+    match pair.completed(op) {
+        Some(Err(ftps_proto::client::OpError::Rejected { reply })) => {
+            assert_eq!(reply.code.get(), 552);
+        }
+        other => panic!("expected a 552, got {other:?}"),
+    }
+    assert!(!pair.fs.files.contains_key(&b"/full.bin"[..]));
+    // The next upload commits.
+    pair.commit_failure = None;
+    let content = random_bytes(10_000, 4);
+    let op = pair.client.store(b"ok.bin").unwrap();
+    pair.upload(op, content.clone());
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    assert_eq!(pair.fs.files.get(&b"/ok.bin"[..]), Some(&content));
+    // The finish events carry the byte count and the resumption.
+    let (_, bytes, resumed) = *pair.finished_stats.last().unwrap();
+    assert_eq!(bytes, 10_000);
+    assert!(resumed);
+}
+
+// ---------------------------------------------------------------- refusal events
+
+// spec: T37, §7 (bounce), T40
+#[test]
+fn policy_refusals_are_reported_as_events() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(codes(&raw.cmd("USER alice")), vec![530]);
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("RETR f")), vec![521]);
+    assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![200]);
+    assert_eq!(codes(&raw.cmd("PROT C")), vec![534]);
+    assert_eq!(codes(&raw.cmd("CCC")), vec![534]);
+    assert_eq!(codes(&raw.cmd("PORT 10,0,0,9,200,1")), vec![500]);
+    assert_eq!(codes(&raw.cmd("EPRT |1|127.0.0.1|25|")), vec![504]);
+    let refusals: Vec<Refusal> = raw
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            SEv::Refused(reason) => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        refusals,
+        vec![
+            Refusal::TlsRequired,
+            Refusal::PrivateDataRequired,
+            Refusal::ClearDataRefused,
+            Refusal::CccRefused,
+            Refusal::ForeignDataAddress,
+            Refusal::PrivilegedDataPort,
+        ]
+    );
+    // Each has a log text.
+    for reason in refusals {
+        assert!(!reason.to_string().is_empty());
+    }
+    // Replies that are not policy refusals report nothing.
+    let before = raw.events.len();
+    assert_eq!(codes(&raw.cmd("XYZZY")), vec![500]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+    assert!(
+        raw.events[before..]
+            .iter()
+            .all(|e| !matches!(e, SEv::Refused(_)))
+    );
 }

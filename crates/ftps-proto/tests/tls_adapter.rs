@@ -592,6 +592,15 @@ fn peer_skipping_close_notify_after_ours_is_a_typed_error() {
         pair.client.data.is_empty(),
         "plaintext is never delivered as TLS data"
     );
+    // The caller may accept the one-way shutdown: the plaintext comes back untouched, once.
+    assert_eq!(
+        pair.client.ch.take_plaintext().unwrap(),
+        b"220 plain after ccc\r\n".to_vec()
+    );
+    assert_eq!(
+        pair.client.ch.take_plaintext().unwrap_err(),
+        TlsError::Finished
+    );
 }
 
 #[test]
@@ -728,12 +737,9 @@ fn resumption_is_scoped_per_control_session(
 
     // A data connection of control session A resumes A's session, on both sides, and the
     // resumed session still reports the control connection's certificate.
+    let a_data = tls::server_configs_for_data(&a.server).sending;
     for _ in 0..3 {
-        let mut data = pair_with(
-            a.client.clone(),
-            a.server.clone(),
-            ResumptionPolicy::Required,
-        );
+        let mut data = pair_with(a.client.clone(), a_data.clone(), ResumptionPolicy::Required);
         data.handshake();
         let client = data.client.ch.info().unwrap();
         let server = data.server.ch.info().unwrap();
@@ -748,11 +754,7 @@ fn resumption_is_scoped_per_control_session(
 
     // B's client offers B's session to A's server, which requires resumption: unknown there,
     // so it is refused before any server flight.
-    let mut refused = pair_with(
-        b.client.clone(),
-        a.server.clone(),
-        ResumptionPolicy::Required,
-    );
+    let mut refused = pair_with(b.client.clone(), a_data, ResumptionPolicy::Required);
     refused.flush(Dir::ClientToServer);
     refused.deliver(Dir::ClientToServer);
     assert_eq!(refused.server.error, Some(TlsError::ResumptionRequired));
@@ -813,6 +815,185 @@ fn resumption_required_refuses_a_fresh_client_before_any_flight() {
         "only the alert was sent"
     );
     assert!(data.client.error.is_some());
+}
+
+// ------------------------------------------------------------------ data-connection tickets
+
+/// The same client config (and session store) without the RFC 9149 ticket request, like a
+/// plain rustls or OpenSSL client.
+fn without_ticket_request(config: &Arc<ClientConfig>) -> Arc<ClientConfig> {
+    let mut config = ClientConfig::clone(config);
+    config.send_ticket_request = None;
+    Arc::new(config)
+}
+
+/// A resumed TLS 1.3 data connection; returns how many tickets its client received after
+/// the handshake, data and both close_notify went through.
+fn data_connection_tickets(client: Arc<ClientConfig>, data_server: Arc<ServerConfig>) -> u32 {
+    let mut data = pair_with(client, data_server, ResumptionPolicy::Required);
+    data.handshake();
+    assert_eq!(data.server.ch.info().unwrap().kind, HandshakeKind::Resumed);
+    assert_eq!(data.client.ch.info().unwrap().version, TlsVersion::Tls13);
+    data.send(Dir::ClientToServer, b"upload");
+    data.send(Dir::ServerToClient, b"download");
+    data.client.ch.close().unwrap();
+    data.server.ch.close().unwrap();
+    data.run();
+    assert!(data.client.has(&Ev::Closed) && data.server.has(&Ev::Closed));
+    assert_eq!(data.server.data, b"upload");
+    data.client.ch.tls13_tickets_received()
+}
+
+// spec: T40 — TLS 1.3 tickets on data connections: what a client asks for (RFC 9149), capped;
+// without a request one on a download and none on an upload (an uploading OpenSSL client never
+// reads them, and its close then resets the connection). The control connection keeps
+// sending rustls's default two.
+#[test]
+fn data_connection_tickets_follow_the_request_and_the_direction() {
+    let pki = pki();
+    let base_s = base_server(pki);
+    let control = control_session(&base_client(pki), &base_s);
+    let data = tls::server_configs_for_data(&control.server);
+
+    // This crate's client asks and gets what it asked for on every data connection.
+    let asked = u32::from(tls::CLIENT_TICKET_REQUEST.resumption_count);
+    for _ in 0..3 {
+        for server in [&data.receiving, &data.sending] {
+            assert_eq!(
+                data_connection_tickets(control.client.clone(), server.clone()),
+                asked
+            );
+        }
+    }
+
+    // Asking for more than the limit gets the limit.
+    let mut greedy = ClientConfig::clone(&control.client);
+    greedy.send_ticket_request = Some(rustls::client::TicketRequest {
+        new_session_count: 50,
+        resumption_count: 50,
+    });
+    let greedy = Arc::new(greedy);
+    for server in [&data.receiving, &data.sending] {
+        assert_eq!(
+            data_connection_tickets(greedy.clone(), server.clone()),
+            tls::MAX_DATA_CONNECTION_TICKETS as u32
+        );
+    }
+
+    // A client that does not ask gets none on an upload, one on a download...
+    let plain = without_ticket_request(&control.client);
+    assert_eq!(
+        data_connection_tickets(plain.clone(), data.receiving.clone()),
+        0
+    );
+    assert_eq!(
+        data_connection_tickets(plain, data.sending.clone()),
+        tls::UNASKED_TICKETS_WHEN_SENDING as u32
+    );
+
+    // ...and two on its control connection.
+    let plain_control = without_ticket_request(&tls::client_config_for_control(&base_client(pki)));
+    let mut control = pair(plain_control, tls::server_config_for_control(&base_s));
+    control.handshake();
+    assert_eq!(control.client.ch.tls13_tickets_received(), 2);
+}
+
+/// Resumes a data connection of a fresh control session on `control_server`, then offers the
+/// very same ClientHello (same ticket, same binder) to a second data connection, the way an
+/// OpenSSL client resumes with the one session it holds. Returns that second server channel.
+fn replay_ticket_on_second_data_connection(control_server: Arc<ServerConfig>) -> TlsChannel {
+    let pki = pki();
+    let client = without_ticket_request(&tls::client_config_for_control(&base_client(pki)));
+    let mut control = pair(client.clone(), control_server.clone());
+    control.handshake();
+    assert_eq!(control.client.ch.tls13_tickets_received(), 2);
+    let data_server = tls::server_configs_for_data(&control_server).receiving;
+
+    let mut first_client = TlsChannel::client(client, localhost(), TlsLimits::default()).unwrap();
+    assert!(matches!(first_client.poll(), Ok(TlsEvent::Idle)));
+    let hello = first_client.pending_transmit().to_vec();
+    assert!(!hello.is_empty());
+    let first_server = TlsChannel::server(
+        data_server.clone(),
+        ResumptionPolicy::Required,
+        TlsLimits::default(),
+    )
+    .unwrap();
+    let mut first = Pair::new(first_client, first_server);
+    first.handshake();
+    assert_eq!(first.server.ch.info().unwrap().kind, HandshakeKind::Resumed);
+
+    let mut second = TlsChannel::server(
+        data_server,
+        ResumptionPolicy::Required,
+        TlsLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(second.feed(&hello).unwrap(), hello.len());
+    while let Ok(event) = second.poll() {
+        if event == TlsEvent::Idle {
+            break;
+        }
+    }
+    second
+}
+
+// spec: T40 — a TLS 1.3 ticket resumes more than one data connection of its control
+// connection (rustls's stateful store would take it out on first use).
+#[test]
+fn tls13_ticket_resumes_twice_within_its_control_connection() {
+    let pki = pki();
+    let base_s = Arc::new(server_with_versions(pki, &[&TLS13]));
+    let second = replay_ticket_on_second_data_connection(tls::server_config_for_control(&base_s));
+    assert_eq!(second.error(), None);
+    assert_eq!(second.handshake_kind(), Some(HandshakeKind::Resumed));
+    assert!(
+        !second.pending_transmit().is_empty(),
+        "the ServerHello flight went out"
+    );
+
+    // The same with rustls's single-use store: the second offer is unknown, hence refused.
+    let mut single_use = ServerConfig::clone(&tls::server_config_for_control(&base_s));
+    single_use.session_storage = rustls::server::ServerSessionMemoryCache::new(64);
+    let second = replay_ticket_on_second_data_connection(Arc::new(single_use));
+    assert_eq!(second.error(), Some(&TlsError::ResumptionRequired));
+}
+
+// spec: T40 — the store behind all three configs: take keeps the entry, and the data configs
+// share the control config's store.
+#[test]
+fn server_store_keeps_taken_sessions_and_is_shared_with_data_connections() {
+    let control = tls::server_config_for_control(&base_server(pki()));
+    let data = tls::server_configs_for_data(&control);
+    assert_eq!(control.send_tls13_tickets, 2);
+    assert_eq!(data.receiving.send_tls13_tickets, 0);
+    assert_eq!(
+        data.sending.send_tls13_tickets,
+        tls::UNASKED_TICKETS_WHEN_SENDING
+    );
+    for config in [&data.receiving, &data.sending] {
+        assert_eq!(config.max_tls13_tickets, tls::MAX_DATA_CONNECTION_TICKETS);
+    }
+    assert!(control.session_storage.can_cache());
+    assert!(
+        control
+            .session_storage
+            .put(b"ticket".to_vec(), b"session".to_vec())
+    );
+    for config in [&data.receiving, &data.sending, &data.receiving] {
+        assert_eq!(
+            config.session_storage.take(b"ticket").as_deref(),
+            Some(&b"session"[..])
+        );
+    }
+    assert_eq!(
+        control.session_storage.get(b"ticket").as_deref(),
+        Some(&b"session"[..])
+    );
+    assert_eq!(data.sending.session_storage.take(b"other"), None);
+    // Another control connection has its own store.
+    let other = tls::server_config_for_control(&base_server(pki()));
+    assert_eq!(other.session_storage.take(b"ticket"), None);
 }
 
 /// A client session store that forgets key-exchange hints, so every connection starts with

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ftps_proto::client::{
     ClientEvent, ClientSession, DataConnectionMode, DataProtection, ListingEntry, OpId,
-    SessionConfig, Timeouts, TlsMode, UsageError,
+    SessionConfig, Timeouts, TlsMode, TraceDirection, UsageError,
 };
 use ftps_proto::codec::listing::FtpTime;
 use ftps_proto::codec::reply::{self, Reply};
@@ -68,6 +68,9 @@ pub struct ClientOptions {
     pub timeouts: Timeouts,
     /// The highest TLS version offered (default TLS 1.3; TLS 1.2 is always the minimum).
     pub max_tls_version: TlsVersion,
+    /// Receives the control-connection dialogue from the first reply on (`None`, the default:
+    /// no trace).
+    pub trace: Option<Tracer>,
 }
 
 impl ClientOptions {
@@ -85,7 +88,30 @@ impl ClientOptions {
             extended_data_commands: true,
             timeouts: Timeouts::default(),
             max_tls_version: TlsVersion::Tls13,
+            trace: None,
         }
+    }
+}
+
+/// Receives each line of the control-connection dialogue, in order, as the client handles it:
+/// the commands sent (the argument of `PASS` and `ACCT` already replaced by `****` in the
+/// protocol core, so the secret never reaches the callback) and the lines of every reply
+/// received, without CRLF, before and under TLS alike.
+pub struct Tracer(Box<TraceFn>);
+
+/// The callback inside a [`Tracer`].
+type TraceFn = dyn FnMut(TraceDirection, &[u8]) + Send;
+
+impl Tracer {
+    /// A tracer calling `trace` with each line.
+    pub fn new(trace: impl FnMut(TraceDirection, &[u8]) + Send + 'static) -> Self {
+        Self(Box::new(trace))
+    }
+}
+
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tracer")
     }
 }
 
@@ -134,6 +160,8 @@ pub struct Client {
     tls_info: Option<TlsInfo>,
     features: Vec<Vec<u8>>,
     progress: Option<Progress>,
+    trace: Option<Tracer>,
+    last_transfer: Option<TransferSummary>,
     closed: bool,
 }
 
@@ -165,6 +193,7 @@ impl Client {
         let server_name = ServerName::try_from(options.host.clone())
             .map_err(|_| Error::InvalidHostName(options.host.clone()))?;
         let tls_config = client_tls_config(&options)?;
+        let trace = options.trace;
         let mut config = SessionConfig::new(peer, server_name, Arc::new(tls_config));
         config.tls_mode = options.tls_mode;
         config.data_mode = options.data_mode;
@@ -172,11 +201,28 @@ impl Client {
         config.trust_pasv_address = options.trust_pasv_address;
         config.extended_data_commands = options.extended_data_commands;
         config.timeouts = options.timeouts;
-        Self::with_session_config(config)
+        config.trace_control = trace.is_some();
+        Self::start(config, trace)
     }
 
-    /// Connects with a fully specified session configuration.
+    /// Connects with a fully specified session configuration (its control-line events, if
+    /// [`SessionConfig::trace_control`] is on, are dropped: use
+    /// [`with_session_config_traced`](Self::with_session_config_traced) to receive them).
     pub fn with_session_config(config: SessionConfig) -> Result<Self, Error> {
+        Self::start(config, None)
+    }
+
+    /// Connects with a fully specified session configuration, turning the control-line trace
+    /// on and handing it to `trace`.
+    pub fn with_session_config_traced(
+        mut config: SessionConfig,
+        trace: Tracer,
+    ) -> Result<Self, Error> {
+        config.trace_control = true;
+        Self::start(config, Some(trace))
+    }
+
+    fn start(config: SessionConfig, trace: Option<Tracer>) -> Result<Self, Error> {
         let epoch = std::time::Instant::now();
         let timeouts = config.timeouts;
         let session = ClientSession::new(config, Instant::from_nanos(0));
@@ -192,6 +238,8 @@ impl Client {
             tls_info: None,
             features: Vec::new(),
             progress: None,
+            trace,
+            last_transfer: None,
             closed: false,
         };
         client.drive(None, Job::Control)?;
@@ -206,6 +254,12 @@ impl Client {
     /// The feature lines of the server's `FEAT` reply (after TLS).
     pub fn features(&self) -> &[Vec<u8>] {
         &self.features
+    }
+
+    /// What the most recent successful data transfer reported, listings included (whose
+    /// entries the listing calls return instead of a summary).
+    pub fn last_transfer(&self) -> Option<&TransferSummary> {
+        self.last_transfer.as_ref()
     }
 
     /// Sets (or clears) the progress callback for the following transfers.
@@ -381,7 +435,15 @@ impl Client {
     }
 
     fn run(&mut self, op: OpId, job: Job<'_>) -> Result<Finished, Error> {
-        self.drive(Some(op), job)?.ok_or(Error::Closed(None))
+        let done = self.drive(Some(op), job)?.ok_or(Error::Closed(None))?;
+        if let Some((bytes, resumed)) = done.transfer {
+            self.last_transfer = Some(TransferSummary {
+                bytes,
+                resumed,
+                reply: done.reply.clone(),
+            });
+        }
+        Ok(done)
     }
 
     fn now(&self) -> Instant {
@@ -468,6 +530,11 @@ impl Client {
                             }
                             ClientEvent::Writable { op } if Some(op) == target => writable = true,
                             ClientEvent::Secured { info } => self.tls_info = Some(info),
+                            ClientEvent::ControlLine { direction, line } => {
+                                if let Some(Tracer(trace)) = &mut self.trace {
+                                    trace(direction, &line);
+                                }
+                            }
                             ClientEvent::Ready { features } => {
                                 self.features = features;
                                 if target.is_none() {

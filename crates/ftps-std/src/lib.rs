@@ -41,6 +41,7 @@
 //!     advertised_address: None,
 //!     storage: Arc::new(LocalFs::new("/srv/ftp")?),
 //!     auth: Arc::new(users),
+//!     log: None,
 //! })?;
 //! server.run()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -51,10 +52,10 @@ mod client;
 mod net;
 pub mod server;
 
-pub use client::{Client, ClientOptions, Progress, TransferSummary, Trust};
+pub use client::{Client, ClientOptions, Progress, Tracer, TransferSummary, Trust};
 pub use ftps_proto::client::{
     ClientError, DataConnectionMode, DataProtection, ListingEntry, OpError, Timeouts, TlsMode,
-    UsageError,
+    TraceDirection, UsageError,
 };
 pub use server::{Server, ServerOptions, ShutdownHandle};
 

@@ -126,6 +126,10 @@ pub struct SessionConfig {
     pub timeouts: Timeouts,
     /// Limits.
     pub limits: Limits,
+    /// Report every control-connection line sent and received as
+    /// [`ClientEvent::ControlLine`](super::ClientEvent::ControlLine) (with the `PASS`/`ACCT`
+    /// argument redacted), e.g. for a `-v` dialogue. Off by default.
+    pub trace_control: bool,
 }
 
 impl SessionConfig {
@@ -143,6 +147,7 @@ impl SessionConfig {
             extended_data_commands: true,
             timeouts: Timeouts::default(),
             limits: Limits::default(),
+            trace_control: false,
         }
     }
 }

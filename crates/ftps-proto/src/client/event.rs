@@ -37,6 +37,15 @@ pub enum ListingEntry {
     Invalid(ListingError),
 }
 
+/// Which way a traced control-connection line went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TraceDirection {
+    /// A command line the client sent.
+    Sent,
+    /// A reply line the client received.
+    Received,
+}
+
 /// What the session tells the application. Data slices are borrowed until the next call on
 /// the session.
 #[derive(Debug)]
@@ -68,6 +77,19 @@ pub enum ClientEvent<'a> {
         op: OpId,
         /// The reply.
         reply: Reply,
+    },
+    /// One line of the control-connection dialogue, reported only when
+    /// [`SessionConfig::trace_control`](super::SessionConfig::trace_control) is on, in the
+    /// order of the dialogue (before or under TLS alike). Sent lines are reported when the
+    /// command is queued for sending, as encoded, except that the argument of `PASS` and
+    /// `ACCT` is replaced by `****` (the secret never reaches an event). Received lines are
+    /// the lines of each complete reply, code included; a multi-line reply gives one event per
+    /// line. Line terminators are not included.
+    ControlLine {
+        /// Sent or received.
+        direction: TraceDirection,
+        /// The line's bytes, without CRLF.
+        line: Vec<u8>,
     },
     /// A chunk of a download (RETR), borrowed until the next call.
     Data {

@@ -27,7 +27,11 @@
 //! - Passive data connections go to the control peer's IP, never to the address of a `227`
 //!   (unless configured); active ones must come from it. The client is the TLS client on
 //!   every data connection, with the control connection's config and server name, so the data
-//!   connection resumes the control session.
+//!   connection resumes the control session. Its ClientHello waits for the transfer command's
+//!   1yz, so a refused command spends no single-use TLS 1.3 ticket.
+//! - With [`SessionConfig::trace_control`], every control line sent and received is reported
+//!   as [`ClientEvent::ControlLine`]; the argument of `PASS`/`ACCT` is replaced by `****`
+//!   before the event exists.
 //! - A transfer completes only when its data stream ended cleanly (close_notify under TLS) and
 //!   its final 2yz arrived, in either order.
 
@@ -40,7 +44,8 @@ mod verbs;
 
 pub use config::{DataConnectionMode, DataProtection, Limits, SessionConfig, Timeouts, TlsMode};
 pub use event::{
-    ClientError, ClientEvent, ListingEntry, OpError, OpId, ProtocolError, TimeoutKind, UsageError,
+    ClientError, ClientEvent, ListingEntry, OpError, OpId, ProtocolError, TimeoutKind,
+    TraceDirection, UsageError,
 };
 
 use alloc::boxed::Box;
@@ -135,6 +140,9 @@ struct Transfer {
     listen: Option<SocketAddr>,
     /// Set when the session aborts the transfer itself (data failure): the operation's error.
     abort_reason: Option<OpError>,
+    /// The server answered the transfer command with a 1yz (or already with its final 2yz):
+    /// it will use the data connection, so its TLS handshake may start.
+    accepted: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,8 @@ use super::{
     AbortState, ClientError, ClientEvent, ClientSession, Command, DataConnection,
     DataConnectionMode, DataDirection, DataProtection, DataSlot, Op, OpError, OpId, OpKind, Phase,
     ProtectionLevel, ProtocolError, Reply, ReplyCode, Sent, TlsChannel, TlsError, TlsEvent,
-    TlsMode, TransferStep, Verdict, encode_port_argument, parse_epsv_reply, parse_pasv_reply,
+    TlsMode, TraceDirection, TransferStep, Verdict, encode_port_argument, parse_epsv_reply,
+    parse_pasv_reply,
 };
 use super::{LoginStep, Verb};
 use crate::io::{Channel, IoRequest};
@@ -41,10 +42,50 @@ impl ClientSession {
 
     /// Queues a command line without changing what is awaited (ABOR, the fatal QUIT).
     pub(super) fn send_raw_command(&mut self, command: &Command) {
+        let start = self.command_out.len();
         // Arguments were checked for CR/LF by the verbs, so encoding cannot fail; a failure
         // would only drop the command, and the reply timer then ends the session.
         let _ = command.encode(&mut self.command_out);
+        if self.config.trace_control && self.command_out.len() > start {
+            let encoded = &self.command_out[start..];
+            let line = encoded.strip_suffix(b"\r\n").unwrap_or(encoded);
+            let line = if hides_secret(command) {
+                redacted(line)
+            } else {
+                line.to_vec()
+            };
+            self.events.push_back(ClientEvent::ControlLine {
+                direction: TraceDirection::Sent,
+                line,
+            });
+        }
         self.flush_commands();
+    }
+
+    /// Reports a complete reply line by line, in its wire form (code and separator rebuilt
+    /// around the text the parser kept).
+    fn trace_reply(&mut self, reply: &Reply) {
+        if !self.config.trace_control {
+            return;
+        }
+        let code = reply.code.get();
+        let digits = [digit(code / 100), digit(code / 10 % 10), digit(code % 10)];
+        let last = reply.lines.len().saturating_sub(1);
+        for (index, text) in reply.lines.iter().enumerate() {
+            let mut line = Vec::with_capacity(text.len() + 4);
+            if index == 0 {
+                line.extend_from_slice(&digits);
+                line.push(if last == 0 { b' ' } else { b'-' });
+            } else if index == last {
+                line.extend_from_slice(&digits);
+                line.push(b' ');
+            }
+            line.extend_from_slice(text);
+            self.events.push_back(ClientEvent::ControlLine {
+                direction: TraceDirection::Received,
+                line,
+            });
+        }
     }
 
     fn send(&mut self, sent: Sent, command: &Command) {
@@ -167,7 +208,10 @@ impl ClientSession {
         while self.ended.is_none() && self.phase != Phase::Handshaking {
             match self.parser.next_reply() {
                 None => break,
-                Some(Ok(reply)) => self.on_reply(reply),
+                Some(Ok(reply)) => {
+                    self.trace_reply(&reply);
+                    self.on_reply(reply);
+                }
                 Some(Err(err)) => self.end(Some(ClientError::Protocol(
                     ProtocolError::MalformedReply(err),
                 ))),
@@ -392,7 +436,7 @@ impl ClientSession {
         // 334, another 2yz, 4yz, 5yz, or a 1yz: TLS is not active. QUIT in plaintext and fail
         // (checklist T07, T08, T47, §9.3). No credential was sent.
         self.command_out.clear();
-        let _ = Command::Quit.encode(&mut self.command_out);
+        self.send_raw_command(&Command::Quit);
         self.end(Some(ClientError::TlsRefused { reply }));
     }
 
@@ -525,12 +569,14 @@ impl ClientSession {
         };
         // The final reply may take as long as the data takes: the data idle timer rules now.
         self.reply_deadline = None;
+        transfer.accepted = true;
         if transfer.abort == AbortState::None {
             let op = *id;
             self.events
                 .push_back(ClientEvent::Preliminary { op, reply });
         }
         self.touch_data();
+        self.maybe_start_data();
     }
 
     fn on_transfer_reply(&mut self, sent: Sent, reply: Reply, positive: bool) {
@@ -625,9 +671,11 @@ impl ClientSession {
                 }
                 if positive {
                     transfer.final_reply = Some(reply);
+                    transfer.accepted = true;
                     if transfer.data_result.is_none() {
                         // Waiting for the data side only now.
                         self.touch_data();
+                        self.maybe_start_data();
                     }
                 } else {
                     transfer.failure = Some(OpError::Rejected { reply });
@@ -684,24 +732,33 @@ impl ClientSession {
         id
     }
 
-    /// Starts the data connection's security once its socket is up and the transfer command
-    /// went out (servers accept the data connection only after it; T34).
+    /// Starts the data connection once its socket is up and the transfer command went out
+    /// (servers accept the data connection only after it; T34). Under TLS it waits further,
+    /// for the server's 1yz: a refused command (550) then costs no ClientHello, which would
+    /// spend one of the control session's single-use TLS 1.3 tickets on a connection the
+    /// server never reads, and a later data connection could then not resume. In RFC 4217's
+    /// diagrams (§12.5-§12.7, checklist T34) the data handshake follows the 150/125, and the
+    /// server must not hold the 1yz back for it; curl and Python's ftplib wait for it too.
     pub(super) fn maybe_start_data(&mut self) {
-        let running = match self.ops.front() {
+        let private = self.data_private;
+        let (running, accepted) = match self.ops.front() {
             Some(Op {
                 id,
                 kind: OpKind::Transfer(transfer),
-            }) => {
+            }) => (
                 transfer.step == TransferStep::Running
-                    && self.data.as_ref().is_some_and(|slot| slot.op == *id)
-            }
-            _ => false,
+                    && self.data.as_ref().is_some_and(|slot| slot.op == *id),
+                transfer.accepted,
+            ),
+            _ => (false, false),
         };
-        let private = self.data_private;
         let Some(slot) = &mut self.data else {
             return;
         };
         if !running || slot.closing || !slot.conn.is_connected() || slot.conn.is_started() {
+            return;
+        }
+        if private && !accepted {
             return;
         }
         if private {
@@ -1062,4 +1119,35 @@ impl ClientSession {
         });
         self.ended = Some(error);
     }
+}
+
+/// `PASS` and `ACCT` carry secrets: their argument never reaches a trace event, also when
+/// sent as a raw command.
+fn hides_secret(command: &Command) -> bool {
+    match command {
+        Command::Pass(_) | Command::Acct(_) => true,
+        Command::Unknown { verb, .. } => {
+            verb.eq_ignore_ascii_case(b"PASS") || verb.eq_ignore_ascii_case(b"ACCT")
+        }
+        _ => false,
+    }
+}
+
+/// The verb as encoded, then ` ****` in place of the argument (whether there was one or not,
+/// so the trace does not tell an empty password either).
+fn redacted(line: &[u8]) -> Vec<u8> {
+    let verb_len = line
+        .iter()
+        .position(|&byte| byte == b' ')
+        .unwrap_or(line.len());
+    let mut out = Vec::with_capacity(verb_len + 5);
+    out.extend_from_slice(&line[..verb_len]);
+    out.extend_from_slice(b" ****");
+    out
+}
+
+/// The ASCII digit of `value % 10`.
+fn digit(value: u16) -> u8 {
+    // The remainder is below 10, so the narrowing keeps it whole.
+    b'0' + (value % 10) as u8
 }

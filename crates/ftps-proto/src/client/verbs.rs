@@ -275,6 +275,7 @@ impl ClientSession {
             resumed: None,
             listen: None,
             abort_reason: None,
+            accepted: false,
         })))
     }
 

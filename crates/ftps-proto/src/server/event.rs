@@ -117,7 +117,7 @@ pub enum Request {
     },
     /// `STOR`, `APPE`, `STOU`: answer [`Answer::Done`] when the file is open (for `STOU`,
     /// [`Answer::Path`] with the name chosen); the bytes arrive as `ServerEvent::Data`, the end
-    /// as `ServerEvent::UploadFinished`.
+    /// as `ServerEvent::UploadFinished`, answered (when complete) with `finish_upload`.
     Store {
         /// The file (for `STOU`: the directory to create a unique file in).
         path: Vec<u8>,
@@ -229,13 +229,25 @@ pub enum ServerEvent<'a> {
         /// The bytes, in order.
         bytes: &'a [u8],
     },
-    /// An upload ended. `complete == false` (truncated without close_notify, aborted, failed):
-    /// the backend must discard or mark the file incomplete.
+    /// An upload ended.
+    ///
+    /// `complete == true`: every byte arrived and the stream ended cleanly. The final reply
+    /// waits for the application: commit the file (rename, sync) and report the outcome with
+    /// [`finish_upload`](super::ServerSession::finish_upload) — `226` only after it succeeded.
+    ///
+    /// `complete == false` (truncated without close_notify, aborted, timed out, failed): the
+    /// backend must discard or mark the file incomplete. The session has already chosen its
+    /// reply (`426`, `425`, `451`, `552`, …) and waits for nothing: no answer is needed.
     UploadFinished {
         /// The transfer.
         id: RequestId,
         /// Whether every byte arrived and the stream ended cleanly.
         complete: bool,
+        /// Payload bytes received on the data connection (before TYPE A conversion).
+        bytes: u64,
+        /// The data connection's TLS resumed the control connection's session (`false` in
+        /// clear or when no handshake completed).
+        resumed_tls: bool,
     },
     /// A download or listing ended.
     SendFinished {
@@ -243,6 +255,19 @@ pub enum ServerEvent<'a> {
         id: RequestId,
         /// Whether the client received everything (our close_notify out, its end seen).
         complete: bool,
+        /// Payload bytes handed to the data connection (after TYPE A conversion).
+        bytes: u64,
+        /// The data connection's TLS resumed the control connection's session (`false` in
+        /// clear or when no handshake completed).
+        resumed_tls: bool,
+    },
+    /// The session refused something for a policy or defence reason (for logs; the reply,
+    /// if any, is already on its way). Port theft is reported as
+    /// [`DataPeerRefused`](Self::DataPeerRefused); refusals that end the session come with
+    /// [`Closed`](Self::Closed).
+    Refused {
+        /// What was refused.
+        reason: Refusal,
     },
     /// A passive data connection from a host other than the control peer was refused (port
     /// theft); the session keeps waiting for the right one.
@@ -255,6 +280,67 @@ pub enum ServerEvent<'a> {
         /// Why, when it was not an orderly end.
         error: Option<ServerError>,
     },
+}
+
+/// A policy or defence refusal, reported as [`ServerEvent::Refused`]. `Display` gives a short
+/// text for logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// A command that needs TLS on the control connection came before `AUTH TLS` (`530`).
+    TlsRequired,
+    /// `PASS` without the client certificate the policy requires (a failed login).
+    ClientCertificateRequired,
+    /// A transfer while `PROT` is C and private data is required (`521`).
+    PrivateDataRequired,
+    /// `PROT C` refused by policy (`534`).
+    ClearDataRefused,
+    /// `CCC` refused by policy or before login (`534`).
+    CccRefused,
+    /// `PORT`/`EPRT` to a host other than the control peer (bounce, `500`).
+    ForeignDataAddress,
+    /// `PORT`/`EPRT` to a port below 1024 (`504`).
+    PrivilegedDataPort,
+    /// A data connection's TLS did not resume the control connection's session (`522`).
+    DataTlsNotResumed,
+}
+
+impl Refusal {
+    /// The reply that goes with the refusal; `None` when another reply follows (a failed
+    /// login's delayed `530`).
+    pub(crate) fn reply(self) -> Option<(u16, &'static [u8])> {
+        Some(match self {
+            Self::TlsRequired => (530, b"TLS required on the control connection (AUTH TLS)."),
+            Self::ClientCertificateRequired => return None,
+            Self::PrivateDataRequired => {
+                // Before any 1yz (RFC 4217 §10.2, checklist T37).
+                (521, b"Data connections must be protected: use PROT P.")
+            }
+            Self::ClearDataRefused => (534, b"PROT C refused by policy."),
+            Self::CccRefused => (534, b"CCC refused by policy."),
+            Self::ForeignDataAddress => {
+                // Bounce defence (RFC 2577 §3).
+                (500, b"Illegal PORT command: address is not the client's.")
+            }
+            Self::PrivilegedDataPort => (504, b"Illegal PORT command: privileged port refused."),
+            Self::DataTlsNotResumed => (522, b"SSL connection failed: session reuse required."),
+        })
+    }
+}
+
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::TlsRequired => "TLS required on the control connection before this command",
+            Self::ClientCertificateRequired => "login without the required client certificate",
+            Self::PrivateDataRequired => "transfer refused: PROT P required",
+            Self::ClearDataRefused => "PROT C refused by policy",
+            Self::CccRefused => "CCC refused",
+            Self::ForeignDataAddress => "PORT/EPRT to a foreign host refused (bounce)",
+            Self::PrivilegedDataPort => "PORT/EPRT to a privileged port refused",
+            Self::DataTlsNotResumed => "data connection TLS did not resume the control session",
+        })
+    }
 }
 
 /// Why a session ended.
@@ -294,7 +380,7 @@ pub enum ServerError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum UsageError {
-    /// No pending request or running transfer has this id.
+    /// No pending request, running transfer or upload awaiting its commit has this id.
     #[error("unknown request id")]
     UnknownRequest,
     /// The answer does not fit the request.

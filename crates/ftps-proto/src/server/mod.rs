@@ -20,7 +20,9 @@
 //! 3. Answer requests; for downloads write bytes after [`ServerEvent::Writable`] with
 //!    [`write_data`](ServerSession::write_data) and end with
 //!    [`finish_data`](ServerSession::finish_data); uploads arrive as [`ServerEvent::Data`] and
-//!    end with [`ServerEvent::UploadFinished`].
+//!    end with [`ServerEvent::UploadFinished`]; a complete one is committed by the application
+//!    and answered with [`finish_upload`](ServerSession::finish_upload) before its final
+//!    reply (`226` only for a file that is really stored).
 //!
 //! # Security behaviour (secure by default, see [`SessionConfig`])
 //! - TLS on the control connection before `USER`/`PASS` (530 otherwise); only FEAT, HELP,
@@ -33,7 +35,9 @@
 //!   (`504`) is refused (bounce); a passive data connection from another host is refused and
 //!   the session keeps waiting (port theft).
 //! - An upload that ends without close_notify is `426`, never `226`, and the application hears
-//!   `complete: false` (truncation, checklist §9.4).
+//!   `complete: false` (truncation, checklist §9.4); a complete one gets `226` only after
+//!   the application reported its commit.
+//! - Policy and defence refusals are reported as [`ServerEvent::Refused`] (for logs).
 //! - Failed logins are answered after a delay and end the session with `421` at the limit;
 //!   HTTP-looking commands close the connection at once (ALPACA, §9.6); command arguments are
 //!   never echoed in replies; passwords are redacted in `Debug`.
@@ -50,7 +54,7 @@ mod event;
 
 pub use config::{ClientCertificates, Limits, SessionConfig, Timeouts, TlsMode};
 pub use event::{
-    Answer, DirEntry, DirEntryKind, FsError, ListFormat, Request, RequestId, ServerError,
+    Answer, DirEntry, DirEntryKind, FsError, ListFormat, Refusal, Request, RequestId, ServerError,
     ServerEvent, UsageError,
 };
 
@@ -76,7 +80,7 @@ use crate::codec::listing::{
 use crate::codec::reply::{Reply, ReplyCode};
 use crate::data::{DataConnection, DataDirection, DataError};
 use crate::io::{Channel, DataId, Instant, IoErrorKind, IoRequest};
-use crate::tls::{ServerConfig, TlsChannel, TlsError, TlsEvent};
+use crate::tls::{DataServerConfigs, ServerConfig, TlsChannel, TlsError, TlsEvent};
 use ascii::{AsciiDecoder, encode_ascii};
 
 /// MLST facts this server can send, all on by default.
@@ -110,6 +114,57 @@ enum Pending {
         path: Vec<u8>,
     },
     Transfer(PendingTransfer),
+    /// A complete upload: its final reply waits for the application's commit
+    /// (`finish_upload`).
+    Commit,
+}
+
+/// When a file-system error is reported, which decides its reply code.
+#[derive(Debug, Clone, Copy)]
+enum ErrorStage<'a> {
+    /// Refusing a request, before any 1yz reply.
+    Request(&'a Pending),
+    /// A transfer's final reply, after its 150: RFC 959 §5.4 allows only 226/250, 425, 426,
+    /// 451, 551 and 552 there, so 550/553/452 would be out of place.
+    Transfer,
+}
+
+/// The one mapping from the application's [`FsError`] to a reply (fixed texts: nothing the
+/// backend said is echoed).
+fn fs_error_reply(err: FsError, stage: ErrorStage<'_>) -> (u16, &'static [u8]) {
+    let pending = match stage {
+        ErrorStage::Transfer => {
+            return match err {
+                FsError::NoSpace => (552, b"Transfer aborted: insufficient storage space."),
+                _ => (451, b"Transfer aborted: local error."),
+            };
+        }
+        ErrorStage::Request(pending) => pending,
+    };
+    let mlsd = matches!(
+        pending,
+        Pending::Transfer(PendingTransfer {
+            kind: TransferKind::Listing(ListFormat::Mlsd)
+        })
+    );
+    let upload = matches!(
+        pending,
+        Pending::Transfer(PendingTransfer {
+            kind: TransferKind::Store { .. }
+        })
+    );
+    match err {
+        FsError::NotFound => (550, b"No such file or directory."),
+        FsError::PermissionDenied => (550, b"Permission denied."),
+        FsError::WrongKind if mlsd => (501, b"Not a directory."),
+        FsError::WrongKind => (550, b"Wrong kind of file."),
+        FsError::AlreadyExists if upload => (553, b"File exists."),
+        FsError::AlreadyExists => (550, b"File exists."),
+        FsError::InvalidName => (553, b"File name not allowed."),
+        FsError::NoSpace => (452, b"Insufficient storage space."),
+        FsError::Unavailable => (450, b"Requested file action not taken."),
+        FsError::Local => (451, b"Local error in processing."),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,8 +229,10 @@ struct Transfer {
 #[derive(Debug)]
 pub struct ServerSession {
     config: SessionConfig,
-    /// This control connection's TLS config (private session store) for control and data.
+    /// This control connection's TLS config (private session store).
     tls_config: Option<Arc<ServerConfig>>,
+    /// Its data connections' configs: the same session store; TLS 1.3 tickets by direction.
+    data_tls_configs: Option<DataServerConfigs>,
     peer: SocketAddr,
     local: SocketAddr,
     now: Instant,
@@ -280,10 +337,12 @@ impl ServerSession {
             .map(crate::tls::server_config_for_control);
         #[cfg(not(feature = "std"))]
         let tls_config = config.tls.clone();
+        let data_tls_configs = tls_config.as_ref().map(crate::tls::server_configs_for_data);
         let parser = CommandParser::new(config.limits.command);
         let implicit = config.tls_mode == TlsMode::Implicit && tls_config.is_some();
         let mut session = Self {
             tls_config,
+            data_tls_configs,
             peer,
             local,
             now,
@@ -609,7 +668,7 @@ impl ServerSession {
         Self::start_security(
             &mut t.conn,
             self.data_private,
-            self.tls_config.as_ref(),
+            self.data_tls_configs.as_ref(),
             &self.config,
         );
         self.touch_data();
@@ -733,6 +792,7 @@ impl ServerSession {
         let wrong = |what| Err(UsageError::WrongAnswer(what));
         match (&pending, &result) {
             (Pending::Login, _) => return wrong("use answer_login"),
+            (Pending::Commit, _) => return wrong("use finish_upload"),
             (
                 Pending::Transfer(PendingTransfer {
                     kind: TransferKind::Listing(_),
@@ -860,12 +920,52 @@ impl ServerSession {
             .filter(|t| t.id == id)
             .ok_or(UsageError::UnknownRequest)?;
         t.conn.cancel();
-        let reply: (u16, &[u8]) = if error == FsError::NoSpace {
-            (552, b"Transfer aborted: insufficient storage space.")
-        } else {
-            (451, b"Transfer aborted: local error.")
-        };
-        self.complete_transfer(Some(reply));
+        self.complete_transfer(Some(fs_error_reply(error, ErrorStage::Transfer)));
+        self.run();
+        Ok(())
+    }
+
+    /// Answers a complete upload ([`ServerEvent::UploadFinished`] with `complete: true`):
+    /// `Ok` once the file is committed under its name (`226`), `Err` when committing failed
+    /// (`552` for [`FsError::NoSpace`], `451` otherwise; the file must not be left visible).
+    ///
+    /// Until this call the upload's final reply is held back: commands the client pipelines
+    /// meanwhile queue (under [`Limits::max_pending_commands`]), `ABOR`, `STAT` and `QUIT`
+    /// included, and run after the final reply — the data transfer is already over, so `ABOR`
+    /// gets `226 No transfer to abort.` and `QUIT` `221`. The idle timeout does not run while
+    /// the application decides (as for every request). If the session closes first (the
+    /// client hung up) this returns [`UsageError::Closed`]; the upload was complete, so the
+    /// application may keep it.
+    pub fn finish_upload(
+        &mut self,
+        id: RequestId,
+        result: Result<(), FsError>,
+    ) -> Result<(), UsageError> {
+        match &self.wait {
+            Wait::Answer {
+                id: waiting,
+                pending: Pending::Commit,
+            } if *waiting == id => {}
+            Wait::Answer { id: waiting, .. } if *waiting == id => {
+                return Err(UsageError::WrongAnswer("not an upload awaiting its commit"));
+            }
+            _ => {
+                return Err(if self.closing.is_some() {
+                    UsageError::Closed
+                } else {
+                    UsageError::UnknownRequest
+                });
+            }
+        }
+        self.take_answer(id)?;
+        match result {
+            Ok(()) => self.reply(226, b"Transfer complete."),
+            Err(err) => {
+                let (value, text) = fs_error_reply(err, ErrorStage::Transfer);
+                self.reply(value, text);
+            }
+        }
+        self.after_final_reply();
         self.run();
         Ok(())
     }
@@ -893,38 +993,21 @@ impl ServerSession {
     }
 
     fn reply_fs_error(&mut self, pending: &Pending, err: FsError) {
-        let transfer = matches!(pending, Pending::Transfer(_));
-        let mlsd = matches!(
-            pending,
-            Pending::Transfer(PendingTransfer {
-                kind: TransferKind::Listing(ListFormat::Mlsd)
-            })
-        );
-        let upload = matches!(
-            pending,
-            Pending::Transfer(PendingTransfer {
-                kind: TransferKind::Store { .. }
-            })
-        );
-        let (value, text): (u16, &[u8]) = match err {
-            FsError::NotFound => (550, b"No such file or directory."),
-            FsError::PermissionDenied => (550, b"Permission denied."),
-            FsError::WrongKind if mlsd => (501, b"Not a directory."),
-            FsError::WrongKind => (550, b"Wrong kind of file."),
-            FsError::AlreadyExists if upload => (553, b"File exists."),
-            FsError::AlreadyExists => (550, b"File exists."),
-            FsError::InvalidName => (553, b"File name not allowed."),
-            FsError::NoSpace => (452, b"Insufficient storage space."),
-            FsError::Unavailable => (450, b"Requested file action not taken."),
-            FsError::Local if transfer => (451, b"Local error in processing."),
-            FsError::Local => (451, b"Local error in processing."),
-        };
+        let (value, text) = fs_error_reply(err, ErrorStage::Request(pending));
         self.reply(value, text);
+    }
+
+    /// Replies to and reports a policy or defence refusal.
+    fn refuse(&mut self, reason: Refusal) {
+        if let Some((value, text)) = reason.reply() {
+            self.reply(value, text);
+        }
+        self.events.push_back(ServerEvent::Refused { reason });
     }
 
     fn complete_answer(&mut self, id: RequestId, pending: Pending, answer: Answer) {
         match pending {
-            Pending::Login => {}
+            Pending::Login | Pending::Commit => {}
             Pending::Cwd { path } => {
                 self.cwd = match answer {
                     Answer::Path(canonical) => canonical,
@@ -1121,7 +1204,7 @@ impl ServerSession {
                 | Command::Unknown { .. }
         );
         if self.config.require_tls && !self.control_secure() && !before_tls {
-            self.reply(530, b"TLS required on the control connection (AUTH TLS).");
+            self.refuse(Refusal::TlsRequired);
             return;
         }
         let without_login = before_tls
@@ -1365,6 +1448,7 @@ impl ServerSession {
         if self.config.client_certificates == ClientCertificates::Required
             && self.client_certificate.is_none()
         {
+            self.refuse(Refusal::ClientCertificateRequired);
             self.login_failed();
             return;
         }
@@ -1479,7 +1563,7 @@ impl ServerSession {
                 self.reply(200, b"Protection level set to P.");
             }
             ProtectionLevel::Clear if self.config.require_private_data => {
-                self.reply(534, b"PROT C refused by policy.");
+                self.refuse(Refusal::ClearDataRefused);
             }
             ProtectionLevel::Clear => {
                 self.data_private = false;
@@ -1497,7 +1581,7 @@ impl ServerSession {
             return;
         }
         if !self.config.allow_ccc || !self.logged_in {
-            self.reply(534, b"CCC refused by policy.");
+            self.refuse(Refusal::CccRefused);
             return;
         }
         if self.pipelined_bytes() > 0 {
@@ -1563,6 +1647,14 @@ impl ServerSession {
                         }
                     }
                     Ok(TlsEvent::Idle) => break,
+                    // curl's default CCC mode shuts TLS down one way: it reads our
+                    // close_notify and goes on in plaintext without sending its own. After
+                    // the 200 the channel is clear by agreement, so plaintext at a record
+                    // boundary is the next command, not an attack (T29 leniency, as ProFTPD).
+                    Err(TlsError::PeerSkippedCloseNotify) if self.clearing => {
+                        cleared = true;
+                        break;
+                    }
                     Err(err) => {
                         failure = Some(ServerError::Tls(err));
                         break;
@@ -1597,7 +1689,7 @@ impl ServerSession {
         }
         if let Some(mut t) = self.transfer.take() {
             t.conn.cancel();
-            self.push_finished(&t, false);
+            self.push_transfer_finished(&t, false);
             self.closing_data.push(t.conn);
         }
         self.close_setup();
@@ -1746,12 +1838,11 @@ impl ServerSession {
             }
         };
         if !self.config.allow_foreign_data_peer && !is_same_host(addr.ip(), self.peer.ip()) {
-            // Bounce defence (RFC 2577 §3).
-            self.reply(500, b"Illegal PORT command: address is not the client's.");
+            self.refuse(Refusal::ForeignDataAddress);
             return;
         }
         if addr.port() < 1024 {
-            self.reply(504, b"Illegal PORT command: privileged port refused.");
+            self.refuse(Refusal::PrivilegedDataPort);
             return;
         }
         self.close_setup();
@@ -1780,8 +1871,7 @@ impl ServerSession {
 
     fn transfer_checks(&mut self) -> bool {
         if self.config.require_private_data && !self.data_private {
-            // Before any 1yz (RFC 4217 §10.2, checklist T37).
-            self.reply(521, b"Data connections must be protected: use PROT P.");
+            self.refuse(Refusal::PrivateDataRequired);
             return false;
         }
         let ready = match &self.setup {
@@ -1813,9 +1903,13 @@ impl ServerSession {
     fn start_security(
         conn: &mut DataConnection,
         private: bool,
-        tls_config: Option<&Arc<ServerConfig>>,
+        tls_configs: Option<&DataServerConfigs>,
         config: &SessionConfig,
     ) {
+        let tls_config = tls_configs.map(|configs| match conn.direction() {
+            DataDirection::Receive => &configs.receiving,
+            DataDirection::Send => &configs.sending,
+        });
         match (private, tls_config) {
             (true, Some(tls_config)) => {
                 // The FTP server is the TLS server whichever side connected (RFC 4217 §7).
@@ -1864,7 +1958,7 @@ impl ServerSession {
                     Self::start_security(
                         &mut conn,
                         self.data_private,
-                        self.tls_config.as_ref(),
+                        self.data_tls_configs.as_ref(),
                         &self.config,
                     );
                 }
@@ -1879,14 +1973,7 @@ impl ServerSession {
             }
             DataSetup::None => {
                 self.reply(425, b"Use PORT, EPRT, PASV or EPSV first.");
-                let complete = false;
-                if let TransferKind::Store { .. } = kind {
-                    self.events
-                        .push_back(ServerEvent::UploadFinished { id, complete });
-                } else {
-                    self.events
-                        .push_back(ServerEvent::SendFinished { id, complete });
-                }
+                self.push_finished(id, kind, false, 0, false);
                 return;
             }
         }
@@ -1946,15 +2033,39 @@ impl ServerSession {
         self.data_deadline = Some(self.now.saturating_add(self.config.timeouts.data));
     }
 
-    fn push_finished(&mut self, t: &Transfer, complete: bool) {
-        let id = t.id;
-        if let TransferKind::Store { .. } = t.kind {
-            self.events
-                .push_back(ServerEvent::UploadFinished { id, complete });
+    fn push_transfer_finished(&mut self, t: &Transfer, complete: bool) {
+        let (bytes, resumed_tls) = match t.kind {
+            TransferKind::Store { .. } => (t.conn.bytes_received(), t.conn.handshake_kind()),
+            _ => (t.conn.bytes_sent(), t.conn.handshake_kind()),
+        };
+        let resumed_tls = resumed_tls.is_some_and(|kind| kind.is_resumed());
+        self.push_finished(t.id, t.kind, complete, bytes, resumed_tls);
+    }
+
+    fn push_finished(
+        &mut self,
+        id: RequestId,
+        kind: TransferKind,
+        complete: bool,
+        bytes: u64,
+        resumed_tls: bool,
+    ) {
+        let event = if let TransferKind::Store { .. } = kind {
+            ServerEvent::UploadFinished {
+                id,
+                complete,
+                bytes,
+                resumed_tls,
+            }
         } else {
-            self.events
-                .push_back(ServerEvent::SendFinished { id, complete });
-        }
+            ServerEvent::SendFinished {
+                id,
+                complete,
+                bytes,
+                resumed_tls,
+            }
+        };
+        self.events.push_back(event);
     }
 
     /// Ends the running transfer with its data result (or `forced`, a reply the caller
@@ -1973,11 +2084,21 @@ impl ServerSession {
                 self.tail_lent = false;
             }
         }
-        self.push_finished(&t, complete);
+        self.push_transfer_finished(&t, complete);
         let connected = t.conn.is_connected();
+        let (id, kind) = (t.id, t.kind);
         self.closing_data.push(t.conn);
         self.data_deadline = None;
         self.touch_idle();
+        if complete && matches!(kind, TransferKind::Store { .. }) {
+            // No 226 before the application committed the file (`finish_upload`): a failed
+            // rename or a full disk must not have been announced as success.
+            self.wait = Wait::Answer {
+                id,
+                pending: Pending::Commit,
+            };
+            return;
+        }
         match (forced, result) {
             (Some((value, text)), _) => self.reply(value, text),
             (None, Some(Ok(()))) => self.reply(226, b"Transfer complete."),
@@ -1988,7 +2109,9 @@ impl ServerSession {
                         b"Transfer aborted: data connection ended without TLS close_notify.",
                     ),
                     DataError::Tls(TlsError::ResumptionRequired) => {
-                        (522, b"SSL connection failed: session reuse required.")
+                        self.refuse(Refusal::DataTlsNotResumed);
+                        self.after_final_reply();
+                        return;
                     }
                     DataError::Tls(_) => (522, b"TLS negotiation on the data connection failed."),
                     DataError::Io(_) if !connected => (425, b"Cannot open data connection."),
@@ -1999,6 +2122,11 @@ impl ServerSession {
             }
             (None, None) => self.reply(426, b"Transfer aborted."),
         }
+        self.after_final_reply();
+    }
+
+    /// After a transfer's final reply: a `QUIT` received during the transfer takes effect.
+    fn after_final_reply(&mut self) {
         if self.quit_after_transfer {
             self.reply(221, b"Goodbye.");
             self.close_session(None);

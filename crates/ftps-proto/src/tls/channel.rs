@@ -417,13 +417,23 @@ impl TlsChannel {
     /// cleared channel, never seen by the TLS engine. The channel is then finished; any bytes
     /// still in [`pending_transmit`](Self::pending_transmit) (our close_notify) must still be
     /// sent.
+    ///
+    /// Also succeeds after [`TlsError::PeerSkippedCloseNotify`]: our close_notify was sent and
+    /// the peer answered with bytes that cannot start a TLS record, at a record boundary. Those
+    /// bytes are returned untouched. This is the one-way shutdown of curl's default CCC mode
+    /// (`--ftp-ssl-ccc-mode passive`), which never sends its own close_notify; whether to
+    /// accept it is the caller's decision.
     pub fn take_plaintext(&mut self) -> Result<Vec<u8>, TlsError> {
         self.plain.release_lent();
-        if let Some(err) = &self.failed {
-            return Err(err.clone());
-        }
         if self.finished {
             return Err(TlsError::Finished);
+        }
+        if let Some(err) = &self.failed {
+            if *err == TlsError::PeerSkippedCloseNotify && self.plain.is_empty() {
+                self.finished = true;
+                return Ok(self.incoming.take());
+            }
+            return Err(err.clone());
         }
         if !(self.is_closed() && self.plain.is_empty()) {
             return Err(TlsError::NotClosed);

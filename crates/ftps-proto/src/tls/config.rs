@@ -1,17 +1,21 @@
 //! rustls configurations for FTPS: base configs with the crate's crypto provider, and the
 //! per-control-connection clones that scope session resumption (DESIGN §4).
 
-#[cfg(any(feature = "std", feature = "ring", feature = "aws-lc-rs"))]
 use alloc::sync::Arc;
 #[cfg(feature = "std")]
 use alloc::vec::Vec;
 
+#[cfg(feature = "std")]
+use rustls::ClientConfig;
 #[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
 use rustls::RootCertStore;
+use rustls::ServerConfig;
+#[cfg(feature = "std")]
+use rustls::client::TicketRequest;
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
 use rustls::crypto::CryptoProvider;
 #[cfg(feature = "std")]
-use rustls::{ClientConfig, ServerConfig};
+use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
 #[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -27,11 +31,43 @@ pub const ALPN_FTP: &[u8] = b"ftp";
 #[cfg(feature = "std")]
 pub const CLIENT_SESSIONS_PER_CONTROL: usize = 16;
 
-/// Server sessions kept per control connection: every handshake stores up to
-/// `send_tls13_tickets` (default 2) TLS 1.3 tickets or one TLS 1.2 session, each resumption
-/// takes one, and the oldest are evicted first.
+/// Server sessions kept per control connection: the control handshake stores 2 TLS 1.3
+/// tickets or one TLS 1.2 session, each data connection stores the tickets it sends (at most
+/// [`MAX_DATA_CONNECTION_TICKETS`]), resumption leaves them in place (they stay reusable
+/// within the control connection), and the oldest are evicted first. Clients resume with
+/// their newest tickets, so 64 leaves ample room.
 #[cfg(feature = "std")]
 pub const SERVER_SESSIONS_PER_CONTROL: usize = 64;
+
+/// The most TLS 1.3 tickets a data connection sends to a client that asks for them with the
+/// RFC 9149 `ticket_request` extension.
+pub const MAX_DATA_CONNECTION_TICKETS: usize = 2;
+
+/// The TLS 1.3 tickets a data connection on which the server sends (download, listing) gives
+/// a client that does not ask (RFC 9149). Data connections on which the server receives
+/// (uploads) give such a client none.
+///
+/// OpenSSL clients use a TLS 1.3 session once (curl 7.88 with OpenSSL 3.0 offers no ticket on
+/// a data connection whose predecessor brought none) and resume with the newest ticket they
+/// hold, so they need a new one on every data connection, as vsftpd sends. But unasked
+/// tickets break uploads: the server sends them right after the handshake, an uploading
+/// client that never reads its data socket (curl 7.88) closes it with those bytes unread, and
+/// Linux then answers with a RST that discards the client's unsent tail (the last records and
+/// its close_notify), so the upload fails with 426 (vsftpd 3.0.3, which sends one, fails the
+/// same way). A downloading client reads its socket to the end, tickets included. The price:
+/// after an upload such a client has no TLS 1.3 session left for this control connection.
+/// Clients that ask (this crate's client) get tickets on every data connection.
+pub const UNASKED_TICKETS_WHEN_SENDING: usize = 1;
+
+/// The TLS 1.3 tickets this crate's client asks for (RFC 9149 `ticket_request`). rustls uses
+/// each ticket once, so every data connection must bring at least one back; two leave slack
+/// for a data connection that ends before its ticket was read (an aborted transfer), and
+/// rustls keeps at most 8 per server name. Servers without RFC 9149 ignore the request.
+#[cfg(feature = "std")]
+pub const CLIENT_TICKET_REQUEST: TicketRequest = TicketRequest {
+    new_session_count: 2,
+    resumption_count: 2,
+};
 
 /// The crypto provider selected by the crate feature: `ring` (default) or `aws-lc-rs` (`ring`
 /// wins when both are enabled). Configs are always built with it explicitly, never with a
@@ -136,7 +172,9 @@ fn apply_server_defaults(config: &mut ServerConfig) {
 
 /// The client config for ONE control connection and all of its data connections: a clone of
 /// `base` (same verifier and certificate resolver, which rustls compares by pointer before it
-/// resumes) with a private in-memory session store, ALPN `ftp` and early data off.
+/// resumes) with a private in-memory session store, ALPN `ftp`, early data off, and the RFC
+/// 9149 `ticket_request` [`CLIENT_TICKET_REQUEST`] so that a server which honours it (ours)
+/// hands out a fresh TLS 1.3 ticket on every data connection.
 ///
 /// rustls keys its session cache only by server name, so a store shared by two control
 /// connections to one host would let A's data connection resume B's session, which a server
@@ -147,28 +185,100 @@ fn apply_server_defaults(config: &mut ServerConfig) {
 pub fn client_config_for_control(base: &Arc<ClientConfig>) -> Arc<ClientConfig> {
     let mut config = ClientConfig::clone(base);
     config.resumption = rustls::client::Resumption::in_memory_sessions(CLIENT_SESSIONS_PER_CONTROL);
+    config.send_ticket_request = Some(CLIENT_TICKET_REQUEST);
     apply_client_defaults(&mut config);
     Arc::new(config)
 }
 
-/// The server config for ONE control connection and all data connections accepted for it: a
-/// clone of `base` with a private `ServerSessionMemoryCache`, ALPN `ftp`, and early data off
-/// (`max_early_data_size = 0`).
+/// The server config for ONE control connection: a clone of `base` with a private session
+/// store, ALPN `ftp`, and early data off (`max_early_data_size = 0`). The control connection
+/// sends rustls's default 2 TLS 1.3 tickets (clients read the control channel). Derive the
+/// configs for its data connections with [`server_configs_for_data`].
 ///
 /// The unbuffered server connection offers no per-connection resumption data, so the session
 /// store is what binds a data connection to its control connection: sessions minted on another
-/// control connection are simply unknown here. That only holds for *stateful* tickets (the
-/// rustls default ticketer, `NeverProducesTickets`): a stateless ticketer would let any
-/// ticket encrypted with the shared key resume anywhere and would make tickets reusable. So
-/// the ticketer is replaced with one that never produces tickets, whatever `base` had.
+/// control connection are simply unknown here. That only holds for *stateful* tickets (kept in
+/// the store): a stateless ticketer would let any ticket encrypted with the shared key resume
+/// anywhere. So the ticketer is replaced with one that never produces tickets, whatever `base`
+/// had.
+///
+/// Within the control connection, TLS 1.3 tickets are reusable (the store hands them out
+/// without removing them), like TLS 1.2 session ids.
 #[cfg(feature = "std")]
 pub fn server_config_for_control(base: &Arc<ServerConfig>) -> Arc<ServerConfig> {
     let mut config = ServerConfig::clone(base);
-    config.session_storage =
-        rustls::server::ServerSessionMemoryCache::new(SERVER_SESSIONS_PER_CONTROL);
+    config.session_storage = Arc::new(ReusableTicketStore {
+        sessions: ServerSessionMemoryCache::new(SERVER_SESSIONS_PER_CONTROL),
+    });
     config.ticketer = Arc::new(StatefulTicketsOnly);
     apply_server_defaults(&mut config);
     Arc::new(config)
+}
+
+/// The server configs for the data connections of one control connection, from
+/// [`server_configs_for_data`]. Both share the control config's session store, certificate
+/// resolver and client verifier, so data connections resume the control connection's
+/// sessions; they differ only in the TLS 1.3 tickets they send.
+#[derive(Debug, Clone)]
+pub struct DataServerConfigs {
+    /// For data connections on which the server receives (uploads): tickets only for a
+    /// client that asks (RFC 9149), at most [`MAX_DATA_CONNECTION_TICKETS`].
+    pub receiving: Arc<ServerConfig>,
+    /// For data connections on which the server sends (downloads, listings):
+    /// [`UNASKED_TICKETS_WHEN_SENDING`] for a client that does not ask, what it asks for (at
+    /// most [`MAX_DATA_CONNECTION_TICKETS`]) otherwise.
+    pub sending: Arc<ServerConfig>,
+}
+
+/// Derives the data-connection configs of the control connection that uses `control` (from
+/// [`server_config_for_control`]); see [`UNASKED_TICKETS_WHEN_SENDING`] for why uploads and
+/// downloads differ.
+pub fn server_configs_for_data(control: &Arc<ServerConfig>) -> DataServerConfigs {
+    let with_tickets = |unasked: usize| {
+        let mut config = ServerConfig::clone(control);
+        config.send_tls13_tickets = unasked;
+        config.max_tls13_tickets = MAX_DATA_CONNECTION_TICKETS;
+        Arc::new(config)
+    };
+    DataServerConfigs {
+        receiving: with_tickets(0),
+        sending: with_tickets(UNASKED_TICKETS_WHEN_SENDING),
+    }
+}
+
+/// The per-control session store: rustls's bounded memory cache, except that resuming with a
+/// TLS 1.3 ticket leaves the ticket in place.
+///
+/// rustls takes a stateful ticket out of the store to make it single-use. That protects
+/// 0-RTT data against replay (RFC 8446 §8), but early data is off here, so single use buys
+/// nothing, while a client that offers one saved session on several data connections would be
+/// refused (522) for it. OpenSSL servers such as vsftpd accept such reuse too (their stateless
+/// tickets are reusable), and TLS 1.2 session ids are reusable anyway. The tickets stay scoped
+/// to one control connection because the store is private to it.
+#[cfg(feature = "std")]
+#[derive(Debug)]
+struct ReusableTicketStore {
+    sessions: Arc<ServerSessionMemoryCache>,
+}
+
+#[cfg(feature = "std")]
+impl StoresServerSessions for ReusableTicketStore {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.sessions.put(key, value)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.sessions.get(key)
+    }
+
+    /// A lookup that keeps the entry: the ticket stays usable for later data connections.
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.sessions.get(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        self.sessions.can_cache()
+    }
 }
 
 /// A ticketer that is disabled, so rustls issues stateful TLS 1.3 tickets kept in the

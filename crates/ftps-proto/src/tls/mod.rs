@@ -41,7 +41,10 @@
 //! [`client_config_for_control`] and [`server_config_for_control`] clone a base config with a
 //! private session store, so a data connection can resume only its own control connection's
 //! session; a server data channel created with [`ResumptionPolicy::Required`] refuses a full
-//! handshake before sending any flight ([`TlsError::ResumptionRequired`]).
+//! handshake before sending any flight ([`TlsError::ResumptionRequired`]). Server data
+//! channels use [`server_configs_for_data`]: the same store, TLS 1.3 tickets reusable within
+//! the control connection, new tickets for a client that asks (RFC 9149, as this crate's
+//! client does), and otherwise one on downloads and none on uploads.
 //!
 //! # Example: handshake and echo in memory
 //!
@@ -127,13 +130,16 @@ mod error;
 mod info;
 
 pub use channel::{TlsChannel, TlsEvent, TlsRole};
-pub use config::ALPN_FTP;
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
 pub use config::crypto_provider;
+pub use config::{
+    ALPN_FTP, DataServerConfigs, MAX_DATA_CONNECTION_TICKETS, UNASKED_TICKETS_WHEN_SENDING,
+    server_configs_for_data,
+};
 #[cfg(feature = "std")]
 pub use config::{
-    CLIENT_SESSIONS_PER_CONTROL, SERVER_SESSIONS_PER_CONTROL, apply_client_defaults,
-    client_config_for_control, server_config_for_control,
+    CLIENT_SESSIONS_PER_CONTROL, CLIENT_TICKET_REQUEST, SERVER_SESSIONS_PER_CONTROL,
+    apply_client_defaults, client_config_for_control, server_config_for_control,
 };
 #[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
 pub use config::{

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ftps_proto::client::{
     ClientError, ClientEvent, ClientSession, ListingEntry, OpError, OpId, SessionConfig, TlsMode,
+    TraceDirection,
 };
 use ftps_proto::codec::command::{Command, CommandParser, ProtectionLevel, Verb};
 use ftps_proto::io::{Channel, DataId, Instant, IoRequest, Output};
@@ -40,6 +41,8 @@ pub(crate) enum Ev {
     },
     Completed(OpId, Result<u16, OpError>),
     Closed(Option<ClientError>),
+    /// A traced control line, as text (lossy) for readable assertions.
+    ControlLine(TraceDirection, String),
 }
 
 /// How a data connection of the server ends a download.
@@ -769,6 +772,9 @@ impl Harness {
                             Ev::Completed(op, result.map(|reply| reply.code.get()))
                         }
                         ClientEvent::Closed { error } => Ev::Closed(error),
+                        ClientEvent::ControlLine { direction, line } => {
+                            Ev::ControlLine(direction, String::from_utf8_lossy(&line).into_owned())
+                        }
                         _ => continue,
                     };
                     // Data chunk events are summarised; keep them out of the comparable log

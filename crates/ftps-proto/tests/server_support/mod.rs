@@ -13,7 +13,7 @@ use ftps_proto::codec::reply::{Reply, ReplyParser};
 use ftps_proto::io::{Channel, DataId, Instant, IoRequest, Output};
 use ftps_proto::server::SessionConfig as ServerSessionConfig;
 use ftps_proto::server::{
-    Answer, DirEntry, DirEntryKind, FsError, Request, RequestId, ServerError, ServerEvent,
+    Answer, DirEntry, DirEntryKind, FsError, Refusal, Request, RequestId, ServerError, ServerEvent,
     ServerSession,
 };
 use ftps_proto::tls::{self, TlsChannel, TlsError, TlsEvent, TlsInfo, TlsLimits};
@@ -65,6 +65,7 @@ pub(crate) enum SEv {
     UploadFinished(RequestId, bool),
     SendFinished(RequestId, bool),
     DataPeerRefused(SocketAddr),
+    Refused(Refusal),
     Closed(Option<ServerError>),
 }
 
@@ -143,6 +144,10 @@ pub(crate) struct Pair {
     pub(crate) pending_requests: Vec<(RequestId, Request)>,
     pub(crate) server_closed: bool,
     pub(crate) client_closed: bool,
+    /// Make every upload commit fail with this error (the file is not stored).
+    pub(crate) commit_failure: Option<FsError>,
+    /// Byte counts and resumption the server reported per finished transfer.
+    pub(crate) finished_stats: Vec<(RequestId, u64, bool)>,
 }
 
 impl Pair {
@@ -179,6 +184,8 @@ impl Pair {
             pending_requests: Vec::new(),
             server_closed: false,
             client_closed: false,
+            commit_failure: None,
+            finished_stats: Vec::new(),
         }
     }
 
@@ -408,6 +415,7 @@ impl Pair {
         loop {
             let mut writable = None;
             let mut request = None;
+            let mut commit = None;
             match self.server.poll_output(&mut buf, now) {
                 Output::Wait { .. } => return progress,
                 Output::Transmit { channel, len } => {
@@ -435,19 +443,37 @@ impl Pair {
                             .1
                             .extend_from_slice(bytes);
                     }
-                    ServerEvent::UploadFinished { id, complete } => {
+                    ServerEvent::UploadFinished {
+                        id,
+                        complete,
+                        bytes,
+                        resumed_tls,
+                    } => {
                         self.server_events.push(SEv::UploadFinished(id, complete));
+                        self.finished_stats.push((id, bytes, resumed_tls));
                         if let Some((path, data)) = self.fs.uploads.remove(&id) {
-                            if complete {
-                                self.fs.files.insert(path, data);
-                            } else {
+                            if !complete {
                                 self.fs.incomplete.push(path);
+                            } else if let Some(err) = self.commit_failure {
+                                commit = Some((id, Err(err)));
+                            } else {
+                                self.fs.files.insert(path, data);
+                                commit = Some((id, Ok(())));
                             }
                         }
                     }
-                    ServerEvent::SendFinished { id, complete } => {
+                    ServerEvent::SendFinished {
+                        id,
+                        complete,
+                        bytes,
+                        resumed_tls,
+                    } => {
                         self.server_events.push(SEv::SendFinished(id, complete));
+                        self.finished_stats.push((id, bytes, resumed_tls));
                         self.fs.downloads.remove(&id);
+                    }
+                    ServerEvent::Refused { reason } => {
+                        self.server_events.push(SEv::Refused(reason));
                     }
                     ServerEvent::DataPeerRefused { peer } => {
                         self.server_events.push(SEv::DataPeerRefused(peer));
@@ -460,6 +486,9 @@ impl Pair {
                 _ => unreachable!(),
             }
             progress = true;
+            if let Some((id, result)) = commit {
+                self.server.finish_upload(id, result).unwrap();
+            }
             if let Some((id, r)) = request {
                 if self.auto_answer {
                     self.answer(id, r);
@@ -768,12 +797,13 @@ impl Raw {
                             .or_default()
                             .extend_from_slice(bytes);
                     }
-                    ServerEvent::UploadFinished { id, complete } => {
+                    ServerEvent::UploadFinished { id, complete, .. } => {
                         self.events.push(SEv::UploadFinished(id, complete));
                     }
-                    ServerEvent::SendFinished { id, complete } => {
+                    ServerEvent::SendFinished { id, complete, .. } => {
                         self.events.push(SEv::SendFinished(id, complete));
                     }
+                    ServerEvent::Refused { reason } => self.events.push(SEv::Refused(reason)),
                     ServerEvent::Closed { error } => self.events.push(SEv::Closed(error)),
                     ServerEvent::DataPeerRefused { peer } => {
                         self.events.push(SEv::DataPeerRefused(peer));

@@ -1,14 +1,17 @@
 //! The blocking FTPS server: listeners for explicit and implicit FTPS, one thread per session,
 //! each running one [`ServerSession`] over its own sockets. Every reply, policy and format is
 //! the session's; this module moves bytes, carries out socket requests, and routes the
-//! session's requests to [`Storage`] and [`Auth`].
+//! session's requests to [`Storage`] and [`Auth`]. What happens in each session (logins,
+//! transfers, refusals, ends) goes to the optional [`SessionLog`] of [`ServerOptions::log`].
 
 mod auth;
+mod log;
 mod storage;
 
 pub use auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_password};
 /// The session configuration and listener modes, re-exported for [`ServerOptions`].
 pub use ftps_proto::server::{SessionConfig, TlsMode};
+pub use log::{SessionEvent, SessionLog, TransferKind};
 pub use storage::{Download, LocalFs, Storage, Upload};
 
 use std::collections::HashMap;
@@ -16,7 +19,7 @@ use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -24,6 +27,7 @@ use ftps_proto::io::{Channel, Instant, IoRequest, Output};
 use ftps_proto::server::{
     Answer, FsError, Request, RequestId, ServerError, ServerEvent, ServerSession,
 };
+use ftps_proto::tls::{TlsInfo, TlsVersion};
 use rustix::event::{PollFd, PollFlags};
 
 use crate::net::{Readiness, Sockets, io_error_kind};
@@ -51,6 +55,8 @@ pub struct ServerOptions {
     pub storage: Arc<dyn Storage>,
     /// Who may log in.
     pub auth: Arc<dyn Auth>,
+    /// Where session events go for logging (`None`: nowhere).
+    pub log: Option<Arc<dyn SessionLog>>,
 }
 
 impl std::fmt::Debug for ServerOptions {
@@ -60,6 +66,7 @@ impl std::fmt::Debug for ServerOptions {
             .field("implicit", &self.implicit)
             .field("passive_ports", &self.passive_ports)
             .field("advertised_address", &self.advertised_address)
+            .field("log", &self.log.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +105,15 @@ struct Shared {
     auth: Arc<dyn Auth>,
     passive_ports: Option<RangeInclusive<u16>>,
     shutdown: ShutdownHandle,
+    log: Option<Arc<dyn SessionLog>>,
+    /// The number of the last session accepted (sessions count from 1).
+    sessions: AtomicU64,
+}
+
+impl Shared {
+    fn next_session_number(&self) -> u64 {
+        self.sessions.fetch_add(1, Ordering::Relaxed) + 1
+    }
 }
 
 /// A blocking FTPS server.
@@ -147,6 +163,8 @@ impl Server {
                 auth: options.auth,
                 passive_ports: options.passive_ports,
                 shutdown: ShutdownHandle(Arc::new(AtomicBool::new(false))),
+                log: options.log,
+                sessions: AtomicU64::new(0),
             }),
         })
     }
@@ -188,9 +206,10 @@ impl Server {
         while let Some((stream, mode)) = self.accept()? {
             let config = self.config_for(mode);
             let shared = Arc::clone(&self.shared);
+            let number = self.shared.next_session_number();
             threads.retain(|t| !t.is_finished());
             threads.push(std::thread::spawn(move || {
-                run_session(stream, config, &shared)
+                run_session(stream, config, &shared, number)
             }));
         }
         for thread in threads {
@@ -202,9 +221,10 @@ impl Server {
     /// Accepts one connection and runs its session on this thread. `Ok(None)` when shut down
     /// before a connection came.
     pub fn serve_one(&self) -> io::Result<Option<SessionEnd>> {
-        Ok(self
-            .accept()?
-            .map(|(stream, mode)| run_session(stream, self.config_for(mode), &self.shared)))
+        Ok(self.accept()?.map(|(stream, mode)| {
+            let number = self.shared.next_session_number();
+            run_session(stream, self.config_for(mode), &self.shared, number)
+        }))
     }
 
     fn config_for(&self, mode: TlsMode) -> SessionConfig {
@@ -270,6 +290,13 @@ enum Transfer {
     Upload(Option<Box<dyn Upload>>),
 }
 
+/// What the log needs of a transfer the backend accepted.
+struct TransferLog {
+    kind: TransferKind,
+    path: String,
+    started: std::time::Instant,
+}
+
 /// One session's state on its thread.
 struct SessionRunner<'a> {
     session: ServerSession,
@@ -278,14 +305,21 @@ struct SessionRunner<'a> {
     epoch: std::time::Instant,
     write_timeout: Duration,
     out: Vec<u8>,
-    /// Control bytes of the current drain, written once its events are handled.
-    control_out: Vec<u8>,
     recv: Vec<u8>,
     backlog: HashMap<Channel, Vec<u8>>,
     transfers: HashMap<RequestId, Transfer>,
+    /// This session's number and peer, for the log.
+    number: u64,
+    peer: SocketAddr,
+    transfer_logs: HashMap<RequestId, TransferLog>,
 }
 
-fn run_session(stream: TcpStream, config: SessionConfig, shared: &Shared) -> SessionEnd {
+fn run_session(
+    stream: TcpStream,
+    config: SessionConfig,
+    shared: &Shared,
+    number: u64,
+) -> SessionEnd {
     let addrs = stream
         .peer_addr()
         .and_then(|p| Ok((p, stream.local_addr()?)));
@@ -293,9 +327,23 @@ fn run_session(stream: TcpStream, config: SessionConfig, shared: &Shared) -> Ses
         Ok(addrs) => addrs,
         Err(e) => return SessionEnd::Io(e),
     };
+    let log = |event: &SessionEvent| {
+        if let Some(log) = &shared.log {
+            log.event(number, peer, event);
+        }
+    };
+    log(&SessionEvent::Connected {
+        peer,
+        implicit: config.tls_mode == TlsMode::Implicit,
+    });
     let sockets = match Sockets::with_control(stream) {
         Ok(sockets) => sockets,
-        Err(e) => return SessionEnd::Io(e),
+        Err(e) => {
+            log(&SessionEvent::Closed {
+                reason: Some(format!("I/O error: {e}")),
+            });
+            return SessionEnd::Io(e);
+        }
     };
     let write_timeout = config.timeouts.data;
     let epoch = std::time::Instant::now();
@@ -307,16 +355,26 @@ fn run_session(stream: TcpStream, config: SessionConfig, shared: &Shared) -> Ses
         epoch,
         write_timeout,
         out: vec![0; IO_BUFFER],
-        control_out: Vec::new(),
         recv: vec![0; IO_BUFFER],
         backlog: HashMap::new(),
         transfers: HashMap::new(),
+        number,
+        peer,
+        transfer_logs: HashMap::new(),
     };
-    match runner.run() {
+    let end = match runner.run() {
         Ok(end) => end,
         Err(e) => SessionEnd::Io(e),
-    }
+    };
     // Dropping the runner closes every socket and discards unfinished uploads.
+    drop(runner);
+    let reason = match &end {
+        SessionEnd::Closed(error) => error.as_ref().map(ToString::to_string),
+        SessionEnd::Shutdown => Some("server shut down".to_owned()),
+        SessionEnd::Io(e) => Some(format!("I/O error: {e}")),
+    };
+    log(&SessionEvent::Closed { reason });
+    end
 }
 
 impl SessionRunner<'_> {
@@ -347,24 +405,9 @@ impl SessionRunner<'_> {
             let now = self.now();
             let mut request = None;
             let mut failed_upload = None;
+            let mut finished_upload = None;
             match self.session.poll_output(&mut self.out, now) {
-                Output::Wait { deadline } => {
-                    self.flush_control();
-                    if self.control_out.is_empty() {
-                        return (deadline, None);
-                    }
-                    // The write failed and was reported: drain what the session does now.
-                    self.control_out.clear();
-                    continue;
-                }
-                Output::Transmit {
-                    channel: Channel::Control,
-                    len,
-                } => {
-                    // Held until this drain's events are handled: an upload is committed
-                    // before the reply announcing it reaches the client.
-                    self.control_out.extend_from_slice(&self.out[..len]);
-                }
+                Output::Wait { deadline } => return (deadline, None),
                 Output::Transmit { channel, len } => {
                     let deadline = std::time::Instant::now() + self.write_timeout;
                     if let Err(e) = self.sockets.write_all(channel, &self.out[..len], deadline) {
@@ -390,23 +433,45 @@ impl SessionRunner<'_> {
                             }
                         }
                     }
-                    ServerEvent::UploadFinished { id, complete } => {
-                        if let Some(Transfer::Upload(Some(upload))) = self.transfers.remove(&id) {
-                            // Only a complete upload becomes visible under its name.
-                            if complete {
-                                let _ = upload.commit();
-                            } else {
-                                upload.abort();
-                            }
-                        }
-                    }
-                    ServerEvent::SendFinished { id, .. } => {
+                    ServerEvent::UploadFinished {
+                        id,
+                        complete,
+                        bytes,
+                        resumed_tls,
+                    } => finished_upload = Some((id, complete, bytes, resumed_tls)),
+                    ServerEvent::SendFinished {
+                        id,
+                        complete,
+                        bytes,
+                        resumed_tls,
+                    } => {
                         self.transfers.remove(&id);
+                        self.log_transfer(id, complete, bytes, resumed_tls);
                     }
-                    ServerEvent::Closed { error } => {
-                        self.flush_control();
-                        return (None, Some(error));
+                    ServerEvent::Secured { info } => {
+                        let event = secured_event(&info);
+                        emit(self.shared, self.number, self.peer, &event);
                     }
+                    ServerEvent::Refused { reason } => {
+                        let reason = reason.to_string();
+                        emit(
+                            self.shared,
+                            self.number,
+                            self.peer,
+                            &SessionEvent::Refused { reason },
+                        );
+                    }
+                    ServerEvent::DataPeerRefused { peer } => {
+                        let reason =
+                            format!("passive data connection from {peer} refused (port theft)");
+                        emit(
+                            self.shared,
+                            self.number,
+                            self.peer,
+                            &SessionEvent::Refused { reason },
+                        );
+                    }
+                    ServerEvent::Closed { error } => return (None, Some(error)),
                     _ => {}
                 },
                 _ => {}
@@ -419,29 +484,66 @@ impl SessionRunner<'_> {
                 }
                 let _ = self.session.fail_transfer(id, error);
             }
+            if let Some((id, complete, bytes, resumed_tls)) = finished_upload {
+                let committed = self.finish_upload(id, complete);
+                self.log_transfer(id, committed, bytes, resumed_tls);
+            }
             if let Some((id, request)) = request {
                 self.answer(id, request);
             }
         }
     }
 
-    /// Writes the held control bytes. On failure the session hears of it and the bytes stay
-    /// (the caller drops them).
-    fn flush_control(&mut self) {
-        if self.control_out.is_empty() {
-            return;
-        }
-        let deadline = std::time::Instant::now() + self.write_timeout;
-        match self
-            .sockets
-            .write_all(Channel::Control, &self.control_out, deadline)
-        {
-            Ok(()) => self.control_out.clear(),
-            Err(e) => {
-                let now = self.now();
-                self.session
-                    .handle_io_error(Channel::Control, io_error_kind(&e), now);
+    /// An upload ended: a complete one is committed (made visible under its name) and the
+    /// session hears the outcome before it sends the final reply; an incomplete one is
+    /// discarded (its reply does not wait). True when the file was committed.
+    fn finish_upload(&mut self, id: RequestId, complete: bool) -> bool {
+        let upload = match self.transfers.remove(&id) {
+            Some(Transfer::Upload(upload)) => upload,
+            _ => None,
+        };
+        if !complete {
+            if let Some(upload) = upload {
+                upload.abort();
             }
+            return false;
+        }
+        // A complete upload without its file (its write failed earlier): nothing to commit.
+        let result = upload.map_or(Err(FsError::Local), |upload| upload.commit());
+        let committed = result.is_ok();
+        let _ = self.session.finish_upload(id, result);
+        committed
+    }
+
+    /// Logs the end of a transfer the backend accepted.
+    fn log_transfer(&mut self, id: RequestId, ok: bool, bytes: u64, resumed_tls: bool) {
+        let Some(started) = self.transfer_logs.remove(&id) else {
+            return;
+        };
+        let event = SessionEvent::Transfer {
+            kind: started.kind,
+            path: started.path,
+            bytes,
+            duration: started.started.elapsed(),
+            ok,
+            resumed_tls,
+        };
+        emit(self.shared, self.number, self.peer, &event);
+    }
+
+    /// Remembers a transfer the backend accepted, for its log line.
+    fn start_transfer_log(&mut self, id: RequestId, kind: TransferKind, path: &[u8]) {
+        if self.shared.log.is_some() {
+            let path = String::from_utf8_lossy(path).into_owned();
+            let started = std::time::Instant::now();
+            self.transfer_logs.insert(
+                id,
+                TransferLog {
+                    kind,
+                    path,
+                    started,
+                },
+            );
         }
     }
 
@@ -462,11 +564,24 @@ impl SessionRunner<'_> {
                     peer: self.session.peer_addr(),
                 };
                 let granted = self.shared.auth.authenticate(&attempt);
+                let user = String::from_utf8_lossy(&user).into_owned();
+                let event = if granted {
+                    SessionEvent::LoggedIn { user }
+                } else {
+                    SessionEvent::LoginRefused { user }
+                };
+                emit(self.shared, self.number, self.peer, &event);
                 let _ = self.session.answer_login(id, granted);
                 return;
             }
             Request::List { path, .. } => {
-                let _ = self.session.answer_listing(id, storage.list(&path));
+                let entries = storage.list(&path);
+                if entries.is_ok() {
+                    self.start_transfer_log(id, TransferKind::Listing, &path);
+                }
+                if self.session.answer_listing(id, entries).is_err() {
+                    self.transfer_logs.remove(&id);
+                }
                 return;
             }
             Request::Cwd { path } => storage.change_dir(&path).map(Answer::Path),
@@ -481,6 +596,7 @@ impl SessionRunner<'_> {
                 .map(Answer::Modified),
             Request::Mlst { path } => storage.entry(&path).map(Answer::Entry),
             Request::Retrieve { path, offset } => storage.open_read(&path, offset).map(|source| {
+                self.start_transfer_log(id, TransferKind::Download, &path);
                 self.transfers.insert(
                     id,
                     Transfer::Download {
@@ -508,6 +624,11 @@ impl SessionRunner<'_> {
                         .map(|upload| (Answer::Done, upload))
                 };
                 opened.map(|(answer, upload)| {
+                    let logged = match &answer {
+                        Answer::Path(name) => name.as_slice(),
+                        _ => path.as_slice(),
+                    };
+                    self.start_transfer_log(id, TransferKind::Upload, logged);
                     self.transfers.insert(id, Transfer::Upload(Some(upload)));
                     answer
                 })
@@ -517,6 +638,7 @@ impl SessionRunner<'_> {
         };
         if self.session.answer(id, answer).is_err() {
             self.transfers.remove(&id);
+            self.transfer_logs.remove(&id);
         }
     }
 
@@ -577,16 +699,6 @@ impl SessionRunner<'_> {
 
     /// Carries out one socket request and reports the outcome to the session.
     fn perform(&mut self, request: IoRequest) {
-        if let IoRequest::ShutdownWrite {
-            channel: Channel::Control,
-        }
-        | IoRequest::Close {
-            channel: Channel::Control,
-        } = request
-        {
-            self.flush_control();
-            self.control_out.clear();
-        }
         let now = self.now();
         match request {
             IoRequest::Connect { channel, addr } => {
@@ -690,5 +802,23 @@ fn listen_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,
+    }
+}
+
+/// Hands `event` to the server's log, if any.
+fn emit(shared: &Shared, number: u64, peer: SocketAddr, event: &SessionEvent) {
+    if let Some(log) = &shared.log {
+        log.event(number, peer, event);
+    }
+}
+
+fn secured_event(info: &TlsInfo) -> SessionEvent {
+    let version = match info.version {
+        TlsVersion::Tls13 => "TLSv1.3".to_owned(),
+        TlsVersion::Tls12 => "TLSv1.2".to_owned(),
+    };
+    SessionEvent::Secured {
+        version,
+        cipher: info.cipher_suite_name.clone(),
     }
 }

@@ -273,10 +273,17 @@ impl Upload for LocalUpload {
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), FsError> {
-        let file = self.file.take().ok_or(FsError::Local)?;
+        // On any failure the temporary file goes (Drop, or below): nothing half-stored stays.
+        let file = self.file.as_ref().ok_or(FsError::Local)?;
         file.sync_all().map_err(|e| fs_error(&e))?;
-        drop(file);
-        fs::rename(&self.temp, &self.target).map_err(|e| fs_error(&e))
+        drop(self.file.take());
+        fs::rename(&self.temp, &self.target).map_err(|e| {
+            let _ = fs::remove_file(&self.temp);
+            if self.reserved {
+                let _ = fs::remove_file(&self.target);
+            }
+            fs_error(&e)
+        })
     }
 
     fn abort(self: Box<Self>) {

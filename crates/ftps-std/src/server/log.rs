@@ -1,0 +1,132 @@
+//! What a server session reports for log lines: [`SessionEvent`]s handed to the
+//! [`SessionLog`] of [`ServerOptions::log`](super::ServerOptions::log).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Something that happened in one session, for a log line. Never carries a password.
+///
+/// Strings from the client (user names, paths) are lossy UTF-8 of its bytes and may hold
+/// control characters; `Display` quotes and escapes them, so a log line stays one line.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum SessionEvent {
+    /// A control connection was accepted.
+    Connected {
+        /// The client's address.
+        peer: SocketAddr,
+        /// Implicit FTPS (TLS from the first byte) rather than explicit (`AUTH TLS`).
+        implicit: bool,
+    },
+    /// The control connection is protected by TLS.
+    Secured {
+        /// The protocol version (`TLSv1.3`, `TLSv1.2`).
+        version: String,
+        /// The cipher suite's IANA name.
+        cipher: String,
+    },
+    /// A login succeeded.
+    LoggedIn {
+        /// The user name.
+        user: String,
+    },
+    /// A login was refused by the [`Auth`](super::Auth) backend.
+    LoginRefused {
+        /// The user name that was tried.
+        user: String,
+    },
+    /// A transfer ended (with a data connection opened or attempted).
+    Transfer {
+        /// Download, upload or listing.
+        kind: TransferKind,
+        /// The requested path, joined to the working directory (not normalised).
+        path: String,
+        /// Payload bytes moved on the data connection (TYPE A: as sent on the wire).
+        bytes: u64,
+        /// From the server's acceptance of the request to the end of the transfer (for an
+        /// upload: its commit).
+        duration: Duration,
+        /// The transfer completed (and an upload was committed under its name).
+        ok: bool,
+        /// The data connection's TLS resumed the control connection's session.
+        resumed_tls: bool,
+    },
+    /// A policy or defence refusal: data TLS not resuming (522), PROT P required, PROT C or
+    /// CCC refused, bounce PORT/EPRT, port theft, TLS required before USER, a missing client
+    /// certificate. Refusals that end the session (too many failed logins, commands after
+    /// AUTH, an HTTP request, …) are the `reason` of [`Closed`](Self::Closed).
+    Refused {
+        /// What was refused, as text.
+        reason: String,
+    },
+    /// The session ended; always the last event of a session.
+    Closed {
+        /// Why; `None` after `QUIT`.
+        reason: Option<String>,
+    },
+}
+
+/// The direction of a [`SessionEvent::Transfer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
+    /// `RETR`.
+    Download,
+    /// `STOR`, `APPE`, `STOU`.
+    Upload,
+    /// `LIST`, `NLST`, `MLSD`.
+    Listing,
+}
+
+/// Receives session events; called from session threads.
+pub trait SessionLog: Send + Sync {
+    /// One event of session number `session` (a per-server counter starting at 1) with the
+    /// client at `peer`.
+    fn event(&self, session: u64, peer: SocketAddr, event: &SessionEvent);
+}
+
+impl fmt::Display for TransferKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Download => "download",
+            Self::Upload => "upload",
+            Self::Listing => "listing",
+        })
+    }
+}
+
+impl fmt::Display for SessionEvent {
+    /// One line of text, without the session number or peer.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connected { peer, implicit } => {
+                let mode = if *implicit { "implicit" } else { "explicit" };
+                write!(f, "connected from {peer} ({mode} FTPS)")
+            }
+            Self::Secured { version, cipher } => write!(f, "control TLS: {version} {cipher}"),
+            Self::LoggedIn { user } => write!(f, "logged in as {user:?}"),
+            Self::LoginRefused { user } => write!(f, "login refused for {user:?}"),
+            Self::Transfer {
+                kind,
+                path,
+                bytes,
+                duration,
+                ok,
+                resumed_tls,
+            } => {
+                let outcome = if *ok { "ok" } else { "failed" };
+                let tls = if *resumed_tls { ", TLS resumed" } else { "" };
+                write!(
+                    f,
+                    "{kind} {path:?}: {outcome}, {bytes} bytes in {:.3} s{tls}",
+                    duration.as_secs_f64()
+                )
+            }
+            Self::Refused { reason } => write!(f, "refused: {reason}"),
+            Self::Closed { reason: None } => f.write_str("closed after QUIT"),
+            Self::Closed {
+                reason: Some(reason),
+            } => write!(f, "closed: {reason}"),
+        }
+    }
+}
