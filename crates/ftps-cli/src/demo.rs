@@ -10,7 +10,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use ftps_std::server::{LocalFs, Server, ServerOptions, ShutdownHandle, UserTable};
+use ftps_std::server::{
+    LocalFs, Server, ServerOptions, SessionEvent, SessionLog, ShutdownHandle, UserTable,
+};
 use ftps_std::{
     Client, ClientOptions, Error, HandshakeKind, Timeouts, TlsVersion, TransferSummary, Trust,
 };
@@ -20,7 +22,7 @@ use sha2::{Digest, Sha256};
 use crate::errors::{CliError, ExitCode, reply_text};
 use crate::listing;
 use crate::serve::{self, Reuse};
-use crate::session_log::rate;
+use crate::session_log::{log_line, rate};
 
 /// The demo user's name.
 const USER: &str = "demo";
@@ -84,6 +86,15 @@ impl Drop for RunningServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Shows the server's side of each step: its session events, as `ftps serve` logs them.
+struct ServerSteps;
+
+impl SessionLog for ServerSteps {
+    fn event(&self, session: u64, peer: SocketAddr, event: &SessionEvent) {
+        step(&format!("  server: {}", log_line(session, peer, event)));
     }
 }
 
@@ -372,6 +383,7 @@ fn start_server(
         advertised_address: None,
         storage: Arc::new(storage),
         auth: Arc::new(users),
+        log: Some(Arc::new(ServerSteps)),
     })
     .map_err(|e| CliError::new(ExitCode::Connection, format!("cannot listen: {e}")))?;
     let address = server

@@ -17,6 +17,7 @@ use rustls_pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
 
 use crate::errors::{CliError, ExitCode};
+use crate::session_log::StderrLog;
 
 /// Where `ftps serve` listens when no address is given.
 const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2121);
@@ -493,6 +494,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
         advertised_address: args.advertise_ip,
         storage: Arc::new(storage),
         auth: Arc::new(std::mem::take(&mut logins.table)),
+        log: Some(Arc::new(StderrLog)),
     })
     .map_err(|e| {
         let mut error = CliError::new(ExitCode::Connection, format!("cannot listen: {e}"));

@@ -7,65 +7,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-// ---- TEMP until ftps_std::server::SessionLog lands -------------------------------------------
-// A private copy of the hook's types, with the shape agreed for `ftps_std::server`. When the
-// hook lands: delete this block, import `SessionEvent`, `SessionLog` and `TransferKind` from
-// `ftps_std::server`, and set `log: Some(Arc::new(StderrLog))` in `serve::server_options`.
-pub(crate) use temp_hook::{SessionEvent, SessionLog, TransferKind};
-
-#[allow(dead_code)] // the server does not emit these yet
-mod temp_hook {
-    use std::net::SocketAddr;
-    use std::time::Duration;
-
-    /// What happened in a session.
-    #[non_exhaustive]
-    #[derive(Debug, Clone)]
-    pub(crate) enum SessionEvent {
-        Connected {
-            peer: SocketAddr,
-            implicit: bool,
-        },
-        Secured {
-            version: String,
-            cipher: String,
-        },
-        LoggedIn {
-            user: String,
-        },
-        LoginRefused {
-            user: String,
-        },
-        Transfer {
-            kind: TransferKind,
-            path: String,
-            bytes: u64,
-            duration: Duration,
-            ok: bool,
-            resumed_tls: bool,
-        },
-        Refused {
-            reason: String,
-        },
-        Closed {
-            reason: Option<String>,
-        },
-    }
-
-    /// Which way a transfer went.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub(crate) enum TransferKind {
-        Download,
-        Upload,
-        Listing,
-    }
-
-    /// Receives every session's events.
-    pub(crate) trait SessionLog: Send + Sync {
-        fn event(&self, session: u64, peer: SocketAddr, event: &SessionEvent);
-    }
-}
-// ---- end TEMP ---------------------------------------------------------------------------------
+use ftps_std::server::{SessionEvent, SessionLog, TransferKind};
 
 /// Writes [`log_line`]s to stderr, each prefixed with the UTC time of day.
 #[derive(Debug, Clone, Copy, Default)]
@@ -94,8 +36,6 @@ fn time_of_day() -> String {
 /// control characters escaped, so a client cannot forge or garble log lines.
 pub(crate) fn log_line(session: u64, peer: SocketAddr, event: &SessionEvent) -> String {
     let mut line = format!("#{session} {peer} ");
-    // The real enum is #[non_exhaustive]; the local TEMP copy makes the last arm unreachable.
-    #[allow(unreachable_patterns)]
     match event {
         SessionEvent::Connected { implicit, .. } => {
             let mode = if *implicit { "implicit" } else { "explicit" };
@@ -146,7 +86,7 @@ pub(crate) fn log_line(session: u64, peer: SocketAddr, event: &SessionEvent) -> 
         SessionEvent::Refused { reason } => {
             let _ = write!(line, "refused: {}", printable(reason));
         }
-        SessionEvent::Closed { reason: None } => line.push_str("closed"),
+        SessionEvent::Closed { reason: None } => line.push_str("closed after QUIT"),
         SessionEvent::Closed {
             reason: Some(reason),
         } => {
@@ -257,7 +197,7 @@ mod tests {
                 "logged in as alice",
                 "login refused for bob",
                 "refused: 522 data connection must resume",
-                "closed",
+                "closed after QUIT",
                 "closed: idle timeout",
             ]
         );

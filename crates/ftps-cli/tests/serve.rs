@@ -511,11 +511,6 @@ fn writable_server_takes_uploads_from_ftps_and_curl() {
             cert.to_str().unwrap(),
             "--user",
             "writer:pass word:with colon",
-            // curl 7.88 + OpenSSL closes a TLS 1.3 upload's data socket with the server's
-            // session tickets unread; the kernel's reset loses the tail and the server rightly
-            // answers 426 (see tests/tests/std_server.rs). TLS 1.2 avoids that.
-            "--tls-max",
-            "1.2",
             "-T",
             local.path().join("big.bin").to_str().unwrap(),
             &server.url("from-curl.bin"),
