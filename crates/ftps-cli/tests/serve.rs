@@ -229,6 +229,26 @@ impl Served {
         text(&self.stderr.lock().unwrap())
     }
 
+    /// Waits (bounded) for a session log line on stderr containing every one of `parts`.
+    #[track_caller]
+    fn expect_log(&self, parts: &[&str]) -> String {
+        let started = Instant::now();
+        loop {
+            let stderr = self.stderr_text();
+            if let Some(line) = stderr
+                .lines()
+                .find(|line| parts.iter().all(|part| line.contains(part)))
+            {
+                return line.to_owned();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no log line with {parts:?} in:\n{stderr}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// `ftps ARGS --cacert CERT --user USER:PASSWORD --timeout 20`.
     fn client(&self, user: &str, password: &str, args: &[&str]) -> Output {
         self.client_with(user, password, args, &[])
@@ -273,6 +293,12 @@ fn demo_runs_every_step_and_says_ok() {
         "REST 16777216 + RETR demo.bin: 16777216 bytes",
         "resumed download: SHA-256",
         "demo.bin",
+        // The server's side of the same steps, from its session log.
+        "server: #1 127.0.0.1:",
+        "logged in as demo",
+        "upload /demo.bin 33554432 bytes",
+        "download /demo.bin 16777216 bytes",
+        "closed after QUIT",
     ] {
         assert!(
             stdout.contains(expected),
@@ -459,8 +485,24 @@ fn read_only_server_with_generated_certificate_and_password() {
     let out = server.client("ftps", "not-the-password", &["ls", &server.url("")]);
     expect_code(&out, 3);
 
-    // The password never reaches the server's stderr (the session log).
+    // One log line per session event on stderr: connection, TLS, login, each transfer with
+    // its size and data-session resumption, refused logins; the password never.
+    server.expect_log(&["connected (explicit FTPS)"]);
+    server.expect_log(&["TLS established: TLSv1.3"]);
+    server.expect_log(&["logged in as ftps"]);
+    server.expect_log(&["listing / "]);
+    server.expect_log(&["download /a.txt 6 bytes in ", "ok, data TLS resumed"]);
+    // The resumed download moved only the second part.
+    server.expect_log(&["download /big.bin 249999 bytes", "ok"]);
+    server.expect_log(&["login refused for ftps"]);
+    server.expect_log(&["closed after QUIT"]);
     let stderr = server.stderr_text();
+    assert!(
+        stderr
+            .lines()
+            .all(|l| l.len() > 9 && l.as_bytes()[5] == b':' && l[8..].starts_with(" #")),
+        "every line is `HH:MM:SS #N PEER ...`: {stderr}"
+    );
     assert!(!stderr.contains(&password), "{stderr}");
 }
 
@@ -524,6 +566,9 @@ fn writable_server_takes_uploads_from_ftps_and_curl() {
     );
     expect_code(&put(&["rm", &server.url("a.txt")]), 0);
     assert!(!root.path().join("a.txt").exists());
+    server.expect_log(&["upload /a.txt 6 bytes", "ok, data TLS resumed"]);
+    server.expect_log(&["upload /sub/deeper/c.txt 5 bytes", "ok"]);
+    server.expect_log(&["upload /from-curl.bin 400000 bytes", "ok, data TLS resumed"]);
     let stderr = server.stderr_text();
     assert!(!stderr.contains("pass word"), "{stderr}");
 }
@@ -643,6 +688,11 @@ ftp.quit()
             "{reuse}: {}",
             text(&out.stdout)
         );
+        if reuse == "required" {
+            server.expect_log(&["refused: data connection TLS did not resume"]);
+        } else {
+            server.expect_log(&["download /r.txt 7 bytes", "ok, data TLS not resumed"]);
+        }
     }
 }
 
