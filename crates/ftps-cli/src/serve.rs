@@ -63,7 +63,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     client_ca: Option<PathBuf>,
     /// Where to save the self-signed certificate (PEM, certificate only) for clients'
-    /// --cacert (default: ftps-serve-PID.pem in the temp directory).
+    /// --cacert (default: a new ftps-serve-*.pem in the temp directory).
     #[arg(long, value_name = "FILE", conflicts_with = "cert")]
     cert_out: Option<PathBuf>,
     /// Ports for passive data connections, e.g. 50000-50100 (default: any free port).
@@ -378,11 +378,41 @@ fn certificate(args: &ServeArgs) -> Result<(ServerCertificate, Option<PathBuf>),
         return Ok((load_certificate(path, args.key.as_deref())?, None));
     }
     let cert = self_signed_certificate()?;
-    let file = args.cert_out.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("ftps-serve-{}.pem", std::process::id()))
-    });
     let pem = cert.self_signed_pem.as_deref().unwrap_or_default();
-    std::fs::write(&file, pem).map_err(|e| CliError::local(&file, &e))?;
+    let file = match &args.cert_out {
+        Some(file) => {
+            std::fs::write(file, pem).map_err(|e| CliError::local(file, &e))?;
+            file.clone()
+        }
+        None => {
+            // A new file with an unpredictable name: in a shared temp directory nobody can
+            // plant a file or symlink there beforehand.
+            let temp_dir = std::env::temp_dir();
+            let mut file = tempfile::Builder::new()
+                .prefix("ftps-serve-")
+                .suffix(".pem")
+                .tempfile()
+                .map_err(|e| CliError::local(&temp_dir, &e))?;
+            file.write_all(pem.as_bytes())
+                .map_err(|e| CliError::local(file.path(), &e))?;
+            // A certificate is public: other local users' clients may read it (tempfile
+            // creates 0600).
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let public = std::fs::Permissions::from_mode(0o644);
+                file.as_file()
+                    .set_permissions(public)
+                    .map_err(|e| CliError::local(file.path(), &e))?;
+            }
+            // Not deleted on drop: the printed commands name it while the server runs, and
+            // the server runs until the process is killed.
+            let (_, path) = file
+                .keep()
+                .map_err(|e| CliError::local(&temp_dir, &e.error))?;
+            path
+        }
+    };
     Ok((cert, Some(file)))
 }
 

@@ -141,17 +141,23 @@ impl Drop for Served {
 
 impl Served {
     /// Starts `ftps serve DIR --listen 127.0.0.1:0 --cert-out CERT EXTRA...` and waits for its
-    /// startup block. With `--cert` in `extra`, `cert` is the CA clients trust instead.
+    /// startup block. With `--cert` in `extra`, `cert` is the CA clients trust instead. When
+    /// `cert` is a directory, it is the server's TMPDIR and the server names the file.
     fn start(dir: &Path, cert: &Path, extra: &[&str]) -> Self {
         let mut args = vec!["serve".to_owned(), dir.display().to_string()];
-        if !extra.contains(&"--cert") {
+        let temp_dir = cert.is_dir();
+        if !extra.contains(&"--cert") && !temp_dir {
             args.extend(["--cert-out".to_owned(), cert.display().to_string()]);
         }
         if !extra.iter().any(|a| a.contains("listen")) {
             args.extend(["--listen".to_owned(), "127.0.0.1:0".to_owned()]);
         }
         args.extend(extra.iter().map(|&a| a.to_owned()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ftps"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ftps"));
+        if temp_dir {
+            command.env("TMPDIR", cert);
+        }
+        let mut child = command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -214,6 +220,14 @@ impl Served {
             .and_then(|rest| rest.split(' ').next())
             .and_then(|port| port.parse().ok())
             .unwrap_or_else(|| panic!("no listening line in {:?}", served.startup));
+        if temp_dir {
+            served.cert = served
+                .startup
+                .iter()
+                .find_map(|l| l.split_once(", saved to "))
+                .map(|(_, path)| PathBuf::from(path))
+                .unwrap_or_else(|| panic!("no saved-to line in {:?}", served.startup));
+        }
         served.password = served.startup.iter().find_map(|l| {
             l.split_once(", password ")
                 .map(|(_, password)| password.to_owned())
@@ -947,4 +961,43 @@ fn anonymous_read_only_access() {
     );
     expect_code(&out, 4);
     assert!(!root.path().join("copy.txt").exists());
+}
+
+/// Without --cert-out the certificate goes to a new, unpredictably named, world-readable file
+/// in the temp directory, and the printed command trusts it.
+#[test]
+fn certificate_file_in_the_temp_directory_by_default() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("t.txt"), b"temp").unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let first = Served::start(root.path(), temp.path(), &[]);
+    let second = Served::start(root.path(), temp.path(), &[]);
+    for server in [&first, &second] {
+        assert_eq!(server.cert.parent(), Some(temp.path()));
+        let name = server.cert.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("ftps-serve-") && name.ends_with(".pem"),
+            "{name}"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&server.cert)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o644);
+        }
+        let out = server.as_ftps(&["ls", &server.url("")]);
+        expect_code(&out, 0);
+        assert!(text(&out.stdout).contains("t.txt"));
+    }
+    assert_ne!(first.cert, second.cert);
+    // Each server trusts only its own certificate.
+    let out = first.client(
+        "ftps",
+        second.password.as_deref().unwrap(),
+        &["ls", &second.url("")],
+    );
+    expect_code(&out, 2);
 }
