@@ -7,7 +7,25 @@
 //! ftps rm | mkdir | rmdir | size  URL
 //! ftps mv    URL NEWNAME
 //! ftps quote URL 'RAW COMMAND'
+//!
+//! ftps serve [DIR]                           an FTPS server for DIR (default: .), no set-up needed
+//! ftps hash-password [--user NAME]           a password hash for `serve --users FILE`
+//! ftps demo                                  a server and a client talking, step by step
 //! ```
+//!
+//! `ftps serve` listens on 127.0.0.1:2121 (explicit FTPS) and serves DIR read-only (`--write`
+//! allows uploads). Without `--cert/--key` it makes a self-signed certificate for `localhost`,
+//! `127.0.0.1` and `::1`, saves it to a PEM file (`--cert-out`) and prints its SHA-256
+//! fingerprint and the `--cacert` command line that trusts it. Logins: user `ftps` with a
+//! random password printed at start, `--user NAME:PASSWORD`, or `--users FILE` with
+//! `NAME:ARGON2-HASH` lines made by `ftps hash-password`. One line per session event goes to
+//! stderr; passwords never do. Other options: `--listen ADDR`, `--implicit-listen ADDR`,
+//! `--passive-ports A-B`, `--advertise-ip IPv4`, `--allow-ccc`, `--reuse required|optional`,
+//! `--anonymous`, `--client-ca FILE` (a client certificate from that CA is required).
+//!
+//! `ftps demo` starts a server on a free 127.0.0.1 port with a fresh certificate and a temp
+//! directory, then uploads, lists, downloads and resumes a file with this crate's client,
+//! printing each step (TLS version and cipher, data-session resumption, speed) and a verdict.
 //!
 //! `ftp://` and `ftpes://` mean explicit FTPS (`AUTH TLS` is required: there is never a silent
 //! fall-back to plaintext), `ftps://` implicit FTPS (port 990). Credentials come from the URL
@@ -27,11 +45,15 @@
 #![forbid(unsafe_code)]
 
 mod commands;
+mod demo;
 mod errors;
 mod listing;
 mod netrc;
+mod serve;
+mod session_log;
 mod url;
 
+use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -53,14 +75,103 @@ URLs: ftp://[user[:password]@]host[:port]/path and ftpes:// are explicit FTPS (A
 required, never a plaintext fall-back); ftps:// is implicit FTPS (default port 990). The path
 is relative to the login directory (ftp://host//abs for an absolute path).";
 
-/// An FTPS client: TLS on the control and data connections, always.
+/// An FTPS client and server: TLS on the control and data connections, always.
 #[derive(Debug, Parser)]
 #[command(name = "ftps", version, after_help = EXIT_CODES)]
-struct Cli {
+struct Invocation {
     #[command(flatten)]
     options: GlobalOptions,
     #[command(subcommand)]
+    command: AnyCommand,
+}
+
+/// A client command line: what the client subcommands run with.
+#[derive(Debug)]
+struct Cli {
+    options: GlobalOptions,
     command: Command,
+}
+
+/// Every subcommand: the client's, then the server-side tools.
+#[derive(Debug, Subcommand)]
+enum AnyCommand {
+    #[command(flatten)]
+    Client(Command),
+    #[command(flatten)]
+    Server(ServerCommand),
+}
+
+/// The server-side tools. They are parsed on their own (see [`server_tool_arguments`]) so the
+/// client's global options (--cacert, --prot, --active, ...) neither clutter their help nor
+/// are silently accepted; they have their own --user, --cert and --key.
+#[derive(Debug, Parser)]
+#[command(name = "ftps", version)]
+struct ServerTools {
+    #[command(subcommand)]
+    command: ServerCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ServerCommand {
+    /// Serve a directory over FTPS (explicit, 127.0.0.1:2121), with no set-up needed.
+    Serve(Box<serve::ServeArgs>),
+    /// Print a password hash for `serve --users FILE` (NAME:HASH with --user NAME).
+    HashPassword(serve::HashPasswordArgs),
+    /// Start a server and a client in this process and show each FTPS step.
+    Demo(demo::DemoArgs),
+}
+
+impl ServerCommand {
+    const NAMES: [&str; 3] = ["serve", "hash-password", "demo"];
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Serve(_) => Self::NAMES[0],
+            Self::HashPassword(_) => Self::NAMES[1],
+            Self::Demo(_) => Self::NAMES[2],
+        }
+    }
+
+    fn run(self, interactive: bool) -> Result<(), errors::CliError> {
+        match self {
+            Self::Serve(args) => serve::run(&args),
+            Self::HashPassword(args) => serve::hash_password_line(&args),
+            Self::Demo(args) => demo::run(&args, interactive),
+        }
+    }
+}
+
+/// The arguments when they name a server-side tool (`ftps serve ...`, `ftps help demo`).
+fn server_tool_arguments() -> Option<Vec<OsString>> {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let named = |i: usize| {
+        args.get(i)
+            .and_then(|a| a.to_str())
+            .is_some_and(|a| ServerCommand::NAMES.contains(&a))
+    };
+    let help = args.get(1).is_some_and(|a| a == "help");
+    (named(1) || (help && named(2))).then_some(args)
+}
+
+/// Parses the command line, or prints the usage error (or help) and exits.
+fn parse_or_exit<T: Parser>(args: Option<Vec<OsString>>) -> T {
+    let parsed = match args {
+        Some(args) => T::try_parse_from(args),
+        None => T::try_parse(),
+    };
+    match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let code = if error.use_stderr() {
+                ExitCode::Usage
+            } else {
+                ExitCode::Ok // --help, --version
+            };
+            // Printing help can fail only on a closed stdout, and then there is nobody to tell.
+            let _ = error.print();
+            std::process::exit(code as i32);
+        }
+    }
 }
 
 /// Options every subcommand takes.
@@ -205,21 +316,30 @@ enum Command {
 }
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(error) => {
-            let code = if error.use_stderr() {
-                ExitCode::Usage
-            } else {
-                ExitCode::Ok // --help, --version
-            };
-            // Printing help can fail only on a closed stdout, and then there is nobody to tell.
-            let _ = error.print();
-            std::process::exit(code as i32);
+    let interactive = std::io::stderr().is_terminal();
+    let result = if let Some(args) = server_tool_arguments() {
+        parse_or_exit::<ServerTools>(Some(args))
+            .command
+            .run(interactive)
+    } else {
+        let invocation = parse_or_exit::<Invocation>(None);
+        match invocation.command {
+            AnyCommand::Client(command) => commands::run(
+                Cli {
+                    options: invocation.options,
+                    command,
+                },
+                interactive,
+            ),
+            // Only reached with options before the tool's name (`ftps -q demo`): those are
+            // the client's options, which the server-side tools do not take.
+            AnyCommand::Server(command) => Err(errors::CliError::usage(format!(
+                "the options of `ftps {}` go after its name",
+                command.name()
+            ))),
         }
     };
-    let interactive = std::io::stderr().is_terminal();
-    match commands::run(cli, interactive) {
+    match result {
         Ok(()) => {}
         Err(error) => {
             eprintln!("{error}");
