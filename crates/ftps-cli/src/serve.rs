@@ -97,6 +97,8 @@ pub(crate) enum Reuse {
     Required,
     /// Resumption is offered; a full handshake on a data connection is accepted too.
     Optional,
+    /// Data connections are never resumed (every data handshake is a full one).
+    Off,
 }
 
 /// A server certificate ready for rustls, with what a client needs to trust it.
@@ -225,6 +227,7 @@ pub(crate) fn session_config(
     config.data_resumption = match reuse {
         Reuse::Required => ResumptionPolicy::Required,
         Reuse::Optional => ResumptionPolicy::Optional,
+        Reuse::Off => ResumptionPolicy::Off,
     };
     Ok(config)
 }

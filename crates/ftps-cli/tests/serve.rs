@@ -659,7 +659,8 @@ fn implicit_listener_only() {
 }
 
 /// Python's ftplib does not resume the control session on data connections: refused with the
-/// default `--reuse required`, served with `--reuse optional`.
+/// default `--reuse required`, served with `--reuse optional` and `--reuse off` (where even a
+/// client that would resume, this project's, gets full data handshakes).
 #[test]
 fn reuse_policy_decides_whether_ftplib_can_download() {
     const SCRIPT: &str = r#"
@@ -686,7 +687,11 @@ ftp.quit()
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("r.txt"), b"reused?").unwrap();
     let local = tempfile::tempdir().unwrap();
-    for (reuse, code, expected) in [("required", 3, "522"), ("optional", 0, "got: reused?")] {
+    for (reuse, code, expected) in [
+        ("required", 3, "522"),
+        ("optional", 0, "got: reused?"),
+        ("off", 0, "got: reused?"),
+    ] {
         let cert = local.path().join(format!("{reuse}.pem"));
         let server = Served::start(root.path(), &cert, &["--reuse", reuse]);
         let port = server.port.to_string();
@@ -706,6 +711,29 @@ ftp.quit()
             server.expect_log(&["refused: data connection TLS did not resume"]);
         } else {
             server.expect_log(&["download /r.txt 7 bytes", "ok, data TLS not resumed"]);
+        }
+        if reuse == "off" {
+            let dest = local.path().join("off.txt");
+            let url = format!("ftp://ftps:{password}@127.0.0.1:{port}/r.txt");
+            let out = run_program(
+                env!("CARGO_BIN_EXE_ftps"),
+                &[
+                    "--cacert",
+                    cert.to_str().unwrap(),
+                    "-v",
+                    "get",
+                    &url,
+                    dest.to_str().unwrap(),
+                ],
+                b"",
+            );
+            expect_code(&out, 0);
+            assert_eq!(std::fs::read(&dest).unwrap(), b"reused?");
+            assert!(
+                text(&out.stderr).contains("* data connection: TLS, full handshake (not resumed)"),
+                "{}",
+                text(&out.stderr)
+            );
         }
     }
 }

@@ -936,6 +936,31 @@ fn tls13_many_data_connections_all_resume() {
     }
 }
 
+// spec: T40 — policy `Off`: data connections are never resumed, every data handshake is a
+// full one and the transfers still work (for clients whose resumption attempts fail).
+#[test]
+fn resumption_off_makes_every_data_handshake_full() {
+    let mut config = server_config();
+    config.data_resumption = ftps_proto::tls::ResumptionPolicy::Off;
+    let mut pair = Pair::new(config, client_config());
+    pair.run();
+    pair.login();
+    for i in 0..3 {
+        let content = random_bytes(2_000 + i * 17, i as u64);
+        let name = format!("off{i}");
+        let op = pair.client.store(name.as_bytes()).unwrap();
+        pair.upload(op, content.clone());
+        pair.run();
+        assert_eq!(pair.completed(op), Some(Ok(226)), "upload {i}");
+        assert_eq!(pair.transfer_completed(op).unwrap().1, Some(false));
+        let op = pair.client.retrieve(name.as_bytes(), None).unwrap();
+        pair.run();
+        assert_eq!(pair.completed(op), Some(Ok(226)), "download {i}");
+        assert_eq!(pair.transfer_completed(op).unwrap().1, Some(false));
+        assert_eq!(pair.downloads.get(&op), Some(&content));
+    }
+}
+
 // spec: T40 — through the server session, for a client that does not ask for tickets
 // (RFC 9149): an upload's data connection sends it none, a download's one; both resume the
 // control connection's session.

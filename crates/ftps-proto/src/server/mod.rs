@@ -337,7 +337,13 @@ impl ServerSession {
             .map(crate::tls::server_config_for_control);
         #[cfg(not(feature = "std"))]
         let tls_config = config.tls.clone();
-        let data_tls_configs = tls_config.as_ref().map(crate::tls::server_configs_for_data);
+        let data_tls_configs = tls_config.as_ref().map(|control| {
+            if config.data_resumption == crate::tls::ResumptionPolicy::Off {
+                crate::tls::server_configs_without_resumption(control)
+            } else {
+                crate::tls::server_configs_for_data(control)
+            }
+        });
         let parser = CommandParser::new(config.limits.command);
         let implicit = config.tls_mode == TlsMode::Implicit && tls_config.is_some();
         let mut session = Self {

@@ -246,6 +246,22 @@ pub fn server_configs_for_data(control: &Arc<ServerConfig>) -> DataServerConfigs
     }
 }
 
+/// Data-connection configs that never resume (policy [`ResumptionPolicy::Off`]): no session
+/// store, no tickets, so every data handshake is a full one.
+///
+/// [`ResumptionPolicy::Off`]: super::ResumptionPolicy::Off
+pub fn server_configs_without_resumption(control: &Arc<ServerConfig>) -> DataServerConfigs {
+    let mut config = ServerConfig::clone(control);
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    config.max_tls13_tickets = 0;
+    let config = Arc::new(config);
+    DataServerConfigs {
+        receiving: Arc::clone(&config),
+        sending: config,
+    }
+}
+
 /// The per-control session store: rustls's bounded memory cache, except that resuming with a
 /// TLS 1.3 ticket leaves the ticket in place.
 ///

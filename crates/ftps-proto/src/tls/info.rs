@@ -114,4 +114,9 @@ pub enum ResumptionPolicy {
     /// connection): a full handshake fails with [`TlsError::ResumptionRequired`] as soon as the
     /// ClientHello is processed, before any server flight is handed out.
     Required,
+    /// Data connections are never resumed: the server keeps no session for them and issues no
+    /// ticket on them, so every data handshake is a full one. For clients whose resumption
+    /// attempts fail; data connections are then bound to nothing but their port (weaker than
+    /// [`Required`](Self::Required) against port theft).
+    Off,
 }

@@ -134,7 +134,7 @@ pub use channel::{TlsChannel, TlsEvent, TlsRole};
 pub use config::crypto_provider;
 pub use config::{
     ALPN_FTP, DataServerConfigs, MAX_DATA_CONNECTION_TICKETS, UNASKED_TICKETS_WHEN_SENDING,
-    server_configs_for_data,
+    server_configs_for_data, server_configs_without_resumption,
 };
 #[cfg(feature = "std")]
 pub use config::{
