@@ -20,7 +20,7 @@
 //! random password printed at start, `--user NAME:PASSWORD`, or `--users FILE` with
 //! `NAME:ARGON2-HASH` lines made by `ftps hash-password`. One line per session event goes to
 //! stderr; passwords never do. Other options: `--listen ADDR`, `--implicit-listen ADDR`,
-//! `--passive-ports A-B`, `--advertise-ip IPv4`, `--allow-ccc`, `--reuse required|optional`,
+//! `--passive-ports A-B`, `--advertise-ip IPv4`, `--allow-ccc`, `--reuse required|optional|off`,
 //! `--anonymous`, `--client-ca FILE` (a client certificate from that CA is required).
 //!
 //! `ftps demo` starts a server on a free 127.0.0.1 port with a fresh certificate and a temp
@@ -345,5 +345,73 @@ fn main() {
             eprintln!("{error}");
             std::process::exit(error.code as i32);
         }
+    }
+}
+
+#[cfg(test)]
+mod readme_tests {
+    use super::*;
+
+    /// Every `ftps …` command line in the README's `sh` blocks (directly or through
+    /// `cargo run … -p ftps-cli -- …`), as arguments; comments and redirections dropped.
+    fn readme_command_lines() -> Vec<(String, Vec<String>)> {
+        let readme = include_str!("../../../README.md");
+        let mut commands = Vec::new();
+        let mut in_sh = false;
+        for line in readme.lines() {
+            if line.starts_with("```") {
+                in_sh = line == "```sh";
+                continue;
+            }
+            if !in_sh {
+                continue;
+            }
+            let code = line.split(" #").next().unwrap_or_default().trim();
+            let rest = if let Some(rest) = code.strip_prefix("ftps ") {
+                rest
+            } else if let Some((_, rest)) = code
+                .strip_prefix("cargo run ")
+                .filter(|c| c.contains("-p ftps-cli"))
+                .and_then(|c| c.split_once(" -- "))
+            {
+                rest
+            } else {
+                continue;
+            };
+            let words = shlex::split(rest).unwrap_or_else(|| panic!("bad quoting: {line}"));
+            let mut args = vec!["ftps".to_owned()];
+            args.extend(words.into_iter().take_while(|w| !w.starts_with('>')));
+            commands.push((line.to_owned(), args));
+        }
+        commands
+    }
+
+    // The README is kept true: each command it shows parses with this binary's own parser
+    // (their behaviour is exercised by tests/cli.rs and tests/serve.rs).
+    #[test]
+    fn every_readme_command_line_parses() {
+        let commands = readme_command_lines();
+        assert!(commands.len() >= 10, "found only {commands:?}");
+        for (line, args) in &commands {
+            let server_tool = args
+                .get(1)
+                .is_some_and(|a| ServerCommand::NAMES.contains(&a.as_str()));
+            let parsed = if server_tool {
+                ServerTools::try_parse_from(args).map(|_| ())
+            } else {
+                Invocation::try_parse_from(args).map(|_| ())
+            };
+            if let Err(error) = parsed {
+                panic!("README line does not parse: {line}\n{error}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_option_in_a_readme_line_would_be_caught() {
+        assert!(
+            Invocation::try_parse_from(["ftps", "ls", "--no-such-option", "ftp://h/"]).is_err()
+        );
+        assert!(ServerTools::try_parse_from(["ftps", "serve", "--reuse", "sometimes"]).is_err());
     }
 }

@@ -52,6 +52,12 @@ mod client;
 mod net;
 pub mod server;
 
+// The README's Rust examples compile as doctests of this crate (it depends on both the core
+// and this driver).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 pub use client::{Client, ClientOptions, Progress, Tracer, TransferSummary, Trust};
 pub use ftps_proto::client::{
     ClientError, DataConnectionMode, DataProtection, ListingEntry, OpError, Timeouts, TlsMode,
