@@ -594,6 +594,50 @@ fn curl_many_downloads_in_one_session_tls13() {
     assert!(listed.lines().any(|l| l.ends_with(" m4.bin")), "{listed}");
 }
 
+// spec: T32, T40 — curl with `--disable-epsv`: PASV (227) data connections, TLS 1.3, resumed.
+#[test]
+fn curl_pasv_upload_and_download() {
+    let fixture = start(Setup::default());
+    let endpoint = fixture.endpoint(false);
+    let curl = Curl::new(&endpoint).arg(CURL_TLS13).arg("--disable-epsv");
+    let data = payload(700_000, 21);
+    let local = fixture.outside.path().join("pasv.bin");
+    std::fs::write(&local, &data).unwrap();
+    let output = curl_output(
+        &curl,
+        &endpoint.url("pasv.bin"),
+        &["-T", local.to_str().unwrap(), "-v"],
+    );
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("> PASV") && log.contains("< 227"), "{log}");
+    assert!(!log.contains("> EPSV"), "{log}");
+    assert!(std::fs::read(fixture.root.path().join("pasv.bin")).unwrap() == data);
+    assert!(curl.download("pasv.bin").unwrap() == data);
+}
+
+// spec: E03, T40 — curl over IPv6 (`[::1]`): EPSV data connections, TLS 1.3, resumed.
+#[test]
+fn curl_ipv6_upload_and_download() {
+    let fixture = start(Setup {
+        ipv6: true,
+        ..Setup::default()
+    });
+    assert!(fixture.explicit.is_ipv6());
+    let endpoint = fixture.endpoint(false);
+    let curl = Curl::new(&endpoint).arg(CURL_TLS13);
+    let data = payload(500_000, 22);
+    let local = fixture.outside.path().join("six.bin");
+    std::fs::write(&local, &data).unwrap();
+    let url = format!("ftp://[::1]:{}/six.bin", fixture.explicit.port());
+    let output = curl_output(&curl, &url, &["-T", local.to_str().unwrap(), "-v"]);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("> EPSV") && log.contains("< 229"), "{log}");
+    assert!(std::fs::read(fixture.root.path().join("six.bin")).unwrap() == data);
+    let back = fixture.outside.path().join("six-back.bin");
+    curl_output(&curl, &url, &["-o", back.to_str().unwrap()]);
+    assert!(std::fs::read(&back).unwrap() == data);
+}
+
 // spec: T26, T29 — curl's `--ftp-ssl-ccc` in its default (passive) mode: after `200` curl
 // reads our close_notify and writes plaintext without sending its own; the server accepts that
 // one-way shutdown, and the data connections stay protected. OpenSSL drops a session whose

@@ -1,4 +1,4 @@
-//! A throw-away CA and a server certificate for `localhost` / 127.0.0.1.
+//! A throw-away CA and a server certificate for `localhost` / 127.0.0.1 / ::1.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
@@ -12,7 +12,7 @@ use super::Result;
 pub struct TestPki {
     /// The CA certificate: what a client trusts.
     pub ca_cert_pem: String,
-    /// The server (leaf) certificate, valid for `localhost` and `127.0.0.1`.
+    /// The server (leaf) certificate, valid for `localhost`, `127.0.0.1` and `::1`.
     pub server_cert_pem: String,
     /// The server's private key (PKCS#8).
     pub server_key_pem: String,
@@ -31,8 +31,11 @@ impl TestPki {
         let ca_cert = ca_params.self_signed(&ca_key)?;
         let ca = Issuer::new(ca_params, ca_key);
 
-        let mut server_params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+        let mut server_params = CertificateParams::new(vec![
+            "localhost".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ])?;
         server_params
             .distinguished_name
             .push(DnType::CommonName, "localhost");
