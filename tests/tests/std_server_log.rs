@@ -1,6 +1,7 @@
 //! The blocking server on 127.0.0.1 with this project's client: an upload's final reply comes
 //! after the backend's commit (a failed commit is the client's error, and no file is left), and
-//! the session log reports logins, transfers, refusals and ends without ever a password.
+//! the session log reports logins, transfers, refusals, file-system changes and refused file
+//! operations, and ends, without ever a password.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use ftps_proto::server::{DirEntry, FsError};
 use ftps_std::server::{
-    Download, LocalFs, Server, ServerOptions, SessionConfig, SessionEvent, SessionLog,
+    Download, FileOp, LocalFs, Server, ServerOptions, SessionConfig, SessionEvent, SessionLog,
     ShutdownHandle, Storage, TransferKind, Upload, UserTable, hash_password,
 };
 use ftps_std::{Client, ClientOptions, Timeouts, Trust};
@@ -244,6 +245,16 @@ fn local_fs_rename_failure_is_451_and_removes_the_temporary_file() {
 
 // ---------------------------------------------------------------- session log
 
+type LoggedOp = (FileOp, String, Option<String>, Result<(), String>);
+
+fn done(op: FileOp, path: &str) -> LoggedOp {
+    (op, path.to_owned(), None, Ok(()))
+}
+
+fn refused(op: FileOp, path: &str, reason: &str) -> LoggedOp {
+    (op, path.to_owned(), None, Err(reason.to_owned()))
+}
+
 #[derive(Default)]
 struct Collect(Mutex<Vec<(u64, SocketAddr, SessionEvent)>>);
 
@@ -261,6 +272,22 @@ impl Collect {
             .iter()
             .filter(|(s, _, _)| *s == session)
             .map(|(_, _, e)| e.clone())
+            .collect()
+    }
+
+    /// The file operations session `session` reported, in order.
+    fn file_ops(&self, session: u64) -> Vec<LoggedOp> {
+        self.of(session)
+            .into_iter()
+            .filter_map(|e| match e {
+                SessionEvent::FileOp {
+                    op,
+                    path,
+                    to,
+                    result,
+                } => Some((op, path, to, result)),
+                _ => None,
+            })
             .collect()
     }
 
@@ -447,4 +474,106 @@ fn session_log_reports_logins_transfers_refusals_and_ends() {
         let line = event.to_string();
         assert!(!line.is_empty() && !line.contains('\n'), "{line:?}");
     }
+}
+
+#[test]
+fn session_log_reports_file_changes_and_refused_file_operations() {
+    let log = Arc::new(Collect::default());
+    let fixture = start(|fs| Arc::new(fs), Some(log.clone()));
+    let mut client = fixture.login();
+    assert!(client.mkdir("d").is_ok());
+    let err = client.mkdir("d").unwrap_err();
+    assert_eq!(err.reply().map(|r| r.code.get()), Some(550), "{err}");
+    client.store("a.txt", &mut &b"hello"[..]).unwrap();
+    // Accepted reads are not logged.
+    assert_eq!(client.size("a.txt").unwrap(), 5);
+    client.cwd("d").unwrap();
+    client.cwd("/").unwrap();
+    client.rename("a.txt", "d/b.txt").unwrap();
+    client.delete("d/b.txt").unwrap();
+    client.rmdir("d").unwrap();
+    let err = client
+        .retrieve("missing.bin", 0, &mut Vec::new())
+        .unwrap_err();
+    assert_eq!(err.reply().map(|r| r.code.get()), Some(550), "{err}");
+    let err = client.cwd("nowhere").unwrap_err();
+    assert_eq!(err.reply().map(|r| r.code.get()), Some(550), "{err}");
+    let err = client.delete("d").unwrap_err();
+    assert_eq!(err.reply().map(|r| r.code.get()), Some(550), "{err}");
+    client.quit().unwrap();
+    log.wait_closed(1);
+
+    assert_eq!(
+        log.file_ops(1),
+        vec![
+            done(FileOp::MakeDir, "/d"),
+            refused(FileOp::MakeDir, "/d", "already exists"),
+            (
+                FileOp::Rename,
+                "/a.txt".to_owned(),
+                Some("/d/b.txt".to_owned()),
+                Ok(())
+            ),
+            done(FileOp::Delete, "/d/b.txt"),
+            done(FileOp::RemoveDir, "/d"),
+            refused(FileOp::Download, "/missing.bin", "not found"),
+            refused(FileOp::ChangeDir, "/nowhere", "not found"),
+            refused(FileOp::Delete, "/d", "not found"),
+        ]
+    );
+    // The upload that succeeded is a transfer, not a file operation.
+    let uploads = log
+        .of(1)
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                SessionEvent::Transfer {
+                    kind: TransferKind::Upload,
+                    ok: true,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(uploads, 1);
+    let lines: Vec<String> = log.of(1).iter().map(ToString::to_string).collect();
+    assert!(
+        lines.contains(&r#"rename "/a.txt" to "/d/b.txt": ok"#.to_owned()),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&r#"download "/missing.bin": refused, not found"#.to_owned()),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn session_log_reports_what_a_read_only_server_refuses() {
+    let log = Arc::new(Collect::default());
+    let fixture = start(|fs| Arc::new(fs.read_only(true)), Some(log.clone()));
+    std::fs::write(fixture.root.path().join("here.txt"), b"content").unwrap();
+    let mut client = fixture.login();
+    let err = client.store("x.bin", &mut &b"data"[..]).unwrap_err();
+    assert_eq!(err.reply().map(|r| r.code.get()), Some(550), "{err}");
+    let err = client.delete("here.txt").unwrap_err();
+    assert_eq!(err.reply().map(|r| r.code.get()), Some(550), "{err}");
+    let err = client.mkdir("new").unwrap_err();
+    assert_eq!(err.reply().map(|r| r.code.get()), Some(550), "{err}");
+    // Reading still works, and is not a file-operation line.
+    let mut back = Vec::new();
+    client.retrieve("here.txt", 0, &mut back).unwrap();
+    assert_eq!(back, b"content");
+    client.quit().unwrap();
+    log.wait_closed(1);
+
+    assert_eq!(
+        log.file_ops(1),
+        vec![
+            refused(FileOp::Upload, "/x.bin", "permission denied"),
+            refused(FileOp::Delete, "/here.txt", "permission denied"),
+            refused(FileOp::MakeDir, "/new", "permission denied"),
+        ]
+    );
+    assert_eq!(fixture.root_names(), vec!["here.txt".to_owned()]);
 }

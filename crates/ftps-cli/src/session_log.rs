@@ -1,6 +1,7 @@
 //! One stderr line per server session event (`ftps serve`): who connected, TLS, logins,
-//! transfers with size, speed and data-session resumption, and why a session ended. The events
-//! carry no password, so no line can contain one.
+//! transfers with size, speed and data-session resumption, file-system changes (delete,
+//! rename, mkdir, rmdir), refused file operations with the reason, and why a session ended.
+//! The events carry no password, so no line can contain one.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -83,6 +84,25 @@ pub(crate) fn log_line(session: u64, peer: SocketAddr, event: &SessionEvent) -> 
                 }
             );
         }
+        SessionEvent::FileOp {
+            op,
+            path,
+            to,
+            result,
+        } => {
+            let mut subject = format!("{op} {}", quoted(path));
+            if let Some(to) = to {
+                let _ = write!(subject, " -> {}", quoted(to));
+            }
+            match result {
+                Ok(()) => {
+                    let _ = write!(line, "{subject} ok");
+                }
+                Err(reason) => {
+                    let _ = write!(line, "refused: {subject} — {}", printable(reason));
+                }
+            }
+        }
         SessionEvent::Refused { reason } => {
             let _ = write!(line, "refused: {}", printable(reason));
         }
@@ -121,9 +141,30 @@ fn printable(text: &str) -> String {
         .collect()
 }
 
+/// `text` in double quotes, with control characters, quotes and backslashes escaped, so a
+/// name with spaces (or a quote) cannot blur where it ends.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
+
+    use ftps_std::server::FileOp;
 
     use super::*;
 
@@ -177,6 +218,24 @@ mod tests {
             SessionEvent::Refused {
                 reason: "522 data connection must resume".into(),
             },
+            SessionEvent::FileOp {
+                op: FileOp::Delete,
+                path: "/a.txt".into(),
+                to: None,
+                result: Ok(()),
+            },
+            SessionEvent::FileOp {
+                op: FileOp::Rename,
+                path: "/a.txt".into(),
+                to: Some("/b.txt".into()),
+                result: Ok(()),
+            },
+            SessionEvent::FileOp {
+                op: FileOp::Upload,
+                path: "/x".into(),
+                to: None,
+                result: Err("permission denied".into()),
+            },
             SessionEvent::Closed { reason: None },
             SessionEvent::Closed {
                 reason: Some("idle timeout".into()),
@@ -197,6 +256,9 @@ mod tests {
                 "logged in as alice",
                 "login refused for bob",
                 "refused: 522 data connection must resume",
+                r#"delete "/a.txt" ok"#,
+                r#"rename "/a.txt" -> "/b.txt" ok"#,
+                r#"refused: upload "/x" — permission denied"#,
                 "closed after QUIT",
                 "closed: idle timeout",
             ]
@@ -211,6 +273,20 @@ mod tests {
         let line = log_line(2, peer(), &event);
         assert!(!line.contains('\n') && !line.contains('\u{1b}'), "{line}");
         assert!(line.contains(r"x\n#9"), "{line}");
+    }
+
+    #[test]
+    fn a_file_path_cannot_break_its_quotes_or_the_line() {
+        let event = SessionEvent::FileOp {
+            op: FileOp::MakeDir,
+            path: "/a\" ok\n#9 127.0.0.1:1 delete \"/etc\\".into(),
+            to: None,
+            result: Err("already exists".into()),
+        };
+        assert_eq!(
+            log_line(2, peer(), &event),
+            r#"#2 127.0.0.1:50312 refused: mkdir "/a\" ok\n#9 127.0.0.1:1 delete \"/etc\\" — already exists"#
+        );
     }
 
     #[test]

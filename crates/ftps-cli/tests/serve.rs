@@ -510,6 +510,10 @@ fn read_only_server_with_generated_certificate_and_password() {
     server.expect_log(&["download /big.bin 249999 bytes", "ok"]);
     server.expect_log(&["login refused for ftps"]);
     server.expect_log(&["closed after QUIT"]);
+    // Refused file operations, with the path and the reason.
+    server.expect_log(&[r#"refused: upload "/new.txt" — permission denied"#]);
+    server.expect_log(&[r#"refused: delete "/a.txt" — permission denied"#]);
+    server.expect_log(&[r#"refused: mkdir "/made" — permission denied"#]);
     let stderr = server.stderr_text();
     assert!(
         stderr
@@ -583,6 +587,10 @@ fn writable_server_takes_uploads_from_ftps_and_curl() {
     server.expect_log(&["upload /a.txt 6 bytes", "ok, data TLS resumed"]);
     server.expect_log(&["upload /sub/deeper/c.txt 5 bytes", "ok"]);
     server.expect_log(&["upload /from-curl.bin 400000 bytes", "ok, data TLS resumed"]);
+    // Every change to the file system has its line.
+    server.expect_log(&[r#" mkdir "/sub" ok"#]);
+    server.expect_log(&[r#" mkdir "/sub/deeper" ok"#]);
+    server.expect_log(&[r#" delete "/a.txt" ok"#]);
     let stderr = server.stderr_text();
     assert!(!stderr.contains("pass word"), "{stderr}");
 }

@@ -60,6 +60,22 @@ pub enum SessionEvent {
         /// What was refused, as text.
         reason: String,
     },
+    /// A file-system request answered by the [`Storage`](super::Storage): every change
+    /// (delete, rename, mkdir, rmdir) whatever its outcome, and any other request only when
+    /// refused (a refused upload, a download of a missing file, a refused `CWD`, …). Accepted
+    /// transfers are reported as [`Transfer`](Self::Transfer) when they end.
+    FileOp {
+        /// What was asked.
+        op: FileOp,
+        /// The path, joined to the working directory (not normalised); for a rename, the
+        /// existing name.
+        path: String,
+        /// A rename's new name (`None` for every other operation).
+        to: Option<String>,
+        /// `Ok` when done; otherwise why the storage refused, as text (`not found`,
+        /// `permission denied`, `already exists`, …).
+        result: Result<(), String>,
+    },
     /// The session ended; always the last event of a session.
     Closed {
         /// Why; `None` after `QUIT`.
@@ -76,6 +92,62 @@ pub enum TransferKind {
     Upload,
     /// `LIST`, `NLST`, `MLSD`.
     Listing,
+}
+
+/// The file-system operation of a [`SessionEvent::FileOp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FileOp {
+    /// `CWD`, `CDUP`.
+    ChangeDir,
+    /// `MKD`.
+    MakeDir,
+    /// `RMD`.
+    RemoveDir,
+    /// `DELE`.
+    Delete,
+    /// `RNFR` + `RNTO`.
+    Rename,
+    /// `RETR`.
+    Download,
+    /// `STOR`, `APPE`, `STOU` (for `STOU` the path is the directory).
+    Upload,
+    /// `LIST`, `NLST`, `MLSD`.
+    Listing,
+    /// `SIZE`.
+    Size,
+    /// `MDTM`.
+    ModTime,
+    /// `MLST`.
+    Stat,
+}
+
+impl FileOp {
+    /// The operation changes the file system (logged also when it succeeds).
+    pub fn is_change(self) -> bool {
+        matches!(
+            self,
+            Self::MakeDir | Self::RemoveDir | Self::Delete | Self::Rename
+        )
+    }
+}
+
+impl fmt::Display for FileOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ChangeDir => "cwd",
+            Self::MakeDir => "mkdir",
+            Self::RemoveDir => "rmdir",
+            Self::Delete => "delete",
+            Self::Rename => "rename",
+            Self::Download => "download",
+            Self::Upload => "upload",
+            Self::Listing => "listing",
+            Self::Size => "size",
+            Self::ModTime => "mdtm",
+            Self::Stat => "mlst",
+        })
+    }
 }
 
 /// Receives session events; called from session threads.
@@ -121,6 +193,21 @@ impl fmt::Display for SessionEvent {
                     "{kind} {path:?}: {outcome}, {bytes} bytes in {:.3} s{tls}",
                     duration.as_secs_f64()
                 )
+            }
+            Self::FileOp {
+                op,
+                path,
+                to,
+                result,
+            } => {
+                write!(f, "{op} {path:?}")?;
+                if let Some(to) = to {
+                    write!(f, " to {to:?}")?;
+                }
+                match result {
+                    Ok(()) => f.write_str(": ok"),
+                    Err(reason) => write!(f, ": refused, {reason}"),
+                }
             }
             Self::Refused { reason } => write!(f, "refused: {reason}"),
             Self::Closed { reason: None } => f.write_str("closed after QUIT"),

@@ -11,7 +11,7 @@ mod storage;
 pub use auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_password};
 /// The session configuration and listener modes, re-exported for [`ServerOptions`].
 pub use ftps_proto::server::{SessionConfig, TlsMode};
-pub use log::{SessionEvent, SessionLog, TransferKind};
+pub use log::{FileOp, SessionEvent, SessionLog, TransferKind};
 pub use storage::{Download, LocalFs, Storage, Upload};
 
 use std::collections::HashMap;
@@ -547,42 +547,81 @@ impl SessionRunner<'_> {
         }
     }
 
-    /// Answers one request from storage or auth.
+    /// Answers one request from auth, or from storage (logging the file operation).
     fn answer(&mut self, id: RequestId, request: Request) {
+        let Request::Login {
+            user,
+            password,
+            client_certificate,
+            ..
+        } = request
+        else {
+            // Described before the request is consumed; only when someone listens.
+            let described = if self.shared.log.is_some() {
+                describe_file_op(&request)
+            } else {
+                None
+            };
+            let outcome = self.answer_from_storage(id, request);
+            if let Some((op, path, to)) = described {
+                self.log_file_op(op, path, to, outcome);
+            }
+            return;
+        };
+        let attempt = LoginAttempt {
+            user: &user,
+            password: password.as_bytes(),
+            client_certificate: client_certificate.as_deref(),
+            peer: self.session.peer_addr(),
+        };
+        let granted = self.shared.auth.authenticate(&attempt);
+        let user = String::from_utf8_lossy(&user).into_owned();
+        let event = if granted {
+            SessionEvent::LoggedIn { user }
+        } else {
+            SessionEvent::LoginRefused { user }
+        };
+        emit(self.shared, self.number, self.peer, &event);
+        let _ = self.session.answer_login(id, granted);
+    }
+
+    /// Logs a file operation: every change, and anything the storage refused. Accepted reads
+    /// are not logged here (a SIZE or CWD line per command is noise; accepted transfers get
+    /// their own line when they end).
+    fn log_file_op(
+        &self,
+        op: FileOp,
+        path: String,
+        to: Option<String>,
+        outcome: Result<(), FsError>,
+    ) {
+        if outcome.is_ok() && !op.is_change() {
+            return;
+        }
+        let event = SessionEvent::FileOp {
+            op,
+            path,
+            to,
+            result: outcome.map_err(|e| fs_error_reason(e).to_owned()),
+        };
+        emit(self.shared, self.number, self.peer, &event);
+    }
+
+    /// Answers a file-system request from storage; returns the storage's verdict (whether or
+    /// not the session still took the answer).
+    fn answer_from_storage(&mut self, id: RequestId, request: Request) -> Result<(), FsError> {
         let storage = &*self.shared.storage;
         let answer = match request {
-            Request::Login {
-                user,
-                password,
-                client_certificate,
-                ..
-            } => {
-                let attempt = LoginAttempt {
-                    user: &user,
-                    password: password.as_bytes(),
-                    client_certificate: client_certificate.as_deref(),
-                    peer: self.session.peer_addr(),
-                };
-                let granted = self.shared.auth.authenticate(&attempt);
-                let user = String::from_utf8_lossy(&user).into_owned();
-                let event = if granted {
-                    SessionEvent::LoggedIn { user }
-                } else {
-                    SessionEvent::LoginRefused { user }
-                };
-                emit(self.shared, self.number, self.peer, &event);
-                let _ = self.session.answer_login(id, granted);
-                return;
-            }
             Request::List { path, .. } => {
                 let entries = storage.list(&path);
+                let outcome = entries.as_ref().map(|_| ()).map_err(|e| *e);
                 if entries.is_ok() {
                     self.start_transfer_log(id, TransferKind::Listing, &path);
                 }
                 if self.session.answer_listing(id, entries).is_err() {
                     self.transfer_logs.remove(&id);
                 }
-                return;
+                return outcome;
             }
             Request::Cwd { path } => storage.change_dir(&path).map(Answer::Path),
             Request::Mkdir { path } => storage.make_dir(&path).map(Answer::Path),
@@ -636,10 +675,12 @@ impl SessionRunner<'_> {
             // Requests a newer core may add: refused until this driver knows them.
             _ => Err(FsError::PermissionDenied),
         };
+        let outcome = answer.as_ref().map(|_| ()).map_err(|e| *e);
         if self.session.answer(id, answer).is_err() {
             self.transfers.remove(&id);
             self.transfer_logs.remove(&id);
         }
+        outcome
     }
 
     /// Feeds writable downloads; true when anything moved (drain again before waiting).
@@ -802,6 +843,42 @@ fn listen_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,
+    }
+}
+
+/// The operation, path and (for a rename) new name of a file-system request, for its log
+/// line; `None` for a request that is not one (a login, or one a newer core may add).
+fn describe_file_op(request: &Request) -> Option<(FileOp, String, Option<String>)> {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let (op, path) = match request {
+        Request::Cwd { path } => (FileOp::ChangeDir, path),
+        Request::Mkdir { path } => (FileOp::MakeDir, path),
+        Request::Rmdir { path } => (FileOp::RemoveDir, path),
+        Request::Delete { path } => (FileOp::Delete, path),
+        Request::Rename { from, to } => return Some((FileOp::Rename, text(from), Some(text(to)))),
+        Request::Size { path } => (FileOp::Size, path),
+        Request::Mdtm { path } => (FileOp::ModTime, path),
+        Request::Mlst { path } => (FileOp::Stat, path),
+        Request::List { path, .. } => (FileOp::Listing, path),
+        Request::Retrieve { path, .. } => (FileOp::Download, path),
+        Request::Store { path, .. } => (FileOp::Upload, path),
+        _ => return None,
+    };
+    Some((op, text(path), None))
+}
+
+/// Why the storage refused, for a log line.
+fn fs_error_reason(error: FsError) -> &'static str {
+    match error {
+        FsError::NotFound => "not found",
+        FsError::PermissionDenied => "permission denied",
+        FsError::WrongKind => "wrong kind (file vs. directory)",
+        FsError::AlreadyExists => "already exists",
+        FsError::InvalidName => "invalid name",
+        FsError::NoSpace => "no space left",
+        FsError::Unavailable => "temporarily unavailable",
+        FsError::Local => "local error",
+        _ => "refused by the storage",
     }
 }
 
