@@ -539,11 +539,11 @@ fn session_log_reports_file_changes_and_refused_file_operations() {
     assert_eq!(uploads, 1);
     let lines: Vec<String> = log.of(1).iter().map(ToString::to_string).collect();
     assert!(
-        lines.contains(&r#"rename "/a.txt" to "/d/b.txt": ok"#.to_owned()),
+        lines.contains(&r#"rename "/a.txt" -> "/d/b.txt" ok"#.to_owned()),
         "{lines:?}"
     );
     assert!(
-        lines.contains(&r#"download "/missing.bin": refused, not found"#.to_owned()),
+        lines.contains(&r#"refused: download "/missing.bin" — not found"#.to_owned()),
         "{lines:?}"
     );
 }
