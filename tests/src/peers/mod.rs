@@ -1,5 +1,5 @@
-//! Real FTPS peers (vsftpd, ProFTPD, pyftpdlib) started on 127.0.0.1 for interop tests, and a `curl`
-//! wrapper to drive them.
+//! Real FTPS peers (vsftpd, ProFTPD, pyftpdlib) started on 127.0.0.1 for interop tests, and a
+//! `curl` wrapper to drive them.
 //!
 //! Every peer listens on 127.0.0.1 only, on a free high port, with its own config, certificate
 //! and file root in a temporary directory. Start-up waits are bounded. The peer runs in its own
