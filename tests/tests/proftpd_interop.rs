@@ -6,6 +6,10 @@
 //! connection" for every accepted protected data connection under the reuse check, "received
 //! CCC, clearing control channel protection" for `CCC`. The tests assert on those lines as the
 //! server-side evidence next to what the client reports.
+//!
+//! One limit comes out of it: with TLS 1.3 and the reuse check on, a session can upload twice
+//! and then needs a retry (ProFTPD gives no tickets on uploads, rustls spends each ticket once);
+//! `proftpd_tls13_two_uploads_spend_the_control_tickets` pins it. TLS 1.2 has no such limit.
 
 use std::time::Duration;
 
@@ -478,8 +482,9 @@ fn proftpd_refuses_ccc_and_the_session_goes_on() {
 /// connection: MLSD, mkdir, upload + download byte-compared, rename, delete, rmdir, QUIT. The
 /// data connections stay protected (ProFTPD requires it), so every transfer still reports a TLS
 /// session.
-fn ccc_session(versions: TlsVersions, data_setup: Data) {
+fn ccc_session(mode: peers::TlsMode, versions: TlsVersions, data_setup: Data) {
     let server = Proftpd::builder()
+        .tls_mode(mode)
         .tls_versions(versions)
         .ccc(CccPolicy::AllowedAfterLogin)
         .start()
@@ -547,23 +552,65 @@ fn ccc_session(versions: TlsVersions, data_setup: Data) {
 // spec: T29 — CCC → 200 → close_notify both ways → plaintext control with protected data.
 #[test]
 fn proftpd_ccc_tls13_epsv() {
-    ccc_session(TlsVersions::UpToTls13, EPSV);
+    ccc_session(peers::TlsMode::Explicit, TlsVersions::UpToTls13, EPSV);
 }
 
 // spec: T29
 #[test]
 fn proftpd_ccc_tls12_epsv() {
-    ccc_session(TlsVersions::Tls12Only, EPSV);
+    ccc_session(peers::TlsMode::Explicit, TlsVersions::Tls12Only, EPSV);
 }
 
 // spec: T29
 #[test]
 fn proftpd_ccc_tls13_port() {
-    ccc_session(TlsVersions::UpToTls13, PORT);
+    ccc_session(peers::TlsMode::Explicit, TlsVersions::UpToTls13, PORT);
 }
 
 // spec: T29
 #[test]
 fn proftpd_ccc_tls12_pasv() {
-    ccc_session(TlsVersions::Tls12Only, PASV);
+    ccc_session(peers::TlsMode::Explicit, TlsVersions::Tls12Only, PASV);
+}
+
+// spec: T29 — CCC is not defined for implicit FTPS, but ProFTPD allows it there too, and the
+// same shutdown works.
+#[test]
+fn proftpd_ccc_implicit_tls13_eprt() {
+    ccc_session(peers::TlsMode::Implicit, TlsVersions::UpToTls13, EPRT);
+}
+
+// spec: T39 — asked for clear data connections, ProFTPD (`TLSRequired on`) refuses `PROT C`
+// with 534, so the level stays Clear; the login still succeeds, each transfer is then refused
+// with 522 before any data connection, and the session goes on.
+#[test]
+fn proftpd_refuses_prot_c_transfers_fail_session_goes_on() {
+    let server = explicit(TlsVersions::UpToTls13);
+    let endpoint = server.endpoint();
+    let mut options = options(endpoint, EPSV);
+    options.data_protection = ftps_std::DataProtection::Clear;
+    let mut client = Client::connect(options).expect("connect");
+    client
+        .login(&endpoint.user, &endpoint.password)
+        .expect("login despite the refused PROT C");
+    for attempt in 0..2 {
+        let err = client
+            .mlsd(None)
+            .expect_err("clear data connection refused");
+        assert_eq!(
+            err.reply().map(|r| r.code.get()),
+            Some(522),
+            "attempt {attempt}: {err}"
+        );
+    }
+    assert!(client.pwd().expect("PWD").starts_with(b"/"));
+    client.quit().expect("QUIT");
+    let commands = server.command_log();
+    assert!(commands.contains("\"PROT C\" 534"), "{commands}");
+    assert_eq!(commands.matches("\"MLSD\" 522").count(), 2, "{commands}");
+    assert!(
+        !server.tls_log().contains("data connection accepted"),
+        "{}",
+        server.tls_log()
+    );
 }
