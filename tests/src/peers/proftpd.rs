@@ -188,7 +188,6 @@ impl ProftpdBuilder {
 # Written by the ftps test harness (tests/src/peers/proftpd.rs).
 ServerType standalone
 ServerName \"ftps interop test\"
-DefaultServer on
 DefaultAddress {LOOPBACK}
 SocketBindTight on
 Port {port}
