@@ -12,6 +12,8 @@ PYFTPDLIB_VERSION="2.2.0"
 PYOPENSSL_VERSION="26.4.0"
 
 apt_packages=(vsftpd curl)
+# Shared libraries of ProFTPD (unpacked below, not installed: see there).
+apt_packages+=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3 libsodium23)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -45,6 +47,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
+# ProFTPD: Debian's proftpd-core declares `Conflicts: ftp-server`, as vsftpd does, so installing
+# it would remove vsftpd. The tests start ProFTPD with a config of their own, so the package
+# contents are enough: unpack proftpd-core and proftpd-mod-crypto (mod_tls) into a private
+# prefix, without dpkg, maintainer scripts or a daemon (tests/src/peers/proftpd.rs looks there).
+PROFTPD_PREFIX=/opt/ftps-peers/proftpd
+if [ ! -x "$PROFTPD_PREFIX/usr/sbin/proftpd" ] || [ ! -f "$PROFTPD_PREFIX/usr/lib/proftpd/mod_tls.so" ]; then
+  proftpd_debs=$(mktemp -d)
+  (cd "$proftpd_debs" && apt-get download proftpd-core proftpd-mod-crypto)
+  mkdir -p "$PROFTPD_PREFIX"
+  for deb in "$proftpd_debs"/*.deb; do
+    dpkg-deb -x "$deb" "$PROFTPD_PREFIX"
+  done
+  rm -rf "$proftpd_debs"
+fi
+
 # pip of the python3 the tests will run (the harness starts `python3` from PATH).
 if ! python3 - "$PYFTPDLIB_VERSION" "$PYOPENSSL_VERSION" <<'EOF' 2>/dev/null; then
 import sys
@@ -65,4 +82,5 @@ fi
 # vsftpd prints its version on file descriptor 0.
 vsftpd -v 0>&1 || true
 curl --version | head -n 1
+"$PROFTPD_PREFIX/usr/sbin/proftpd" --version
 python3 -c 'from importlib.metadata import version as v; print("pyftpdlib", v("pyftpdlib"), "pyOpenSSL", v("pyOpenSSL"))'

@@ -1,5 +1,5 @@
-//! Real FTPS peers (vsftpd, pyftpdlib) started on 127.0.0.1 for interop tests, and a `curl`
-//! wrapper to drive them.
+//! Real FTPS peers (vsftpd, ProFTPD, pyftpdlib) started on 127.0.0.1 for interop tests, and a
+//! `curl` wrapper to drive them.
 //!
 //! Every peer listens on 127.0.0.1 only, on a free high port, with its own config, certificate
 //! and file root in a temporary directory. Start-up waits are bounded. The peer runs in its own
@@ -13,6 +13,7 @@
 mod curl;
 mod pki;
 mod process;
+mod proftpd;
 mod pyftpdlib;
 mod vsftpd;
 
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 pub use curl::Curl;
 pub use pki::TestPki;
+pub use proftpd::{CccPolicy, PROFTPD_INSTALL_PREFIX, PROFTPD_USER, Proftpd, ProftpdBuilder};
 pub use pyftpdlib::{Pyftpdlib, PyftpdlibBuilder};
 pub use vsftpd::{TEST_USER, Vsftpd, VsftpdBuilder};
 
