@@ -2,7 +2,8 @@
 //!
 //! The library part holds the harness the tests share: [`peers`] starts real FTPS servers
 //! (vsftpd, pyftpdlib) on 127.0.0.1 and drives them with `curl`; [`bench`] holds what the benchmark
-//! binaries share.
+//! binaries share; [`data`] makes test payloads.
 
 pub mod bench;
+pub mod data;
 pub mod peers;

@@ -1,24 +1,12 @@
 //! This project's blocking client (ftps-std over the sans-IO core) against real servers:
 //! vsftpd (explicit and implicit, TLS 1.2 and 1.3, session reuse required) and pyftpdlib.
 
+use ftps_tests::data::payload;
 use std::time::Duration;
 
 use ftps_proto::codec::listing::ListLine;
 use ftps_std::{Client, ClientOptions, DataConnectionMode, ListingEntry, Timeouts, TlsMode, Trust};
 use ftps_tests::peers::{self, Endpoint, Pyftpdlib, TlsVersions, Vsftpd};
-
-fn payload(len: usize) -> Vec<u8> {
-    // Not one repeated byte, and not periodic at record sizes.
-    let mut state = 0x2545_f491_u32;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
-}
 
 /// How the data connections are set up.
 #[derive(Clone, Copy)]
@@ -94,7 +82,7 @@ fn session_round_trip(endpoint: &Endpoint, data_setup: Data, size: usize) {
         .login(&endpoint.user, &endpoint.password)
         .expect("login");
 
-    let data = payload(size);
+    let data = payload(size, 0);
     let up = client.store("up.bin", &mut data.as_slice()).expect("STOR");
     assert_eq!(up.bytes, data.len() as u64);
     assert_eq!(up.resumed, Some(true), "upload data connection resumed"); // spec: T40

@@ -11,6 +11,7 @@
 //! and then needs a retry (ProFTPD gives no tickets on uploads, rustls spends each ticket once);
 //! `proftpd_tls13_two_uploads_spend_the_control_tickets` pins it. TLS 1.2 has no such limit.
 
+use ftps_tests::data::payload;
 use std::time::Duration;
 
 use ftps_proto::codec::listing::ListLine;
@@ -19,19 +20,6 @@ use ftps_tests::peers::{self, CccPolicy, Endpoint, Proftpd, TlsVersions};
 
 const REUSED_LINE: &str = "client reused TLS session for data connection";
 const CCC_LINE: &str = "received CCC, clearing control channel protection";
-
-fn payload(len: usize) -> Vec<u8> {
-    // Not one repeated byte, and not periodic at record sizes.
-    let mut state = 0x9e37_79b9_u32;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
-}
 
 /// How the data connections are set up.
 #[derive(Clone, Copy, Debug)]
@@ -166,7 +154,7 @@ fn session_round_trip(server: &Proftpd, data_setup: Data, size: usize) {
         client.features()
     );
 
-    let data = payload(size);
+    let data = payload(size, 0);
     upload_download(&mut client, endpoint, "up.bin", &data);
 
     let facts = client.mlsd(None).expect("MLSD");
@@ -241,7 +229,7 @@ fn session_round_trip(server: &Proftpd, data_setup: Data, size: usize) {
 fn many_uploads(client: &mut Client, endpoint: &Endpoint, count: usize) -> Vec<Option<bool>> {
     (0..count)
         .map(|i| {
-            let data = payload(10_000 + i * 1000);
+            let data = payload(10_000 + i * 1000, 0);
             let name = format!("many-{i}.bin");
             let summary = client
                 .store(&name, &mut data.as_slice())
@@ -433,7 +421,7 @@ fn proftpd_tls13_reuse_not_required_uploads_go_on() {
         ],
     );
     // The 11th data connection resumes with the last ticket, the 12th is a full handshake.
-    let data = payload(MEDIUM);
+    let data = payload(MEDIUM, 0);
     let up = client
         .store("free.bin", &mut data.as_slice())
         .expect("STOR");
@@ -463,7 +451,7 @@ fn proftpd_refuses_ccc_and_the_session_goes_on() {
         .expect_err("TLSRequired on refuses CCC");
     assert_eq!(err.reply().map(|r| r.code.get()), Some(534), "{err}");
     assert!(client.tls_info().is_some());
-    let data = payload(100_000);
+    let data = payload(100_000, 0);
     upload_download(&mut client, endpoint, "after-refused-ccc.bin", &data);
     assert!(
         names(&client.mlsd(None).expect("MLSD after refused CCC"))
@@ -491,7 +479,7 @@ fn ccc_session(mode: peers::TlsMode, versions: TlsVersions, data_setup: Data) {
         .unwrap();
     let endpoint = server.endpoint();
     let mut client = connect_and_login(endpoint, data_setup);
-    let data = payload(MEDIUM);
+    let data = payload(MEDIUM, 0);
     // One protected transfer before CCC, checked for reuse by ProFTPD.
     upload_download(&mut client, endpoint, "before.bin", &data);
     assert_eq!(reused_count(&server), 2, "{}", server.log());

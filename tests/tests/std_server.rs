@@ -1,6 +1,7 @@
 //! The blocking server (`ftps_std::Server` over `LocalFs` and a `UserTable`) on 127.0.0.1,
 //! driven by this project's own client, by a raw TLS client for truncation, and by `curl`.
 
+use ftps_tests::data::payload;
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -19,18 +20,6 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
-
-fn payload(len: usize, seed: u32) -> Vec<u8> {
-    let mut state = 0x2545_f491_u32 ^ seed;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
-}
 
 struct Fixture {
     root: tempfile::TempDir,

@@ -3,6 +3,7 @@
 //! the session log reports logins, transfers, refusals, file-system changes and refused file
 //! operations, and ends, without ever a password.
 
+use ftps_tests::data::payload;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
@@ -22,18 +23,6 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 const USER: &str = "alice";
 const PASSWORD: &str = "Tr0ub4dor&3-never-logged";
 const WRONG_PASSWORD: &str = "hunter2-also-never-logged";
-
-fn payload(len: usize, seed: u32) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_u32 ^ seed;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
-}
 
 struct Fixture {
     root: tempfile::TempDir,

@@ -1,6 +1,7 @@
 //! The `ftps` binary against real servers (vsftpd with session reuse required, and pyftpdlib)
 //! on 127.0.0.1: every subcommand, and the exit codes scripts rely on.
 
+use ftps_tests::data::payload;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -10,18 +11,6 @@ use ftps_tests::peers::{Endpoint, Pyftpdlib, TlsMode, Vsftpd};
 
 /// No single command may take longer than this (the servers are local).
 const COMMAND_DEADLINE: Duration = Duration::from_secs(60);
-
-fn payload(len: usize) -> Vec<u8> {
-    let mut state = 0x9e37_79b9_u32;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
-}
 
 /// Runs `ftps` with `args`, killing it after the deadline; stdin is empty (no prompts).
 fn run(args: &[&str]) -> Output {
@@ -88,7 +77,7 @@ fn write_tree(root: &Path) {
     std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
     std::fs::write(root.join("a.txt"), b"alpha\n").unwrap();
     std::fs::write(root.join("empty"), b"").unwrap();
-    std::fs::write(root.join("sub/b.bin"), payload(70_000)).unwrap();
+    std::fs::write(root.join("sub/b.bin"), payload(70_000, 0)).unwrap();
     std::fs::write(root.join("sub/deeper/c.txt"), b"gamma").unwrap();
 }
 
@@ -106,7 +95,7 @@ fn assert_same_tree(left: &Path, right: &Path) {
 /// Every subcommand against one server.
 fn all_commands(endpoint: &Endpoint) {
     let local = tempfile::tempdir().unwrap();
-    let data = payload(300_000);
+    let data = payload(300_000, 0);
     let source = local.path().join("source.bin");
     std::fs::write(&source, &data).unwrap();
 
@@ -361,7 +350,7 @@ fn tls_max_restricts_the_version() {
 fn active_mode_and_pasv_work() {
     let server = Vsftpd::builder().start().unwrap();
     let endpoint = server.endpoint();
-    let data = payload(50_000);
+    let data = payload(50_000, 0);
     std::fs::write(endpoint.root_dir.join("f"), &data).unwrap();
     for extra in [
         &["--active"][..],

@@ -2,6 +2,7 @@
 //! server on 127.0.0.1 with a free port, reached by the binary's client commands, curl and
 //! Python's ftplib. Every server started here is killed when its guard drops.
 
+use ftps_tests::data::payload;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -86,18 +87,6 @@ fn expect_code(output: &Output, code: i32) {
         text(&output.stdout),
         text(&output.stderr)
     );
-}
-
-fn payload(len: usize, seed: u32) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
 }
 
 fn write_tree(root: &Path) {
