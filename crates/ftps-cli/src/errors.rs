@@ -199,8 +199,10 @@ fn hint(error: &Error, host: &str) -> Option<String> {
         if reply.code.get() == 522 || text.contains("reuse") {
             return Some(
                 "the server requires the data connection to resume the control connection's \
-                 TLS session; this client does that, so check that no proxy ends TLS between \
-                 you and the server"
+                 TLS session; this client does that, but a TLS 1.3 session is used once and \
+                 some servers (ProFTPD) hand out no new one on uploads, so after several uploads \
+                 in one session retry with --tls-max 1.2; otherwise check that no proxy ends \
+                 TLS between you and the server"
                     .into(),
             );
         }
