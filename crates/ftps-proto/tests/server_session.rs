@@ -233,10 +233,18 @@ fn implicit_tls_greeting_inside_tls() {
 
 // ---------------------------------------------------------------- raw scripted
 
+// spec: T01, T48, S11 — the session starts in plaintext (220 read without TLS); a policy of TLS
+// before login is enforced by refusing USER/PASS and every other command that needs it, and
+// PBSZ/PROT need the security exchange first.
 #[test]
 fn greeting_then_tls_required_before_login() {
     let mut raw = Raw::new(server_config());
     assert_eq!(raw.last_code(), 220);
+    assert!(
+        raw.raw_control.starts_with(b"220 "),
+        "greeting in plaintext"
+    );
+    assert!(!raw.server.is_secure());
     // spec: §9.3, T15 — no USER/PASS in clear.
     assert_eq!(codes(&raw.cmd("USER alice")), vec![530]);
     assert_eq!(codes(&raw.cmd("PASS secret")), vec![530]);
@@ -286,6 +294,7 @@ fn bytes_after_auth_tls_are_never_executed() {
 }
 
 // spec: T10, T17, T19, T21
+// spec: T20 — only C and P are accepted under TLS; S and E get 536.
 #[test]
 fn pbsz_prot_sequence_and_auth_under_tls() {
     let mut raw = Raw::new(server_config());
@@ -304,11 +313,13 @@ fn pbsz_prot_sequence_and_auth_under_tls() {
     assert_eq!(codes(&raw.cmd("PWD")), vec![257]);
     // spec: T14 — REIN refused compliantly.
     assert_eq!(codes(&raw.cmd("REIN")), vec![502]);
-    // spec: T26, T28 — CCC refused by default policy.
+    // spec: T26, T28, S11 — CCC refused by default policy (2228 §7 discourages CCC).
     assert_eq!(codes(&raw.cmd("CCC")), vec![534]);
 }
 
 // spec: T30, F02, F06, X09, X10
+// spec: F03, F08 — every extension the server implements is listed, upper case, FEAT and OPTS
+// are not (OPTS exists: it answers); the list is the checklist's typical FTPS FEAT.
 #[test]
 fn feat_advertises_what_is_supported_and_opts() {
     let mut raw = Raw::new(server_config());
@@ -337,6 +348,23 @@ fn feat_advertises_what_is_supported_and_opts() {
         );
     }
     assert!(!lines.iter().any(|l| l == " CCC"));
+    let mut labels: Vec<&str> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| l[1..].split(' ').next().unwrap())
+        .collect();
+    // Order is irrelevant (RFC 2389 §3.2).
+    labels.sort_unstable();
+    let mut expected = [
+        "AUTH", "PBSZ", "PROT", "EPRT", "EPSV", "MDTM", "SIZE", "REST", "MLST", "TVFS", "UTF8",
+        "HOST",
+    ];
+    expected.sort_unstable();
+    assert_eq!(labels, expected, "{lines:?}");
+    for label in &labels {
+        assert_eq!(label.to_ascii_uppercase(), *label);
+        assert_ne!(*label, "FEAT");
+        assert_ne!(*label, "OPTS");
+    }
     assert!(
         lines
             .iter()
@@ -427,6 +455,8 @@ fn unknown_commands_are_limited() {
 }
 
 // spec: T37
+// spec: S10 — a protection level below what the server needs refuses STOR/STOU/RETR/LIST/
+// NLST/APPE (and MLSD) before any 1yz; under TLS with the 4217 §10.2 code 521, not 2228's 534.
 #[test]
 fn transfers_need_prot_p_before_any_1yz() {
     let mut raw = Raw::new(server_config());
@@ -439,6 +469,7 @@ fn transfers_need_prot_p_before_any_1yz() {
 }
 
 // spec: §7 (bounce), §3.8, E02
+// spec: T33 — no FXP: PORT/EPRT naming another host than the control peer is refused.
 #[test]
 fn port_and_eprt_bounce_defences() {
     let mut raw = Raw::new(server_config());
@@ -1047,7 +1078,8 @@ fn client_certificate_required_policy() {
     );
 }
 
-// spec: T44 — the client certificate reaches the login request.
+// spec: T44, T45 — the client certificate reaches the login request together with the USER
+// name: it authenticates a user, and the application decides which user it maps to.
 #[test]
 fn client_certificate_is_handed_to_the_login_request() {
     let pki = common::pki();
@@ -1106,6 +1138,7 @@ fn host_is_kept_across_auth_and_refused_after_login() {
 }
 
 // spec: T10 — AUTH resets the transfer parameters.
+// spec: S02 — an accepted AUTH ends the earlier login: the user must log in again.
 #[test]
 fn auth_resets_type_and_cwd() {
     let mut config = server_config();
@@ -1783,6 +1816,7 @@ fn real_client_sees_a_failed_commit() {
 // ---------------------------------------------------------------- refusal events
 
 // spec: T37, §7 (bounce), T40
+// spec: T48 — every command that violates the policy is refused (and reported).
 #[test]
 fn policy_refusals_are_reported_as_events() {
     let mut raw = Raw::new(server_config());
