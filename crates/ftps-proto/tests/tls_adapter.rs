@@ -1369,3 +1369,36 @@ fn client_hello_below_tls12_never_gets_a_lower_version() {
         assert!(!pair.server.handshake_done(), "3.{legacy_minor}");
     }
 }
+
+// spec: T42 — the server certificate authenticates the host: the client checks it against the
+// host name it connects to, and a certificate for another name fails the handshake.
+#[test]
+fn server_certificate_must_name_the_host() {
+    let pki = pki();
+    let other = ServerName::try_from("ftp.other.example").unwrap();
+    let client = TlsChannel::client(base_client(pki), other, TlsLimits::default()).unwrap();
+    let server = TlsChannel::server(
+        base_server(pki),
+        ResumptionPolicy::Optional,
+        TlsLimits::default(),
+    )
+    .unwrap();
+    let mut wrong = Pair::new(client, server);
+    wrong.run();
+    assert!(
+        matches!(
+            wrong.client.error,
+            Some(TlsError::Rustls(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                    | rustls::CertificateError::NotValidForNameContext { .. }
+            )))
+        ),
+        "{:?}",
+        wrong.client.error
+    );
+    assert!(!wrong.client.handshake_done());
+    assert!(!wrong.server.handshake_done());
+    // The same configs with the certificate's own name connect.
+    let mut right = pair(base_client(pki), base_server(pki));
+    right.handshake();
+}
