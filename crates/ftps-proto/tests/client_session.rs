@@ -928,7 +928,7 @@ fn active_mode_falls_back_to_port_and_refuses_a_foreign_data_peer() {
     assert_eq!(h.downloaded.get(&op), None);
 }
 
-// spec: §3.7
+// spec: §3.7, T55
 #[test]
 fn abort_of_a_queued_operation_and_of_a_running_transfer() {
     let mut s = script();
@@ -948,6 +948,12 @@ fn abort_of_a_queued_operation_and_of_a_running_transfer() {
     assert_eq!(h.completed(later), Some(&Ok(257)), "{:#?}", h.events);
     assert!(h.server.verbs().contains(&Verb::Abor));
     assert_eq!(h.closed_count(), 0);
+    // spec: T55 — the ABOR went inside TLS as a plain line (no Telnet IP/Synch, no urgent
+    // data: the IO requests have no out-of-band send at all); only AUTH TLS was in clear.
+    assert_eq!(h.server.plaintext_wire, b"AUTH TLS\r\n");
+    let abor = b"ABOR\r\n";
+    assert!(h.server.command_log.windows(abor.len()).any(|w| w == abor));
+    assert!(!h.server.command_log.contains(&0xff));
 }
 
 // spec: §3.7
@@ -1643,4 +1649,101 @@ fn a_refused_transfer_sends_no_client_hello_and_spends_no_ticket() {
     assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
     assert_eq!(transfer_done(&h, op), (1000, Some(true)));
     assert_eq!(h.server.data_resumed, vec![Some(true)]);
+}
+
+// spec: E08 — 522 answers EPSV ("network protocol not supported", RFC 2428) and a transfer
+// ("data TLS failed", RFC 4217): each is read as the failure of the command it answers. Neither
+// is taken for a control-TLS failure, neither ends the session, and a 522 to EPSV is not an
+// "EPSV unknown" that would switch to PASV.
+#[test]
+fn a_522_is_read_by_the_command_it_answers() {
+    let mut s = script();
+    s.file = payload(100);
+    reply_override(
+        &mut s,
+        Verb::Epsv,
+        &[b"522 Network protocol not supported, use (2)\r\n"],
+    );
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    match h.completed(op) {
+        Some(Err(OpError::Rejected { reply })) => assert_eq!(reply.code.get(), 522),
+        other => panic!("{other:?}"),
+    }
+    // Refused at EPSV: no RETR, no PASV fallback, no data connection.
+    let verbs = h.server.verbs();
+    assert!(!verbs.contains(&Verb::Retr), "{verbs:?}");
+    assert!(!verbs.contains(&Verb::Pasv), "{verbs:?}");
+    assert!(!h.io.iter().any(|r| matches!(
+        r,
+        IoRequest::Connect {
+            channel: Channel::Data(_),
+            ..
+        }
+    )));
+    let noop = h.client.noop().unwrap();
+    h.run();
+    assert_eq!(h.completed(noop), Some(&Ok(200)));
+    assert!(h.client.is_secure());
+
+    // The same code after the 150 of a transfer: the data connection's TLS failed.
+    let mut s = script();
+    s.file = payload(100);
+    s.final_reply = b"522 SSL connection failed: session reuse required.\r\n".to_vec();
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert!(h.events.contains(&Ev::Preliminary(op, 150)));
+    match h.completed(op) {
+        Some(Err(OpError::Rejected { reply })) => assert_eq!(reply.code.get(), 522),
+        other => panic!("{other:?}"),
+    }
+    let again = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert!(matches!(
+        h.completed(again),
+        Some(Err(OpError::Rejected { .. }))
+    ));
+    assert_eq!(h.closed_count(), 0);
+    assert!(h.client.is_secure());
+}
+
+// spec: F04 — unknown feature lines are kept and ignored, not errors; a refused FEAT leaves an
+// empty list and the client tries its extensions one by one (EPSV is sent anyway, OPTS UTF8
+// only when advertised).
+#[test]
+fn unknown_features_and_a_refused_feat_are_not_errors() {
+    let mut s = script();
+    s.feat_tls =
+        b"211-Features:\r\n XCRC\r\n X-FUTURE a;b c\r\n PBSZ\r\n PROT\r\n UTF8\r\n211 End\r\n"
+            .to_vec();
+    let h = logged_in(client_config(TlsMode::Explicit), s);
+    assert!(h.client.is_logged_in());
+    assert_eq!(
+        h.client.features(),
+        &[
+            b"XCRC".to_vec(),
+            b"X-FUTURE a;b c".to_vec(),
+            b"PBSZ".to_vec(),
+            b"PROT".to_vec(),
+            b"UTF8".to_vec()
+        ]
+    );
+    assert!(h.server.verbs().contains(&Verb::Opts));
+    assert_eq!(h.closed_count(), 0);
+
+    let mut s = script();
+    s.file = payload(10);
+    reply_override(&mut s, Verb::Feat, &[b"502 FEAT not implemented\r\n"]);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    assert!(h.client.is_logged_in());
+    assert!(h.client.features().is_empty());
+    assert!(h.events.contains(&Ev::Ready(Vec::new())));
+    assert!(!h.server.verbs().contains(&Verb::Opts));
+    let op = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+    assert!(h.server.verbs().contains(&Verb::Epsv));
+    assert_eq!(h.closed_count(), 0);
 }

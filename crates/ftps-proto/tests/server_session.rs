@@ -12,7 +12,7 @@ use ftps_proto::client::{ListingEntry, TlsMode as ClientTlsMode};
 use ftps_proto::codec::listing::ListLine;
 use ftps_proto::io::{Channel, IoRequest};
 use ftps_proto::server::{FsError, Refusal, Request, RequestId, ServerError, TlsMode, UsageError};
-use server_support::{CEv, Pair, Raw, SEv, client_config, server_config};
+use server_support::{CEv, Pair, Raw, RawData, SEv, client_config, server_config};
 
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
@@ -233,10 +233,18 @@ fn implicit_tls_greeting_inside_tls() {
 
 // ---------------------------------------------------------------- raw scripted
 
+// spec: T01, T48, S11 — the session starts in plaintext (220 read without TLS); a policy of TLS
+// before login is enforced by refusing USER/PASS and every other command that needs it, and
+// PBSZ/PROT need the security exchange first.
 #[test]
 fn greeting_then_tls_required_before_login() {
     let mut raw = Raw::new(server_config());
     assert_eq!(raw.last_code(), 220);
+    assert!(
+        raw.raw_control.starts_with(b"220 "),
+        "greeting in plaintext"
+    );
+    assert!(!raw.server.is_secure());
     // spec: §9.3, T15 — no USER/PASS in clear.
     assert_eq!(codes(&raw.cmd("USER alice")), vec![530]);
     assert_eq!(codes(&raw.cmd("PASS secret")), vec![530]);
@@ -286,6 +294,7 @@ fn bytes_after_auth_tls_are_never_executed() {
 }
 
 // spec: T10, T17, T19, T21
+// spec: T20 — only C and P are accepted under TLS; S and E get 536.
 #[test]
 fn pbsz_prot_sequence_and_auth_under_tls() {
     let mut raw = Raw::new(server_config());
@@ -304,11 +313,13 @@ fn pbsz_prot_sequence_and_auth_under_tls() {
     assert_eq!(codes(&raw.cmd("PWD")), vec![257]);
     // spec: T14 — REIN refused compliantly.
     assert_eq!(codes(&raw.cmd("REIN")), vec![502]);
-    // spec: T26, T28 — CCC refused by default policy.
+    // spec: T26, T28, S11 — CCC refused by default policy (2228 §7 discourages CCC).
     assert_eq!(codes(&raw.cmd("CCC")), vec![534]);
 }
 
 // spec: T30, F02, F06, X09, X10
+// spec: F03, F08 — every extension the server implements is listed, upper case, FEAT and OPTS
+// are not (OPTS exists: it answers); the list is the checklist's typical FTPS FEAT.
 #[test]
 fn feat_advertises_what_is_supported_and_opts() {
     let mut raw = Raw::new(server_config());
@@ -337,6 +348,23 @@ fn feat_advertises_what_is_supported_and_opts() {
         );
     }
     assert!(!lines.iter().any(|l| l == " CCC"));
+    let mut labels: Vec<&str> = lines[1..lines.len() - 1]
+        .iter()
+        .map(|l| l[1..].split(' ').next().unwrap())
+        .collect();
+    // Order is irrelevant (RFC 2389 §3.2).
+    labels.sort_unstable();
+    let mut expected = [
+        "AUTH", "PBSZ", "PROT", "EPRT", "EPSV", "MDTM", "SIZE", "REST", "MLST", "TVFS", "UTF8",
+        "HOST",
+    ];
+    expected.sort_unstable();
+    assert_eq!(labels, expected, "{lines:?}");
+    for label in &labels {
+        assert_eq!(label.to_ascii_uppercase(), *label);
+        assert_ne!(*label, "FEAT");
+        assert_ne!(*label, "OPTS");
+    }
     assert!(
         lines
             .iter()
@@ -427,6 +455,8 @@ fn unknown_commands_are_limited() {
 }
 
 // spec: T37
+// spec: S10 — a protection level below what the server needs refuses STOR/STOU/RETR/LIST/
+// NLST/APPE (and MLSD) before any 1yz; under TLS with the 4217 §10.2 code 521, not 2228's 534.
 #[test]
 fn transfers_need_prot_p_before_any_1yz() {
     let mut raw = Raw::new(server_config());
@@ -439,6 +469,7 @@ fn transfers_need_prot_p_before_any_1yz() {
 }
 
 // spec: §7 (bounce), §3.8, E02
+// spec: T33 — no FXP: PORT/EPRT naming another host than the control peer is refused.
 #[test]
 fn port_and_eprt_bounce_defences() {
     let mut raw = Raw::new(server_config());
@@ -1047,7 +1078,8 @@ fn client_certificate_required_policy() {
     );
 }
 
-// spec: T44 — the client certificate reaches the login request.
+// spec: T44, T45 — the client certificate reaches the login request together with the USER
+// name: it authenticates a user, and the application decides which user it maps to.
 #[test]
 fn client_certificate_is_handed_to_the_login_request() {
     let pki = common::pki();
@@ -1106,6 +1138,7 @@ fn host_is_kept_across_auth_and_refused_after_login() {
 }
 
 // spec: T10 — AUTH resets the transfer parameters.
+// spec: S02 — an accepted AUTH ends the earlier login: the user must log in again.
 #[test]
 fn auth_resets_type_and_cwd() {
     let mut config = server_config();
@@ -1783,6 +1816,7 @@ fn real_client_sees_a_failed_commit() {
 // ---------------------------------------------------------------- refusal events
 
 // spec: T37, §7 (bounce), T40
+// spec: T48 — every command that violates the policy is refused (and reported).
 #[test]
 fn policy_refusals_are_reported_as_events() {
     let mut raw = Raw::new(server_config());
@@ -1827,4 +1861,456 @@ fn policy_refusals_are_reported_as_events() {
             .iter()
             .all(|e| !matches!(e, SEv::Refused(_)))
     );
+}
+
+// ---------------------------------------------------------------- checklist coverage
+
+// spec: F05 — OPTS: 200 only when the command name and its options are both recognised,
+// otherwise 501 (OPTS FEAT and OPTS OPTS do not exist).
+#[test]
+fn opts_answers_200_only_for_a_known_name_with_known_options() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(codes(&raw.cmd("OPTS UTF8 ON")), vec![200]);
+    assert_eq!(codes(&raw.cmd("opts utf8 on")), vec![200]);
+    assert_eq!(codes(&raw.cmd("OPTS MLST type;")), vec![200]);
+    for refused in [
+        "OPTS UTF8 OFF",
+        "OPTS UTF8",
+        "OPTS MLST size type",
+        "OPTS FEAT",
+        "OPTS OPTS",
+        "OPTS XYZZY 1",
+        "OPTS",
+    ] {
+        assert_eq!(codes(&raw.cmd(refused)), vec![501], "{refused}");
+    }
+    assert!(raw.requests.is_empty());
+}
+
+/// The codes RFC 2228 §8.2 lists for each security command, plus the ones any security command
+/// may return (500, 501, 502, 533, 421).
+fn rfc2228_codes(verb: &str) -> Vec<u16> {
+    let mut codes: Vec<u16> = match verb {
+        // 503 to AUTH under TLS is the checklist's answer to an unspecified case (§1.1).
+        "AUTH" => vec![234, 334, 502, 504, 534, 431, 503],
+        "ADAT" => vec![235, 335, 503, 535],
+        "PBSZ" => vec![200, 503, 530],
+        "PROT" => vec![200, 504, 536, 503, 534, 431, 530],
+        "CCC" => vec![200, 534],
+        "MIC" | "CONF" | "ENC" => vec![535],
+        other => panic!("{other}"),
+    };
+    codes.extend([500, 501, 502, 533, 421]);
+    codes
+}
+
+#[derive(Clone, Copy, Debug)]
+enum SecurityState {
+    /// Plaintext, a server that does not require TLS.
+    OpenPlaintext,
+    /// Plaintext, TLS required (the default).
+    Plaintext,
+    Tls,
+    TlsLoggedIn,
+    TlsLoggedInWithPbsz,
+}
+
+/// Each line in a fresh session in `state` (the bad-command limit would end a shared one).
+fn check_security_replies(state: SecurityState, lines: &[&str]) {
+    for line in lines {
+        let mut config = server_config();
+        config.require_tls = !matches!(state, SecurityState::OpenPlaintext);
+        let mut raw = Raw::new(config);
+        if !matches!(
+            state,
+            SecurityState::OpenPlaintext | SecurityState::Plaintext
+        ) {
+            raw.auth_tls();
+        }
+        if matches!(
+            state,
+            SecurityState::TlsLoggedIn | SecurityState::TlsLoggedInWithPbsz
+        ) {
+            raw.login();
+        }
+        if matches!(state, SecurityState::TlsLoggedInWithPbsz) {
+            assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![200]);
+        }
+        let verb = line.split(' ').next().unwrap();
+        let replies = raw.cmd(line);
+        assert_eq!(replies.len(), 1, "{state:?} {line}: {replies:?}");
+        let code = replies[0].code.get();
+        assert!(
+            rfc2228_codes(verb).contains(&code),
+            "{state:?} {line} answered {code}"
+        );
+    }
+}
+
+// spec: S12 — AUTH, ADAT, PBSZ, PROT, CCC and MIC/CONF/ENC answer only with the codes RFC 2228
+// §8.2 lists for them, in every state: before TLS, under TLS before and after login and PBSZ.
+// (Before TLS a server with `require_tls` answers ADAT/MIC/CONF/ENC with its login-policy 530,
+// which §8.2 does not list; that case is left out here and reported.)
+#[test]
+fn security_commands_answer_with_their_rfc_2228_codes() {
+    let every_command = [
+        "AUTH",
+        "AUTH X",
+        "AUTH TLS x",
+        "ADAT Zm9v",
+        "ADAT",
+        "PBSZ 0",
+        "PBSZ",
+        "PBSZ 99999999999",
+        "PROT P",
+        "PROT C",
+        "PROT S",
+        "PROT E",
+        "PROT X",
+        "PROT",
+        "CCC",
+        "CCC now",
+        "MIC x",
+        "CONF x",
+        "ENC x",
+    ];
+    check_security_replies(SecurityState::OpenPlaintext, &every_command);
+    check_security_replies(
+        SecurityState::Plaintext,
+        &[
+            "AUTH",
+            "AUTH X",
+            "AUTH TLS x",
+            "PBSZ 0",
+            "PROT P",
+            "PROT",
+            "CCC",
+        ],
+    );
+    check_security_replies(SecurityState::Tls, &every_command);
+    check_security_replies(SecurityState::TlsLoggedIn, &every_command);
+    check_security_replies(SecurityState::TlsLoggedInWithPbsz, &every_command);
+}
+
+// spec: S13, S03 — the RFC 2228 §9 state diagram: a refused AUTH leaves the session unauthenticated
+// and AUTH may be tried again; 234 authenticates (no ADAT step for TLS: no 334/335 ever);
+// USER 3yz needs PASS; a 5yz PASS goes back to the start (PASS alone is then out of sequence);
+// USER + PASS 2yz authorise.
+#[test]
+fn login_follows_the_rfc_2228_state_diagram() {
+    let mut config = server_config();
+    config.timeouts.failed_login_delay = Duration::ZERO;
+    let mut raw = Raw::new(config);
+    assert_eq!(codes(&raw.cmd("AUTH KERBEROS_V4")), vec![504]);
+    assert!(!raw.server.is_secure());
+    raw.auth_tls();
+    assert!(raw.server.is_secure());
+    // spec: S03 — TLS has no ADAT exchange: 503, no exchange in progress.
+    assert_eq!(codes(&raw.cmd("ADAT Zm9v")), vec![503]);
+
+    assert_eq!(codes(&raw.cmd("USER alice")), vec![331]);
+    raw.cmd("PASS wrong");
+    let (id, _) = raw.requests.pop().unwrap();
+    raw.server.answer_login(id, false).unwrap();
+    raw.drain();
+    assert_eq!(raw.last_code(), 530);
+    assert!(!raw.server.is_logged_in());
+    assert_eq!(codes(&raw.cmd("PASS secret")), vec![503]);
+    assert!(raw.requests.is_empty());
+
+    assert_eq!(codes(&raw.cmd("USER alice")), vec![331]);
+    raw.cmd("PASS secret");
+    let (id, _) = raw.requests.pop().unwrap();
+    raw.server.answer_login(id, true).unwrap();
+    raw.drain();
+    assert_eq!(raw.last_code(), 230);
+    assert!(raw.server.is_logged_in());
+    assert!(
+        raw.replies
+            .iter()
+            .all(|r| !matches!(r.code.get(), 334 | 335))
+    );
+
+    // ADAT before any AUTH is out of sequence too (a server that lets plaintext logins in).
+    let mut config = server_config();
+    config.require_tls = false;
+    let mut open = Raw::new(config);
+    assert_eq!(codes(&open.cmd("ADAT Zm9v")), vec![503]);
+}
+
+// spec: T11 — PBSZ/PROT and USER/PASS may come in either order: both give a session whose
+// transfers are accepted under PROT P.
+#[test]
+fn pbsz_prot_and_login_come_in_either_order() {
+    for prot_first in [true, false] {
+        let mut raw = Raw::new(server_config());
+        raw.auth_tls();
+        if !prot_first {
+            raw.login();
+        }
+        assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![200]);
+        assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+        if prot_first {
+            raw.login();
+        }
+        raw.open_passive();
+        raw.cmd("RETR f");
+        assert!(
+            matches!(raw.requests.last(), Some((_, Request::Retrieve { .. }))),
+            "prot_first={prot_first}: {:?}",
+            raw.replies.last()
+        );
+    }
+}
+
+/// A `RETR` of `payload` over a passive connection opened before, with `tls` as the data
+/// connection's client side (`None`: in clear); returns what the client received.
+fn download(raw: &mut Raw, data: ftps_proto::io::DataId, tls: bool, payload: &[u8]) -> RawData {
+    raw.cmd("RETR f");
+    let id = answer_last(raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    let mut conn = if tls {
+        raw.data_client(data, raw.client_tls.clone().unwrap())
+    } else {
+        RawData {
+            id: data,
+            tls: None,
+            received: Vec::new(),
+            error: None,
+            peer_closed: false,
+            resumed: None,
+        }
+    };
+    raw.pump_data(&mut conn);
+    assert_eq!(raw.server.write_data(id, payload).unwrap(), payload.len());
+    raw.server.finish_data(id).unwrap();
+    raw.pump_data(&mut conn);
+    if let Some(tls) = conn.tls.as_mut() {
+        tls.close().unwrap();
+        raw.pump_data(&mut conn);
+    }
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    assert_eq!(raw.last_code(), 226);
+    conn
+}
+
+// spec: T22, T23, T24 — the data protection level starts Clear; once PROT P is accepted every
+// later data connection is private; PROT may change right after EPSV, and the new level is the
+// one the next transfer uses.
+#[test]
+fn prot_starts_clear_persists_and_may_change_right_after_epsv() {
+    let mut config = server_config();
+    config.require_private_data = false;
+    let mut raw = Raw::new(config);
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![200]);
+    assert_eq!(codes(&raw.cmd("TYPE I")), vec![200]);
+    let clear = b"sent in clear";
+
+    // No PROT yet: Clear, the file's bytes are on the wire as they are.
+    let data = raw.open_passive();
+    let conn = download(&mut raw, data, false, clear);
+    assert_eq!(conn.received, clear);
+
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+    for round in 0..3u64 {
+        let content = random_bytes(2_000, round);
+        let data = raw.open_passive();
+        let conn = download(&mut raw, data, true, &content);
+        assert!(conn.received == content, "round {round}");
+        assert_eq!(conn.resumed, Some(true), "round {round}");
+    }
+
+    // Changed between EPSV and RETR: Clear, then back to Private.
+    let data = raw.open_passive();
+    assert_eq!(codes(&raw.cmd("PROT C")), vec![200]);
+    let conn = download(&mut raw, data, false, clear);
+    assert_eq!(conn.received, clear);
+    let data = raw.open_passive();
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+    let content = random_bytes(1_000, 9);
+    let conn = download(&mut raw, data, true, &content);
+    assert!(conn.received == content);
+}
+
+// spec: T53 — the application can inspect what protects the control connection: both ends
+// report the same negotiated version and cipher suite.
+#[test]
+fn both_ends_report_the_negotiated_cipher_suite() {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    let server = raw
+        .events
+        .iter()
+        .find_map(|e| match e {
+            SEv::Secured(info) => Some(info.clone()),
+            _ => None,
+        })
+        .expect("Secured event");
+    let client = raw.tls.as_ref().unwrap().info().expect("client info");
+    assert_eq!(server.cipher_suite, client.cipher_suite);
+    assert_eq!(server.cipher_suite_name, client.cipher_suite_name);
+    assert_eq!(server.version, client.version);
+    assert_ne!(server.cipher_suite, 0);
+    assert!(
+        server.cipher_suite_name.starts_with("TLS13_"),
+        "{}",
+        server.cipher_suite_name
+    );
+}
+
+// spec: X02 — MDTM: exactly `213 SP time-val`, one line, UTC YYYYMMDDHHMMSS; 550 when the
+// file has no time or does not exist; 501 without a pathname.
+#[test]
+fn mdtm_is_one_213_line_with_a_time_val_or_550() {
+    let mut raw = raw_ready();
+    raw.cmd("MDTM f");
+    let (id, request) = raw.requests.pop().unwrap();
+    assert_eq!(
+        request,
+        Request::Mdtm {
+            path: b"/f".to_vec()
+        }
+    );
+    raw.server
+        .answer(
+            id,
+            Ok(ftps_proto::server::Answer::Modified(
+                server_support::sample_time(),
+            )),
+        )
+        .unwrap();
+    raw.drain();
+    let reply = raw.replies.last().unwrap();
+    assert_eq!(reply.code.get(), 213);
+    assert_eq!(reply.lines, vec![b"20240131235959".to_vec()]);
+    raw.cmd("MDTM missing");
+    let (id, _) = raw.requests.pop().unwrap();
+    raw.server.answer(id, Err(FsError::NotFound)).unwrap();
+    raw.drain();
+    assert_eq!(raw.last_code(), 550);
+    assert_eq!(codes(&raw.cmd("MDTM")), vec![501]);
+}
+
+// spec: X05 — MLST and MLSD without an argument name the cwd; MLSD of a non-directory is 501
+// with no 1yz and no transfer.
+#[test]
+fn mlst_mlsd_default_to_the_cwd_and_mlsd_of_a_file_is_501() {
+    let mut raw = raw_ready();
+    raw.cmd("CWD /pub");
+    answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    raw.cmd("MLST");
+    let (id, request) = raw.requests.pop().unwrap();
+    assert_eq!(
+        request,
+        Request::Mlst {
+            path: b"/pub".to_vec()
+        }
+    );
+    raw.server.answer(id, Err(FsError::NotFound)).unwrap();
+    raw.drain();
+
+    raw.open_passive();
+    raw.cmd("MLSD");
+    let (id, request) = raw.requests.pop().unwrap();
+    assert!(
+        matches!(&request, Request::List { path, format: ftps_proto::server::ListFormat::Mlsd } if path == b"/pub"),
+        "{request:?}"
+    );
+    raw.server
+        .answer_listing(id, Err(FsError::NotFound))
+        .unwrap();
+    raw.drain();
+    assert_eq!(raw.last_code(), 550);
+
+    let before = raw.replies.len();
+    raw.open_passive();
+    raw.cmd("MLSD file.txt");
+    let (id, request) = raw.requests.pop().unwrap();
+    assert!(
+        matches!(&request, Request::List { path, .. } if path == b"/pub/file.txt"),
+        "{request:?}"
+    );
+    raw.server
+        .answer_listing(id, Err(FsError::WrongKind))
+        .unwrap();
+    raw.drain();
+    assert_eq!(codes(&raw.replies[before..]), vec![229, 501]);
+    assert!(
+        !raw.events
+            .iter()
+            .any(|e| matches!(e, SEv::SendFinished(sent, _) if *sent == id))
+    );
+}
+
+// spec: X11 — TVFS paths: names joined with `/` onto the cwd, a leading `/` is fully qualified,
+// `/` alone is the root; TVFS is advertised.
+#[test]
+fn tvfs_paths_are_slash_joined_and_rooted() {
+    let mut raw = raw_ready();
+    let feat = raw.cmd("FEAT").pop().unwrap();
+    assert!(feat.lines.iter().any(|l| l == b" TVFS"));
+    let path_of = |raw: &mut Raw, line: &str| -> Vec<u8> {
+        raw.cmd(line);
+        let (id, request) = raw.requests.pop().expect(line);
+        raw.server.answer(id, Err(FsError::NotFound)).unwrap();
+        raw.drain();
+        match request {
+            Request::Size { path } | Request::Cwd { path } | Request::Mlst { path } => path,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(path_of(&mut raw, "SIZE f"), b"/f");
+    assert_eq!(path_of(&mut raw, "MLST /"), b"/");
+    raw.cmd("CWD /d/e");
+    answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.server.cwd(), b"/d/e");
+    assert_eq!(path_of(&mut raw, "SIZE sub/f"), b"/d/e/sub/f");
+    assert_eq!(path_of(&mut raw, "SIZE /abs/f"), b"/abs/f");
+    assert_eq!(path_of(&mut raw, "CWD g"), b"/d/e/g");
+}
+
+// spec: X12 — one pathname rule for every command: 8-bit bytes (UTF-8 or not), `*` and
+// trailing spaces are taken literally (no wildcards, nothing trimmed) by APPE, CWD, DELE, MKD,
+// RETR, RMD, RNFR/RNTO, STOR, SIZE, MDTM and MLST alike.
+#[test]
+fn every_path_command_takes_the_pathname_literally() {
+    let mut raw = raw_ready();
+    let name: &[u8] = b"a*b \xc3\xbc \xe9?.txt  ";
+    let mut expected = b"/".to_vec();
+    expected.extend_from_slice(name);
+    for verb in [
+        "CWD", "DELE", "MKD", "RMD", "SIZE", "MDTM", "MLST", "RNFR", "RETR", "STOR", "APPE",
+    ] {
+        if matches!(verb, "RETR" | "STOR" | "APPE") {
+            raw.open_passive();
+        }
+        let mut line = format!("{verb} ").into_bytes();
+        line.extend_from_slice(name);
+        line.extend_from_slice(b"\r\n");
+        raw.send(&line);
+        if verb == "RNFR" {
+            assert_eq!(raw.last_code(), 350);
+            raw.cmd("RNTO x");
+        }
+        let (id, request) = raw.requests.pop().expect(verb);
+        let path = match request {
+            Request::Cwd { path }
+            | Request::Delete { path }
+            | Request::Mkdir { path }
+            | Request::Rmdir { path }
+            | Request::Size { path }
+            | Request::Mdtm { path }
+            | Request::Mlst { path }
+            | Request::Retrieve { path, .. }
+            | Request::Store { path, .. } => path,
+            Request::Rename { from, .. } => from,
+            other => panic!("{verb}: {other:?}"),
+        };
+        assert_eq!(path, expected, "{verb}");
+        raw.server.answer(id, Err(FsError::NotFound)).unwrap();
+        raw.drain();
+    }
 }

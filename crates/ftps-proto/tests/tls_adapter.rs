@@ -1306,3 +1306,99 @@ fn tls12_handshake_with_a_session_ticket_completes() {
     pair.handshake();
     check_handshake_info(&pair, TlsVersion::Tls12);
 }
+
+// spec: V03 — TLS 1.2 is supported on both sides and TLS 1.3 is preferred: the default configs
+// negotiate 1.3, and a peer limited to 1.2 still connects to a default one.
+#[test]
+fn default_configs_prefer_tls13_and_accept_tls12_peers() {
+    let pki = pki();
+    let mut both_default = pair(base_client(pki), base_server(pki));
+    both_default.handshake();
+    assert_eq!(
+        both_default.client.ch.info().unwrap().version,
+        TlsVersion::Tls13
+    );
+    let mut old_client = pair(
+        Arc::new(client_with_versions(pki, &[&TLS12])),
+        base_server(pki),
+    );
+    old_client.handshake();
+    assert_eq!(
+        old_client.server.ch.info().unwrap().version,
+        TlsVersion::Tls12
+    );
+    let mut old_server = pair(
+        base_client(pki),
+        Arc::new(server_with_versions(pki, &[&TLS12])),
+    );
+    old_server.handshake();
+    assert_eq!(
+        old_server.client.ch.info().unwrap().version,
+        TlsVersion::Tls12
+    );
+}
+
+// spec: V02 — the TLS 1.0 reliance of RFC 4217 is raised to TLS 1.2: a ClientHello that offers
+// at most SSL 3.0, TLS 1.0 or TLS 1.1 never gets a lower version. rustls does not answer it with
+// the protocol_version alert RFC 8996 asks for (V01): it selects TLS 1.2 anyway, which a real
+// TLS 1.0/1.1 client must refuse, and the tampered transcript then fails the handshake.
+#[test]
+fn client_hello_below_tls12_never_gets_a_lower_version() {
+    let pki = pki();
+    for legacy_minor in [0u8, 1, 2] {
+        // A TLS 1.2-only ClientHello carries no supported_versions extension, so its
+        // client_version field alone names the version offered; lower it.
+        let mut pair = pair(
+            Arc::new(client_with_versions(pki, &[&TLS12])),
+            base_server(pki),
+        );
+        let mut hello = pair.client.ch.pending_transmit().to_vec();
+        pair.client.ch.consume_transmit(hello.len()).unwrap();
+        assert_eq!(hello[0], 0x16, "a handshake record");
+        assert_eq!(hello[5], 1, "a ClientHello");
+        assert_eq!(&hello[9..11], &[3, 3], "client_version TLS 1.2");
+        hello[10] = legacy_minor;
+        pair.inject(Dir::ClientToServer, &hello);
+        pair.deliver(Dir::ClientToServer);
+        let answer = pair.server.ch.pending_transmit().to_vec();
+        assert_eq!(answer[0], 0x16, "3.{legacy_minor}: {answer:?}");
+        assert_eq!(answer[5], 2, "a ServerHello");
+        assert_eq!(&answer[9..11], &[3, 3], "3.{legacy_minor}: server_version");
+        pair.run();
+        assert!(pair.client.error.is_some() || pair.server.error.is_some());
+        assert!(!pair.server.handshake_done(), "3.{legacy_minor}");
+    }
+}
+
+// spec: T42 — the server certificate authenticates the host: the client checks it against the
+// host name it connects to, and a certificate for another name fails the handshake.
+#[test]
+fn server_certificate_must_name_the_host() {
+    let pki = pki();
+    let other = ServerName::try_from("ftp.other.example").unwrap();
+    let client = TlsChannel::client(base_client(pki), other, TlsLimits::default()).unwrap();
+    let server = TlsChannel::server(
+        base_server(pki),
+        ResumptionPolicy::Optional,
+        TlsLimits::default(),
+    )
+    .unwrap();
+    let mut wrong = Pair::new(client, server);
+    wrong.run();
+    assert!(
+        matches!(
+            wrong.client.error,
+            Some(TlsError::Rustls(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                    | rustls::CertificateError::NotValidForNameContext { .. }
+            )))
+        ),
+        "{:?}",
+        wrong.client.error
+    );
+    assert!(!wrong.client.handshake_done());
+    assert!(!wrong.server.handshake_done());
+    // The same configs with the certificate's own name connect.
+    let mut right = pair(base_client(pki), base_server(pki));
+    right.handshake();
+}
