@@ -1947,10 +1947,9 @@ fn check_security_replies(state: SecurityState, lines: &[&str]) {
     }
 }
 
-// spec: S12 — AUTH, ADAT, PBSZ, PROT, CCC and MIC/CONF/ENC answer only with the codes RFC 2228
-// §8.2 lists for them, in every state: before TLS, under TLS before and after login and PBSZ.
-// (Before TLS a server with `require_tls` answers ADAT/MIC/CONF/ENC with its login-policy 530,
-// which §8.2 does not list; that case is left out here and reported.)
+// spec: S01, S12 — AUTH, ADAT, PBSZ, PROT, CCC and MIC/CONF/ENC answer only with the codes RFC
+// 2228 §8.2 lists for them, in every state: before TLS (also with TLS required, where the other
+// commands get the policy's 530), under TLS before and after login and PBSZ.
 #[test]
 fn security_commands_answer_with_their_rfc_2228_codes() {
     let every_command = [
@@ -1975,18 +1974,7 @@ fn security_commands_answer_with_their_rfc_2228_codes() {
         "ENC x",
     ];
     check_security_replies(SecurityState::OpenPlaintext, &every_command);
-    check_security_replies(
-        SecurityState::Plaintext,
-        &[
-            "AUTH",
-            "AUTH X",
-            "AUTH TLS x",
-            "PBSZ 0",
-            "PROT P",
-            "PROT",
-            "CCC",
-        ],
-    );
+    check_security_replies(SecurityState::Plaintext, &every_command);
     check_security_replies(SecurityState::Tls, &every_command);
     check_security_replies(SecurityState::TlsLoggedIn, &every_command);
     check_security_replies(SecurityState::TlsLoggedInWithPbsz, &every_command);

@@ -1207,6 +1207,12 @@ impl ServerSession {
                 | Command::Pbsz(_)
                 | Command::Prot(_)
                 | Command::Ccc
+                // The other RFC 2228 commands answer with their own codes (503/502), which
+                // §8.2 lists for them; a login-policy 530 is not among those (checklist S01).
+                | Command::Adat(_)
+                | Command::Mic(_)
+                | Command::Conf(_)
+                | Command::Enc(_)
                 | Command::Unknown { .. }
         );
         if self.config.require_tls && !self.control_secure() && !before_tls {
