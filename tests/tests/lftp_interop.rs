@@ -1,0 +1,590 @@
+//! lftp (GnuTLS) as the client of this project's blocking server (`ftps_std::server::Server`)
+//! on 127.0.0.1: explicit and implicit FTPS, passive (EPSV, PASV) and active (PORT/EPRT) data
+//! connections, TLS 1.3 and TLS 1.2, with data-session reuse required unless a test says so.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use ftps_proto::tls::ResumptionPolicy;
+use ftps_std::server::{
+    LocalFs, Server, ServerOptions, SessionConfig, SessionEvent, SessionLog, ShutdownHandle,
+    TlsMode as ServerTlsMode, TransferKind, UserTable, hash_password,
+};
+use ftps_tests::peers::{self, Endpoint, Lftp, LftpRun, TestPki};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+const USER: &str = "alice";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn payload(len: usize, seed: u32) -> Vec<u8> {
+    let mut state = 0x2545_f491_u32 ^ seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect()
+}
+
+/// Every session event the server reported, in order.
+#[derive(Default)]
+struct RecordingLog {
+    events: Mutex<Vec<(u64, SessionEvent)>>,
+}
+
+impl SessionLog for RecordingLog {
+    fn event(&self, session: u64, _peer: SocketAddr, event: &SessionEvent) {
+        self.events.lock().unwrap().push((session, event.clone()));
+    }
+}
+
+struct Fixture {
+    /// The server's file root.
+    root: tempfile::TempDir,
+    /// lftp's local directory (and the CA file), outside the server's root.
+    local: tempfile::TempDir,
+    explicit: SocketAddr,
+    implicit: SocketAddr,
+    ca_path: std::path::PathBuf,
+    ca_pem: String,
+    log: Arc<RecordingLog>,
+    shutdown: ShutdownHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        self.shutdown.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn start(resumption: ResumptionPolicy) -> Fixture {
+    let pki = TestPki::generate().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let ca_path = local.path().join("ca.pem");
+    std::fs::write(&ca_path, &pki.ca_cert_pem).unwrap();
+    let chain = vec![CertificateDer::from_pem_slice(pki.server_cert_pem.as_bytes()).unwrap()];
+    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).unwrap();
+    let tls = ftps_proto::tls::server_config(chain, key).unwrap();
+    let mut session = SessionConfig::new(Arc::new(tls));
+    session.data_resumption = resumption;
+    let mut users = UserTable::new();
+    users
+        .add_user(USER, &hash_password(PASSWORD).unwrap())
+        .unwrap();
+    let log = Arc::new(RecordingLog::default());
+    let server = Server::bind(ServerOptions {
+        session,
+        explicit: vec!["127.0.0.1:0".parse().unwrap()],
+        implicit: vec!["127.0.0.1:0".parse().unwrap()],
+        passive_ports: None,
+        advertised_address: None,
+        storage: Arc::new(LocalFs::new(root.path()).unwrap()),
+        auth: Arc::new(users),
+        log: Some(log.clone()),
+    })
+    .unwrap();
+    let explicit = server.local_addr_for(ServerTlsMode::Explicit).unwrap();
+    let implicit = server.local_addr_for(ServerTlsMode::Implicit).unwrap();
+    let shutdown = server.shutdown_handle();
+    let thread = std::thread::spawn(move || server.run().unwrap());
+    Fixture {
+        root,
+        local,
+        explicit,
+        implicit,
+        ca_path,
+        ca_pem: pki.ca_cert_pem,
+        log,
+        shutdown,
+        thread: Some(thread),
+    }
+}
+
+impl Fixture {
+    fn endpoint(&self, implicit: bool) -> Endpoint {
+        Endpoint {
+            addr: if implicit {
+                self.implicit
+            } else {
+                self.explicit
+            },
+            tls_mode: if implicit {
+                peers::TlsMode::Implicit
+            } else {
+                peers::TlsMode::Explicit
+            },
+            user: USER.to_owned(),
+            password: PASSWORD.to_owned(),
+            root_dir: self.root.path().to_owned(),
+            ca_cert_pem: self.ca_pem.clone(),
+            ca_cert_path: self.ca_path.clone(),
+        }
+    }
+
+    fn events(&self) -> Vec<(u64, SessionEvent)> {
+        self.log.events.lock().unwrap().clone()
+    }
+
+    fn event_lines(&self) -> String {
+        self.events()
+            .iter()
+            .map(|(session, event)| format!("#{session} {event}\n"))
+            .collect()
+    }
+
+    fn local(&self) -> &Path {
+        self.local.path()
+    }
+
+    /// Waits (bounded) until `sessions` sessions have ended: lftp exits on the `221` to its
+    /// `QUIT`, a moment before the server's session thread reports the end.
+    fn wait_for_closed(&self, sessions: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.closed().len() < sessions && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The `reason` of every ended session.
+    fn closed(&self) -> Vec<Option<String>> {
+        self.events()
+            .into_iter()
+            .filter_map(|(_, event)| match event {
+                SessionEvent::Closed { reason } => Some(reason),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every transfer the server reported.
+    fn transfers(&self) -> Vec<Transfer> {
+        self.events()
+            .into_iter()
+            .filter_map(|(_, event)| match event {
+                SessionEvent::Transfer {
+                    kind,
+                    path,
+                    bytes,
+                    ok,
+                    resumed_tls,
+                    ..
+                } => Some(Transfer {
+                    kind,
+                    path,
+                    bytes,
+                    ok,
+                    resumed_tls,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The control connections' TLS versions, one per session.
+    fn control_tls_versions(&self) -> Vec<String> {
+        self.events()
+            .into_iter()
+            .filter_map(|(_, event)| match event {
+                SessionEvent::Secured { version, .. } => Some(version),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn refusals(&self) -> Vec<String> {
+        self.events()
+            .into_iter()
+            .filter_map(|(_, event)| match event {
+                SessionEvent::Refused { reason } => Some(reason),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn root_file(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.root.path().join(name)).unwrap()
+    }
+
+    fn local_file(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.local().join(name)).unwrap()
+    }
+
+    /// Names in the server's root (temporary upload files included), sorted.
+    fn root_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Transfer {
+    kind: TransferKind,
+    path: String,
+    bytes: u64,
+    ok: bool,
+    resumed_tls: bool,
+}
+
+/// How lftp opens data connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataMode {
+    /// Passive, `EPSV` (lftp's `ftp:prefer-epsv on`).
+    Epsv,
+    /// Passive, `PASV`.
+    Pasv,
+    /// Active: lftp listens and sends `PORT` (lftp sends EPRT for IPv6 only), the server
+    /// connects, and stays the TLS server on that connection.
+    Active,
+}
+
+impl DataMode {
+    /// How the command that sets up each data connection starts, as lftp sends it.
+    fn command(self) -> &'static str {
+        match self {
+            Self::Epsv => "EPSV",
+            Self::Pasv => "PASV",
+            Self::Active => "PORT ",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+impl TlsVersion {
+    fn priority(self) -> &'static str {
+        match self {
+            Self::Tls12 => peers::PRIORITY_TLS12_ONLY,
+            Self::Tls13 => peers::PRIORITY_TLS13_ONLY,
+        }
+    }
+
+    /// The server's name for the version (in its `Secured` event).
+    fn server_name(self) -> &'static str {
+        match self {
+            Self::Tls12 => "TLSv1.2",
+            Self::Tls13 => "TLSv1.3",
+        }
+    }
+}
+
+/// An lftp client for `endpoint` in `mode`, restricted to `tls`.
+fn lftp_for(endpoint: &Endpoint, mode: DataMode, tls: TlsVersion) -> Lftp<'_> {
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    Lftp::new(endpoint)
+        .priority(tls.priority())
+        .set("ftp:passive-mode", on_off(mode != DataMode::Active))
+        .set("ftp:prefer-epsv", on_off(mode == DataMode::Epsv))
+}
+
+/// Checks that lftp set up data connections, all of them with `mode`'s command.
+fn assert_data_commands(run: &LftpRun, mode: DataMode) {
+    let setups: Vec<&str> = run
+        .sent_commands()
+        .into_iter()
+        .filter(|c| {
+            ["EPSV", "PASV", "PORT ", "EPRT "]
+                .iter()
+                .any(|p| c.starts_with(p))
+        })
+        .collect();
+    assert!(!setups.is_empty(), "no data connection: {}", run.report());
+    assert!(
+        setups.iter().all(|c| c.starts_with(mode.command())),
+        "{mode:?} wanted, lftp sent {setups:?}"
+    );
+}
+
+/// The lines lftp printed after `echo ==name` and before the next `==` marker.
+fn section<'a>(stdout: &'a str, name: &str) -> Vec<&'a str> {
+    let marker = format!("=={name}\n");
+    let start = stdout
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{marker}: {stdout}"))
+        + marker.len();
+    let rest = &stdout[start..];
+    rest[..rest.find("==").unwrap_or(rest.len())]
+        .lines()
+        .collect()
+}
+
+/// Where the resumed download starts (the length of the truncated local copy).
+const DOWNLOAD_RESUME_AT: usize = 1_000_000;
+/// Where the resumed upload starts (the length of the partial file on the server).
+const UPLOAD_RESUME_AT: usize = 1_200_000;
+/// 3 MiB and a few bytes, so the size is not a multiple of any buffer.
+const FILE_LEN: usize = 3 * 1024 * 1024 + 17;
+
+/// The lftp script of [`full_session`].
+const FULL_SESSION: &str = "put up.bin
+echo ==long
+cls -l
+echo ==raw
+ls
+get up.bin -o back.bin
+get -c up.bin -o part.bin
+put -c half.bin
+mv up.bin moved.bin
+mkdir sub
+mput -O sub m0.bin m1.bin m2.bin
+echo ==sub
+cls -1 sub
+mget -O got sub/*
+rm sub/m0.bin sub/m1.bin sub/m2.bin
+rmdir sub
+echo ==names
+nlist
+";
+
+/// One lftp session against the server: `put` 3 MiB, `cls -l`, `ls`, `get` it back, a
+/// resumed `get -c` into a truncated local copy, a resumed `put -c` onto a partial remote file,
+/// `mv`, `mkdir`, `mput` of three files into it, `cls -1`, `mget` back, `rm`, `rmdir`, `nlist`.
+/// Every step is checked against the files on both sides, lftp's control-connection log and
+/// the server's session events (one control connection; every data connection resumed the
+/// control connection's TLS session, since the server requires it).
+fn full_session(implicit: bool, mode: DataMode, tls: TlsVersion) {
+    let fixture = start(ResumptionPolicy::Required);
+    let endpoint = fixture.endpoint(implicit);
+    let data = payload(FILE_LEN, 1);
+    std::fs::write(fixture.local().join("up.bin"), &data).unwrap();
+    // The truncated local copy that `get -c` completes.
+    std::fs::write(
+        fixture.local().join("part.bin"),
+        &data[..DOWNLOAD_RESUME_AT],
+    )
+    .unwrap();
+    // The partial remote file that `put -c` completes from the full local one.
+    std::fs::write(
+        fixture.root.path().join("half.bin"),
+        &data[..UPLOAD_RESUME_AT],
+    )
+    .unwrap();
+    std::fs::write(fixture.local().join("half.bin"), &data).unwrap();
+    let small: Vec<Vec<u8>> = (0..3_u32)
+        .map(|i| payload(1000 + 77 * i as usize, 10 + i))
+        .collect();
+    for (i, content) in small.iter().enumerate() {
+        std::fs::write(fixture.local().join(format!("m{i}.bin")), content).unwrap();
+    }
+    std::fs::create_dir(fixture.local().join("got")).unwrap();
+
+    let run = lftp_for(&endpoint, mode, tls)
+        .run_ok(fixture.local(), FULL_SESSION)
+        .unwrap();
+    fixture.wait_for_closed(1);
+    let context = || {
+        format!(
+            "{}\n--- server ---\n{}",
+            run.report(),
+            fixture.event_lines()
+        )
+    };
+
+    // Files on both sides, byte for byte.
+    assert!(fixture.local_file("back.bin") == data, "get: bytes differ");
+    assert!(
+        fixture.local_file("part.bin") == data,
+        "get -c: bytes differ"
+    );
+    assert!(
+        fixture.root_file("half.bin") == data,
+        "put -c: bytes differ"
+    );
+    assert!(
+        fixture.root_file("moved.bin") == data,
+        "put, mv: bytes differ"
+    );
+    for (i, content) in small.iter().enumerate() {
+        assert!(
+            &fixture.local_file(&format!("got/m{i}.bin")) == content,
+            "mput, mget m{i}: bytes differ"
+        );
+    }
+    assert_eq!(
+        fixture.root_names(),
+        ["half.bin", "moved.bin"],
+        "{}",
+        context()
+    );
+
+    // What lftp printed: listings before and after the changes.
+    let long = section(&run.stdout, "long");
+    assert!(
+        long.iter().any(|l| l.starts_with('-')
+            && l.contains(&format!(" {FILE_LEN} "))
+            && l.ends_with(" up.bin")),
+        "cls -l: {long:?}"
+    );
+    let raw = section(&run.stdout, "raw");
+    assert!(
+        raw.iter().any(|l| l.starts_with('-')
+            && l.contains(&format!(" {UPLOAD_RESUME_AT} "))
+            && l.ends_with(" half.bin")),
+        "ls: {raw:?}"
+    );
+    assert!(raw.iter().any(|l| l.ends_with(" up.bin")), "ls: {raw:?}");
+    assert_eq!(
+        section(&run.stdout, "sub"),
+        ["sub/m0.bin", "sub/m1.bin", "sub/m2.bin"]
+    );
+    let mut names = section(&run.stdout, "names");
+    names.sort_unstable();
+    assert_eq!(names, ["half.bin", "moved.bin"], "{}", context());
+
+    // What lftp sent: one login, resumed transfers at the right offsets, the chosen mode.
+    let commands = run.sent_commands();
+    let count = |prefix: &str| commands.iter().filter(|c| c.starts_with(prefix)).count();
+    assert_eq!(count("AUTH TLS"), usize::from(!implicit), "{}", context());
+    assert_eq!(count("USER "), 1, "{}", context());
+    let rest_then = |offset: usize, next: &str| {
+        let rest = format!("REST {offset}");
+        commands.windows(2).any(|w| w[0] == rest && w[1] == next)
+    };
+    assert!(
+        rest_then(DOWNLOAD_RESUME_AT, "RETR up.bin"),
+        "{}",
+        context()
+    );
+    assert!(
+        rest_then(UPLOAD_RESUME_AT, "STOR half.bin"),
+        "{}",
+        context()
+    );
+    for command in [
+        "RNFR up.bin",
+        "RNTO moved.bin",
+        "MKD sub",
+        "DELE sub/m0.bin",
+        "RMD sub",
+    ] {
+        assert!(commands.contains(&command), "{command}: {}", context());
+    }
+    assert_data_commands(&run, mode);
+
+    // What the server saw: one control connection at the wanted TLS version, every data
+    // connection resumed its session, the resumed transfers moved only the missing tail.
+    assert_eq!(
+        fixture.control_tls_versions(),
+        [tls.server_name()],
+        "{}",
+        context()
+    );
+    assert_eq!(fixture.closed(), [None], "ended by QUIT: {}", context());
+    assert!(fixture.refusals().is_empty(), "{}", context());
+    let transfers = fixture.transfers();
+    assert!(
+        transfers.iter().all(|t| t.ok && t.resumed_tls),
+        "{}",
+        context()
+    );
+    let moved = |kind: TransferKind, path: &str| -> Vec<u64> {
+        transfers
+            .iter()
+            .filter(|t| t.kind == kind && t.path == path)
+            .map(|t| t.bytes)
+            .collect()
+    };
+    let full = FILE_LEN as u64;
+    assert_eq!(moved(TransferKind::Upload, "/up.bin"), [full]);
+    assert_eq!(
+        moved(TransferKind::Download, "/up.bin"),
+        [full, full - DOWNLOAD_RESUME_AT as u64]
+    );
+    assert_eq!(
+        moved(TransferKind::Upload, "/half.bin"),
+        [full - UPLOAD_RESUME_AT as u64]
+    );
+    for (i, content) in small.iter().enumerate() {
+        let path = format!("/sub/m{i}.bin");
+        assert_eq!(moved(TransferKind::Upload, &path), [content.len() as u64]);
+        assert_eq!(moved(TransferKind::Download, &path), [content.len() as u64]);
+    }
+    let listings = transfers
+        .iter()
+        .filter(|t| t.kind == TransferKind::Listing)
+        .count();
+    assert!(
+        listings >= 4,
+        "cls -l, ls, cls -1 sub, nlist: {}",
+        context()
+    );
+}
+
+// spec: T34, T40 — passive: lftp connects the data socket before sending STOR/RETR and starts
+// TLS after the 150; each data connection resumes the control session (TLS 1.3 tickets).
+#[test]
+fn explicit_epsv_tls13() {
+    full_session(false, DataMode::Epsv, TlsVersion::Tls13);
+}
+
+// spec: T34, T40
+#[test]
+fn explicit_pasv_tls13() {
+    full_session(false, DataMode::Pasv, TlsVersion::Tls13);
+}
+
+// spec: T32, T40 — active: the server connects to lftp's PORT and is still the TLS server.
+#[test]
+fn explicit_active_tls13() {
+    full_session(false, DataMode::Active, TlsVersion::Tls13);
+}
+
+// spec: T34, T40 — TLS 1.2: data connections resume the control connection's session.
+#[test]
+fn explicit_epsv_tls12() {
+    full_session(false, DataMode::Epsv, TlsVersion::Tls12);
+}
+
+// spec: T34, T40
+#[test]
+fn explicit_pasv_tls12() {
+    full_session(false, DataMode::Pasv, TlsVersion::Tls12);
+}
+
+// spec: T32, T40
+#[test]
+fn explicit_active_tls12() {
+    full_session(false, DataMode::Active, TlsVersion::Tls12);
+}
+
+// spec: T34, T40 — implicit FTPS (`ftps://`): TLS from the first byte, no AUTH.
+#[test]
+fn implicit_epsv_tls13() {
+    full_session(true, DataMode::Epsv, TlsVersion::Tls13);
+}
+
+// spec: T32, T40
+#[test]
+fn implicit_active_tls13() {
+    full_session(true, DataMode::Active, TlsVersion::Tls13);
+}
+
+// spec: T34, T40
+#[test]
+fn implicit_pasv_tls12() {
+    full_session(true, DataMode::Pasv, TlsVersion::Tls12);
+}
+
+// spec: T32, T40
+#[test]
+fn implicit_active_tls12() {
+    full_session(true, DataMode::Active, TlsVersion::Tls12);
+}
