@@ -1062,3 +1062,36 @@ fn parallel_connections_pget_mput_and_mirror() {
         context()
     );
 }
+
+// The harness's wall-clock limit: lftp waiting for a greeting that never comes (a listener
+// that never accepts) is killed at the limit, long before its own 10 s network timeout.
+#[test]
+fn lftp_is_killed_at_the_time_limit() {
+    let fixture = start(ResumptionPolicy::Required);
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut endpoint = fixture.endpoint(false);
+    endpoint.addr = silent.local_addr().unwrap();
+    let started = Instant::now();
+    let run = Lftp::new(&endpoint)
+        .timeout(Duration::from_secs(2))
+        .run(fixture.local(), "cls\n")
+        .unwrap();
+    let waited = started.elapsed();
+    assert!(run.status.is_none(), "{}", run.report());
+    assert!(!run.success());
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
+    assert!(
+        run.report().contains("killed after the time limit"),
+        "{}",
+        run.report()
+    );
+    assert!(
+        run.debug_log.contains("Connecting to 127.0.0.1"),
+        "{}",
+        run.report()
+    );
+    drop(silent);
+}

@@ -256,11 +256,10 @@ impl<'a> Lftp<'a> {
         let deadline = Instant::now() + self.timeout;
         loop {
             match child.try_wait() {
-                Ok(Some(status)) => {
-                    // lftp may leave a helper behind (it forks for DNS); none may outlive the run.
-                    kill_group();
-                    return Ok(Some(status));
-                }
+                // No group kill once lftp is reaped: its pid (the group id) may be reused.
+                Ok(Some(status)) => return Ok(Some(status)),
+                // lftp is not reaped yet, so the group id still names its group; the kill takes
+                // any helper it forked (it forks for DNS look-ups) with it.
                 Ok(None) if Instant::now() >= deadline => {
                     kill_group();
                     let _ = child.kill();
