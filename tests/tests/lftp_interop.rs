@@ -959,8 +959,8 @@ fn tree_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-// spec: T40 — lftp with several control connections at once: `pget -n 4` fetches one file in
-// chunks over parallel connections (REST, then ABOR once a chunk is in), `mput -P 3` uploads
+// spec: T40, §3.7 — lftp with several control connections at once: `pget -n 4` fetches one file
+// in chunks over parallel connections (REST, then ABOR once a chunk is in), `mput -P 3` uploads
 // over three, `mirror -R` / `mirror` copy a directory tree up and back. Each connection's data
 // connections resume that connection's own session. pget may drop a data connection it no
 // longer needs before TLS starts; the server then answers 426 (no close_notify), which lftp
@@ -1007,6 +1007,18 @@ fn parallel_connections_pget_mput_and_mirror() {
     };
 
     assert!(fixture.local_file("pback.bin") == big, "pget: bytes differ");
+    // pget stops each chunk but the last with ABOR (in-band, inside TLS) and closes that data
+    // connection; every ABOR is answered with a 226: "ABOR successful." after the 426 of a
+    // transfer the ABOR caught running, "No transfer to abort." when the closed data
+    // connection had already ended it (426 first, then the ABOR).
+    let abors = run.debug_log.matches("---> ABOR").count();
+    let abor_replies = run.debug_log.matches("<--- 226 ABOR successful.").count()
+        + run
+            .debug_log
+            .matches("<--- 226 No transfer to abort.")
+            .count();
+    assert!(abors >= 1, "{}", run.report());
+    assert_eq!(abor_replies, abors, "{}", run.report());
     for (i, part) in parts.iter().enumerate() {
         assert!(
             &fixture.root_file(&format!("p{i}.bin")) == part,
