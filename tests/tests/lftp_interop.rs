@@ -1,5 +1,5 @@
 //! lftp (GnuTLS) as the client of this project's blocking server (`ftps_std::server::Server`)
-//! on 127.0.0.1: explicit and implicit FTPS, passive (EPSV, PASV) and active (PORT/EPRT) data
+//! on 127.0.0.1: explicit and implicit FTPS, passive (EPSV, PASV) and active (PORT) data
 //! connections, TLS 1.3 and TLS 1.2, with data-session reuse required unless a test says so.
 
 use std::net::SocketAddr;
@@ -13,24 +13,13 @@ use ftps_std::server::{
     LocalFs, Server, ServerOptions, SessionConfig, SessionEvent, SessionLog, ShutdownHandle,
     TlsMode as ServerTlsMode, TransferKind, UserTable, hash_password,
 };
+use ftps_tests::data::payload;
 use ftps_tests::peers::{self, Endpoint, Lftp, LftpRun, TestPki};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
-
-fn payload(len: usize, seed: u32) -> Vec<u8> {
-    let mut state = 0x2545_f491_u32 ^ seed;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state as u8
-        })
-        .collect()
-}
 
 /// Every session event the server reported, in order.
 #[derive(Default)]
