@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the real FTPS peers the interop tests start (tests/src/peers): vsftpd and curl from
+# Installs the real FTPS peers the interop tests start (tests/src/peers): vsftpd, curl and lftp from
 # Debian's packages, pyftpdlib (+ pyOpenSSL for its TLS handler) from PyPI. Idempotent: does
 # nothing when everything is already there. Needs root (apt-get, pip into the system Python).
 #
@@ -11,7 +11,8 @@ set -euo pipefail
 PYFTPDLIB_VERSION="2.2.0"
 PYOPENSSL_VERSION="26.4.0"
 
-apt_packages=(vsftpd curl)
+# lftp (GnuTLS) is a client only: no daemon comes with it.
+apt_packages=(vsftpd curl lftp)
 # Shared libraries of ProFTPD (unpacked below, not installed: see there).
 apt_packages+=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3 libsodium23)
 missing=()
@@ -83,4 +84,6 @@ fi
 vsftpd -v 0>&1 || true
 curl --version | head -n 1
 "$PROFTPD_PREFIX/usr/sbin/proftpd" --version
+# lftp names its TLS library (GnuTLS) on the "Libraries used" line.
+lftp --version | grep -E '^LFTP|^Libraries used' || true
 python3 -c 'from importlib.metadata import version as v; print("pyftpdlib", v("pyftpdlib"), "pyOpenSSL", v("pyOpenSSL"))'

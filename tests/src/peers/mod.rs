@@ -11,6 +11,7 @@
 //! The programs come from `scripts/install-peers.sh`; a missing one is an error, never a skip.
 
 mod curl;
+mod lftp;
 mod pki;
 mod process;
 mod proftpd;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use curl::Curl;
+pub use lftp::{DEFAULT_RUN_TIMEOUT, Lftp, LftpRun, PRIORITY_TLS12_ONLY, PRIORITY_TLS13_ONLY};
 pub use pki::TestPki;
 pub use proftpd::{CccPolicy, PROFTPD_INSTALL_PREFIX, PROFTPD_USER, Proftpd, ProftpdBuilder};
 pub use pyftpdlib::{Pyftpdlib, PyftpdlibBuilder};
