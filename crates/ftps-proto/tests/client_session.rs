@@ -2027,3 +2027,55 @@ fn a_switch_after_the_session_ended_is_a_usage_error() {
         Err(UsageError::Closed)
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    // spec: T52, T24 — any sequence of switches, each accepted or refused at PBSZ or PROT,
+    // with a download after each: the level in force is the last one the server accepted,
+    // and each data connection runs at exactly that level.
+    #[test]
+    fn the_level_in_force_is_the_last_accepted_switch(
+        steps in proptest::collection::vec(
+            (proptest::prelude::any::<bool>(), 0u8..3),
+            1..5,
+        ),
+    ) {
+        // 0: accepted; 1: PBSZ refused; 2: PROT refused.
+        let file = payload(3_000);
+        let mut s = script();
+        s.file = file.clone();
+        let mut pbsz: Vec<&[u8]> = vec![b"200 PBSZ=0\r\n"];
+        let mut prot: Vec<&[u8]> = vec![b"200 PROT ok\r\n"];
+        for &(_, outcome) in &steps {
+            pbsz.push(if outcome == 1 { b"504 no PBSZ\r\n" } else { b"200 PBSZ=0\r\n" });
+            if outcome != 1 {
+                prot.push(if outcome == 2 { b"534 no PROT\r\n" } else { b"200 PROT ok\r\n" });
+            }
+        }
+        // One scripted reply per PBSZ/PROT the client sends, the login's first.
+        reply_override(&mut s, Verb::Pbsz, &pbsz);
+        reply_override(&mut s, Verb::Prot, &prot);
+        let mut h = logged_in(client_config(TlsMode::Explicit), s);
+        let mut model = DataProtection::Private;
+        for &(private, outcome) in &steps {
+            let wanted = if private { DataProtection::Private } else { DataProtection::Clear };
+            let switch = h.client.set_data_protection(wanted).unwrap();
+            let get = h.client.retrieve(b"f", None).unwrap();
+            h.run();
+            if outcome == 0 {
+                proptest::prop_assert_eq!(h.completed(switch), Some(&Ok(200)));
+                model = wanted;
+            } else {
+                let refused = matches!(h.completed(switch), Some(Err(OpError::Rejected { .. })));
+                proptest::prop_assert!(refused);
+            }
+            proptest::prop_assert_eq!(h.client.data_protection(), model);
+            proptest::prop_assert_eq!(h.completed(get), Some(&Ok(226)));
+            proptest::prop_assert!(h.downloaded[&get] == file);
+            let expected_resumed = (model == DataProtection::Private).then_some(true);
+            proptest::prop_assert_eq!(transfer_done(&h, get).1, expected_resumed);
+        }
+        proptest::prop_assert_eq!(h.closed_count(), 0);
+    }
+}

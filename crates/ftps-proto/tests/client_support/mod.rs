@@ -368,6 +368,12 @@ impl Server {
                 continue;
             }
             if let Some(raw) = self.override_for(verb) {
+                // An accepted PROT takes effect however its reply was scripted.
+                if let Command::Prot(level) = &command {
+                    if raw.starts_with(b"2") {
+                        self.prot_private = *level == ProtectionLevel::Private;
+                    }
+                }
                 self.reply(&raw);
                 if verb == Verb::Auth && raw.starts_with(b"234") {
                     self.start_tls();
