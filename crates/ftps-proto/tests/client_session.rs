@@ -1942,6 +1942,33 @@ fn implicit_ftps_can_switch_to_clear_data() {
     assert_eq!(h.data_from_client.get(&data_connection_ids(&h)[0]), None);
 }
 
+// spec: T52, T24
+#[test]
+fn an_unlisted_2yz_to_a_switch_fails_only_the_switch() {
+    let mut s = script();
+    s.file = payload(4_000);
+    reply_override(
+        &mut s,
+        Verb::Prot,
+        &[b"200 PROT ok\r\n", b"202 PROT superfluous\r\n"],
+    );
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let switch = h.client.set_data_protection(DataProtection::Clear).unwrap();
+    let get = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    match h.completed(switch) {
+        Some(Err(OpError::UnexpectedReply { command, reply })) => {
+            assert_eq!((*command, reply.code.get()), ("PROT", 202));
+        }
+        other => panic!("expected an unexpected-reply failure, got {other:?}"),
+    }
+    // The server's state is unknown: the level the client uses stays what it was.
+    assert_eq!(h.client.data_protection(), DataProtection::Private);
+    assert_eq!(h.completed(get), Some(&Ok(226)), "{:#?}", h.events);
+    assert_eq!(transfer_done(&h, get).1, Some(true));
+    assert_eq!(h.closed_count(), 0);
+}
+
 // spec: T52, §9.3
 #[test]
 fn switching_prot_without_tls_on_the_control_connection_is_refused() {

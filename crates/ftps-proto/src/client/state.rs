@@ -322,7 +322,8 @@ impl ClientSession {
                         | Sent::Simple(_)
                         | Sent::Rnfr
                         | Sent::Rnto
-                );
+                ) || (matches!(sent, Sent::Pbsz | Sent::Prot)
+                    && self.front_is_protection_switch());
                 // An unlisted 2yz fails the operation; an unexpected 1yz, 3yz or 6yz means
                 // the server's state differs from ours: the session cannot go on safely.
                 if !(op_level && reply.code.is_completion()) {

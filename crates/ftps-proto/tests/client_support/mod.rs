@@ -368,9 +368,9 @@ impl Server {
                 continue;
             }
             if let Some(raw) = self.override_for(verb) {
-                // An accepted PROT takes effect however its reply was scripted.
+                // A PROT answered 200 takes effect however its reply was scripted.
                 if let Command::Prot(level) = &command {
-                    if raw.starts_with(b"2") {
+                    if raw.starts_with(b"200") {
                         self.prot_private = *level == ProtectionLevel::Private;
                     }
                 }
