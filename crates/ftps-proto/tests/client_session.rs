@@ -1747,3 +1747,362 @@ fn unknown_features_and_a_refused_feat_are_not_errors() {
     assert!(h.server.verbs().contains(&Verb::Epsv));
     assert_eq!(h.closed_count(), 0);
 }
+
+// ---------------------------------------------------------------- PROT switch
+
+/// The data connections the client opened, in order (one per transfer here).
+fn data_connection_ids(h: &Harness) -> Vec<u32> {
+    h.io.iter()
+        .filter_map(|request| match request {
+            IoRequest::Connect {
+                channel: Channel::Data(id),
+                ..
+            } => Some(id.get()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A data connection's first client byte is a TLS handshake record (the ClientHello).
+fn opened_with_client_hello(h: &Harness, data: u32) -> bool {
+    h.data_from_client
+        .get(&data)
+        .is_some_and(|bytes| bytes.first() == Some(&0x16))
+}
+
+fn protection_commands(h: &Harness) -> Vec<Command> {
+    h.server
+        .commands
+        .iter()
+        .filter(|command| matches!(command, Command::Pbsz(_) | Command::Prot(_)))
+        .cloned()
+        .collect()
+}
+
+// spec: T52, T24, T25, T40
+#[test]
+fn prot_can_be_switched_to_clear_and_back_between_transfers() {
+    use ftps_proto::codec::command::ProtectionLevel;
+    let file = payload(30_000);
+    let mut s = script();
+    s.file = file.clone();
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    assert_eq!(h.client.data_protection(), DataProtection::Private);
+    // Queued while the first download is already under way (its TYPE is in flight): it
+    // runs after that download, which stays private.
+    let first = h.client.retrieve(b"a", None).unwrap();
+    let to_clear = h.client.set_data_protection(DataProtection::Clear).unwrap();
+    let clear = h.client.retrieve(b"b", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(first), Some(&Ok(226)), "{:#?}", h.events);
+    assert_eq!(h.completed(to_clear), Some(&Ok(200)));
+    assert_eq!(h.completed(clear), Some(&Ok(226)));
+    assert_eq!(h.client.data_protection(), DataProtection::Clear);
+    let to_private = h
+        .client
+        .set_data_protection(DataProtection::Private)
+        .unwrap();
+    let private = h.client.retrieve(b"c", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(to_private), Some(&Ok(200)));
+    assert_eq!(h.completed(private), Some(&Ok(226)), "{:#?}", h.events);
+    assert_eq!(h.client.data_protection(), DataProtection::Private);
+
+    for op in [first, clear, private] {
+        assert!(h.downloaded[&op] == file, "downloaded bytes differ");
+    }
+    assert_eq!(transfer_done(&h, first), (file.len() as u64, Some(true)));
+    assert_eq!(transfer_done(&h, clear), (file.len() as u64, None));
+    assert_eq!(transfer_done(&h, private), (file.len() as u64, Some(true)));
+    let data = data_connection_ids(&h);
+    assert_eq!(data.len(), 3);
+    assert!(opened_with_client_hello(&h, data[0]));
+    // In clear the client never spoke on the download's data connection: no ClientHello.
+    assert_eq!(h.data_from_client.get(&data[1]), None);
+    assert!(opened_with_client_hello(&h, data[2]));
+    // Login, then each switch: PBSZ 0 before every PROT (RFC 4217 §9).
+    assert_eq!(
+        protection_commands(&h),
+        vec![
+            Command::Pbsz(0),
+            Command::Prot(ProtectionLevel::Private),
+            Command::Pbsz(0),
+            Command::Prot(ProtectionLevel::Clear),
+            Command::Pbsz(0),
+            Command::Prot(ProtectionLevel::Private),
+        ]
+    );
+    // The switch came after the first download's RETR, in queue order.
+    let verbs = h.server.verbs();
+    let first_retr = verbs.iter().position(|v| *v == Verb::Retr).unwrap();
+    let second_pbsz = verbs.iter().rposition(|v| *v == Verb::Pbsz).unwrap();
+    assert!(first_retr < second_pbsz);
+    assert_eq!(h.closed_count(), 0);
+}
+
+// spec: T52, T24
+#[test]
+fn uploads_follow_the_switched_level_too() {
+    let file = payload(20_000);
+    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let switch = h.client.set_data_protection(DataProtection::Clear).unwrap();
+    let op = h.client.store(b"clear.bin").unwrap();
+    h.uploads.insert(op, file.clone());
+    h.run();
+    assert_eq!(h.completed(switch), Some(&Ok(200)));
+    assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+    assert!(h.server.uploaded == file);
+    assert_eq!(transfer_done(&h, op), (file.len() as u64, None));
+    // The wire carried the file itself, not TLS records.
+    let data = data_connection_ids(&h);
+    assert!(h.data_from_client[&data[0]] == file);
+}
+
+// spec: T52, T24, T17
+#[test]
+fn a_refused_prot_keeps_the_previous_level() {
+    let file = payload(10_000);
+    let mut s = script();
+    s.file = file.clone();
+    // The login's PROT C is accepted, the switch to PROT P refused.
+    reply_override(
+        &mut s,
+        Verb::Prot,
+        &[b"200 PROT C ok\r\n", b"534 private data not available\r\n"],
+    );
+    let mut config = client_config(TlsMode::Explicit);
+    config.data_protection = DataProtection::Clear;
+    let mut h = logged_in(config, s);
+    let switch = h
+        .client
+        .set_data_protection(DataProtection::Private)
+        .unwrap();
+    let get = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    match h.completed(switch) {
+        Some(Err(OpError::Rejected { reply })) => assert_eq!(reply.code.get(), 534),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    // Not a session error: the session goes on, in clear as before.
+    assert_eq!(h.closed_count(), 0);
+    assert_eq!(h.client.data_protection(), DataProtection::Clear);
+    assert_eq!(h.completed(get), Some(&Ok(226)), "{:#?}", h.events);
+    assert!(h.downloaded[&get] == file);
+    assert_eq!(transfer_done(&h, get), (file.len() as u64, None));
+    assert_eq!(h.data_from_client.get(&data_connection_ids(&h)[0]), None);
+}
+
+// spec: T52, T24, T16
+#[test]
+fn a_refused_pbsz_keeps_private_data_and_sends_no_prot() {
+    let file = payload(10_000);
+    let mut s = script();
+    s.file = file.clone();
+    reply_override(&mut s, Verb::Pbsz, &[b"200 PBSZ=0\r\n", b"503 not now\r\n"]);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let switch = h.client.set_data_protection(DataProtection::Clear).unwrap();
+    let get = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert!(matches!(
+        h.completed(switch),
+        Some(Err(OpError::Rejected { .. }))
+    ));
+    assert_eq!(h.client.data_protection(), DataProtection::Private);
+    // Only the login's PROT went out.
+    assert_eq!(
+        h.server
+            .verbs()
+            .iter()
+            .filter(|v| **v == Verb::Prot)
+            .count(),
+        1
+    );
+    assert_eq!(h.completed(get), Some(&Ok(226)), "{:#?}", h.events);
+    assert!(h.downloaded[&get] == file);
+    assert_eq!(transfer_done(&h, get).1, Some(true));
+    assert!(opened_with_client_hello(&h, data_connection_ids(&h)[0]));
+}
+
+// spec: T52, T24
+#[test]
+fn implicit_ftps_can_switch_to_clear_data() {
+    let file = payload(8_000);
+    let mut s = script();
+    s.implicit = true;
+    s.file = file.clone();
+    let mut h = logged_in(client_config(TlsMode::Implicit), s);
+    assert_eq!(h.client.data_protection(), DataProtection::Private);
+    let switch = h.client.set_data_protection(DataProtection::Clear).unwrap();
+    let get = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    assert_eq!(h.completed(switch), Some(&Ok(200)));
+    assert_eq!(h.completed(get), Some(&Ok(226)), "{:#?}", h.events);
+    assert!(h.downloaded[&get] == file);
+    assert_eq!(transfer_done(&h, get).1, None);
+    assert_eq!(h.data_from_client.get(&data_connection_ids(&h)[0]), None);
+}
+
+// spec: T52, T24
+#[test]
+fn an_unlisted_2yz_to_a_switch_fails_only_the_switch() {
+    let mut s = script();
+    s.file = payload(4_000);
+    reply_override(
+        &mut s,
+        Verb::Prot,
+        &[b"200 PROT ok\r\n", b"202 PROT superfluous\r\n"],
+    );
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let switch = h.client.set_data_protection(DataProtection::Clear).unwrap();
+    let get = h.client.retrieve(b"f", None).unwrap();
+    h.run();
+    match h.completed(switch) {
+        Some(Err(OpError::UnexpectedReply { command, reply })) => {
+            assert_eq!((*command, reply.code.get()), ("PROT", 202));
+        }
+        other => panic!("expected an unexpected-reply failure, got {other:?}"),
+    }
+    // The server's state is unknown: the level the client uses stays what it was.
+    assert_eq!(h.client.data_protection(), DataProtection::Private);
+    assert_eq!(h.completed(get), Some(&Ok(226)), "{:#?}", h.events);
+    assert_eq!(transfer_done(&h, get).1, Some(true));
+    assert_eq!(h.closed_count(), 0);
+}
+
+// spec: T52, §9.3
+#[test]
+fn switching_prot_without_tls_on_the_control_connection_is_refused() {
+    // Plaintext mode: known at once, before any connection.
+    let mut plain = Harness::new(client_config(TlsMode::Plaintext), script());
+    for level in [DataProtection::Private, DataProtection::Clear] {
+        assert_eq!(
+            plain.client.set_data_protection(level),
+            Err(UsageError::NotSecured)
+        );
+    }
+
+    // AUTH TLS refused and plaintext accepted by the configuration.
+    let mut s = script();
+    s.auth_reply = b"502 no\r\n".to_vec();
+    let mut h = logged_in(client_config(TlsMode::ExplicitIfAvailable), s);
+    assert!(!h.client.is_secure());
+    assert_eq!(
+        h.client.set_data_protection(DataProtection::Private),
+        Err(UsageError::NotSecured)
+    );
+    assert_eq!(
+        h.client.set_data_protection(DataProtection::Clear),
+        Err(UsageError::NotSecured)
+    );
+    h.run();
+    assert!(!h.server.verbs().contains(&Verb::Pbsz));
+    assert!(!h.server.verbs().contains(&Verb::Prot));
+    assert_eq!(h.client.pending_ops(), 0);
+}
+
+// spec: T52, T26
+#[test]
+fn a_switch_queued_behind_ccc_sends_nothing_and_after_ccc_is_refused() {
+    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let ccc = h.client.ccc().unwrap();
+    // TLS is still up when this is queued; by the time it runs it is gone.
+    let switch = h.client.set_data_protection(DataProtection::Clear).unwrap();
+    h.run();
+    assert_eq!(h.completed(ccc), Some(&Ok(200)), "{:#?}", h.events);
+    assert_eq!(h.completed(switch), Some(&Err(OpError::NotSecured)));
+    assert!(
+        !h.server
+            .after_ccc
+            .iter()
+            .any(|command| matches!(command, Command::Pbsz(_) | Command::Prot(_)))
+    );
+    assert_eq!(h.client.data_protection(), DataProtection::Private);
+    assert_eq!(
+        h.client.set_data_protection(DataProtection::Private),
+        Err(UsageError::NotSecured)
+    );
+}
+
+// spec: T52
+#[test]
+fn raw_pbsz_and_prot_are_refused_in_favour_of_the_verb() {
+    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    for (verb, argument) in [
+        (&b"PROT"[..], &b"C"[..]),
+        (b"prot", b"P"),
+        (b"PBSZ", b"0"),
+        (b"pBsZ", b"0"),
+    ] {
+        assert!(matches!(
+            h.client.raw_command(verb, Some(argument)),
+            Err(UsageError::WrongOp(_))
+        ));
+    }
+    h.run();
+    assert_eq!(protection_commands(&h).len(), 2);
+}
+
+// spec: T52
+#[test]
+fn a_switch_after_the_session_ended_is_a_usage_error() {
+    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    h.client.quit().unwrap();
+    h.run();
+    assert!(h.client.is_closed());
+    assert_eq!(
+        h.client.set_data_protection(DataProtection::Clear),
+        Err(UsageError::Closed)
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    // spec: T52, T24 — any sequence of switches, each accepted or refused at PBSZ or PROT,
+    // with a download after each: the level in force is the last one the server accepted,
+    // and each data connection runs at exactly that level.
+    #[test]
+    fn the_level_in_force_is_the_last_accepted_switch(
+        steps in proptest::collection::vec(
+            (proptest::prelude::any::<bool>(), 0u8..3),
+            1..5,
+        ),
+    ) {
+        // 0: accepted; 1: PBSZ refused; 2: PROT refused.
+        let file = payload(3_000);
+        let mut s = script();
+        s.file = file.clone();
+        let mut pbsz: Vec<&[u8]> = vec![b"200 PBSZ=0\r\n"];
+        let mut prot: Vec<&[u8]> = vec![b"200 PROT ok\r\n"];
+        for &(_, outcome) in &steps {
+            pbsz.push(if outcome == 1 { b"504 no PBSZ\r\n" } else { b"200 PBSZ=0\r\n" });
+            if outcome != 1 {
+                prot.push(if outcome == 2 { b"534 no PROT\r\n" } else { b"200 PROT ok\r\n" });
+            }
+        }
+        // One scripted reply per PBSZ/PROT the client sends, the login's first.
+        reply_override(&mut s, Verb::Pbsz, &pbsz);
+        reply_override(&mut s, Verb::Prot, &prot);
+        let mut h = logged_in(client_config(TlsMode::Explicit), s);
+        let mut model = DataProtection::Private;
+        for &(private, outcome) in &steps {
+            let wanted = if private { DataProtection::Private } else { DataProtection::Clear };
+            let switch = h.client.set_data_protection(wanted).unwrap();
+            let get = h.client.retrieve(b"f", None).unwrap();
+            h.run();
+            if outcome == 0 {
+                proptest::prop_assert_eq!(h.completed(switch), Some(&Ok(200)));
+                model = wanted;
+            } else {
+                let refused = matches!(h.completed(switch), Some(Err(OpError::Rejected { .. })));
+                proptest::prop_assert!(refused);
+            }
+            proptest::prop_assert_eq!(h.client.data_protection(), model);
+            proptest::prop_assert_eq!(h.completed(get), Some(&Ok(226)));
+            proptest::prop_assert!(h.downloaded[&get] == file);
+            let expected_resumed = (model == DataProtection::Private).then_some(true);
+            proptest::prop_assert_eq!(transfer_done(&h, get).1, expected_resumed);
+        }
+        proptest::prop_assert_eq!(h.closed_count(), 0);
+    }
+}

@@ -418,6 +418,15 @@ impl Client {
         self.run(op, Job::Control).map(drop)
     }
 
+    /// Switches the protection of the following data connections (`PBSZ 0`, then `PROT P` for
+    /// [`DataProtection::Private`] or `PROT C` for [`DataProtection::Clear`]; RFC 4217 §9). A
+    /// refusal is [`Error::Operation`] carrying the reply, and the previous level stays; on a
+    /// control connection without TLS this is a usage error and nothing is sent.
+    pub fn set_data_protection(&mut self, level: DataProtection) -> Result<(), Error> {
+        let op = self.session.set_data_protection(level)?;
+        self.run(op, Job::Control).map(drop)
+    }
+
     /// Says goodbye (`QUIT`) and closes the connection.
     pub fn quit(mut self) -> Result<(), Error> {
         let op = self.session.quit()?;

@@ -110,7 +110,8 @@ pub struct SessionConfig {
     pub tls: Arc<ClientConfig>,
     /// Control-connection security.
     pub tls_mode: TlsMode,
-    /// Data-connection protection.
+    /// Data-connection protection set up by the login; switch it later with
+    /// [`ClientSession::set_data_protection`](super::ClientSession::set_data_protection).
     pub data_protection: DataProtection,
     /// Passive (default) or active data connections.
     pub data_mode: DataConnectionMode,

@@ -162,7 +162,7 @@ pub enum OpError {
     /// The address in a `227`/`229` reply is unusable.
     #[error("bad passive address: {0}")]
     BadPassiveAddress(AddrError),
-    /// The operation needs a TLS-protected control connection (`CCC`).
+    /// The operation needs a TLS-protected control connection (`CCC`, a `PROT` switch).
     #[error("the control connection is not protected by TLS")]
     NotSecured,
     /// The operation was aborted by the application.
@@ -276,4 +276,8 @@ pub enum UsageError {
     /// Too many operations queued.
     #[error("too many pending operations")]
     TooManyPending,
+    /// The operation needs a TLS-protected control connection and this one is not (plaintext
+    /// mode, a refused `AUTH TLS` the configuration accepted, or after `CCC`).
+    #[error("the control connection is not protected by TLS")]
+    NotSecured,
 }

@@ -24,6 +24,9 @@
 //! - `FEAT` is asked after TLS only (the pre-TLS answer can be forged).
 //! - After login under TLS, `PBSZ 0` and `PROT P` (or `PROT C` on request); a refusal of
 //!   private data protection ends the session: data never flows in clear by accident.
+//!   [`set_data_protection`](ClientSession::set_data_protection) switches the level later
+//!   (`PBSZ 0`, then `PROT`): only its `200` to `PROT` changes how later data connections run,
+//!   and a refusal leaves the level as it was.
 //! - Passive data connections go to the control peer's IP, never to the address of a `227`
 //!   (unless configured); active ones must come from it. The client is the TLS client on
 //!   every data connection, with the control connection's config and server name, so the data
@@ -155,6 +158,13 @@ enum LoginStep {
     Utf8,
 }
 
+/// The commands of a `PROT` switch, in RFC 4217 order (`PBSZ` before `PROT`, §8, §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ProtectionStep {
+    Pbsz,
+    Prot,
+}
+
 #[derive(Debug)]
 enum OpKind {
     Login {
@@ -184,6 +194,12 @@ enum OpKind {
     },
     Ccc {
         sent: bool,
+    },
+    /// `PBSZ 0` then `PROT` at the application's request.
+    Protection {
+        level: DataProtection,
+        /// The next command to send; `None` while one is in flight.
+        step: Option<ProtectionStep>,
     },
 }
 
@@ -241,6 +257,8 @@ pub struct ClientSession {
     logged_in: bool,
     /// Data connections use TLS (PROT P accepted, or implicit FTPS).
     data_private: bool,
+    /// The level the login asks for: the configured one until a switch is accepted.
+    login_protection: DataProtection,
     /// The 200 to CCC, reported once the TLS shutdown finished.
     ccc_reply: Option<Reply>,
     /// The control TLS channel after CCC, kept until our close_notify went out.
@@ -263,6 +281,7 @@ impl ClientSession {
         });
         let connect_deadline = Some(now.saturating_add(config.timeouts.connect));
         let extended = config.extended_data_commands;
+        let login_protection = config.data_protection;
         Self {
             config,
             tls_config,
@@ -294,6 +313,7 @@ impl ClientSession {
             control_closed: false,
             logged_in: false,
             data_private: false,
+            login_protection,
             ccc_reply: None,
             cleared_tls: None,
         }
@@ -316,6 +336,17 @@ impl ClientSession {
     /// True after a successful login.
     pub fn is_logged_in(&self) -> bool {
         self.logged_in
+    }
+
+    /// The protection data connections started from now on get: [`DataProtection::Private`]
+    /// once the server accepted `PROT P` (or implicit FTPS implies it), else
+    /// [`DataProtection::Clear`].
+    pub fn data_protection(&self) -> DataProtection {
+        if self.data_private {
+            DataProtection::Private
+        } else {
+            DataProtection::Clear
+        }
     }
 
     /// The feature lines of the trusted `FEAT` reply.

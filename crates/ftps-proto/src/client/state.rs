@@ -12,7 +12,7 @@ use super::{
     TlsMode, TraceDirection, TransferStep, Verdict, encode_port_argument, parse_epsv_reply,
     parse_pasv_reply,
 };
-use super::{LoginStep, Verb};
+use super::{LoginStep, ProtectionStep, Verb};
 use crate::io::{Channel, IoRequest};
 
 impl ClientSession {
@@ -237,6 +237,43 @@ impl ClientSession {
         )
     }
 
+    fn front_is_protection_switch(&self) -> bool {
+        matches!(
+            self.ops.front(),
+            Some(Op {
+                kind: OpKind::Protection { .. },
+                ..
+            })
+        )
+    }
+
+    /// A reply to the `PBSZ` or `PROT` of [`set_data_protection`](Self::set_data_protection).
+    /// Only the `200` to `PROT` changes the level, so a refusal at either step leaves data
+    /// connections exactly as they were (never clear by accident, never private without the
+    /// server's consent).
+    fn on_protection_reply(&mut self, sent: Sent, reply: Reply, positive: bool) {
+        let Some(Op {
+            kind: OpKind::Protection { level, step },
+            ..
+        }) = self.ops.front_mut()
+        else {
+            return;
+        };
+        if !positive {
+            self.complete_front(Err(OpError::Rejected { reply }));
+            return;
+        }
+        if sent == Sent::Pbsz {
+            *step = Some(ProtectionStep::Prot);
+            return;
+        }
+        let level = *level;
+        self.data_private = level == DataProtection::Private;
+        // Another login on this session asks for the level in force now.
+        self.login_protection = level;
+        self.complete_front(Ok(reply));
+    }
+
     fn on_reply(&mut self, reply: Reply) {
         // 421 may answer any command: the server is going away (RFC 959 §5.4).
         if reply.code == ReplyCode::CLOSING {
@@ -285,7 +322,8 @@ impl ClientSession {
                         | Sent::Simple(_)
                         | Sent::Rnfr
                         | Sent::Rnto
-                );
+                ) || (matches!(sent, Sent::Pbsz | Sent::Prot)
+                    && self.front_is_protection_switch());
                 // An unlisted 2yz fails the operation; an unexpected 1yz, 3yz or 6yz means
                 // the server's state differs from ours: the session cannot go on safely.
                 if !(op_level && reply.code.is_completion()) {
@@ -310,6 +348,9 @@ impl ClientSession {
             Sent::Greeting => self.on_greeting(reply, positive),
             Sent::Auth => {}
             Sent::Feat => self.on_feat(&reply, positive),
+            Sent::Pbsz | Sent::Prot if self.front_is_protection_switch() => {
+                self.on_protection_reply(sent, reply, positive);
+            }
             Sent::User | Sent::Pass | Sent::Acct | Sent::Pbsz | Sent::Prot | Sent::OptsUtf8 => {
                 self.on_login_reply(sent, reply, positive)
             }
@@ -453,7 +494,7 @@ impl ClientSession {
             self.arm_reply_timer();
         }
         if self.config.tls_mode == TlsMode::Implicit
-            && self.config.data_protection == DataProtection::Private
+            && self.login_protection == DataProtection::Private
         {
             // Implicit FTPS implies PROT P (MS-FTPS); PBSZ/PROT are still sent after login.
             self.data_private = true;
@@ -483,7 +524,7 @@ impl ClientSession {
 
     fn on_login_reply(&mut self, sent: Sent, reply: Reply, positive: bool) {
         let secure = self.is_secure();
-        let wants_private = self.config.data_protection == DataProtection::Private;
+        let wants_private = self.login_protection == DataProtection::Private;
         let implicit = self.config.tls_mode == TlsMode::Implicit;
         let utf8 = self.utf8;
         let Some(Op {
@@ -784,6 +825,7 @@ impl ClientSession {
                 return;
             }
             let secure_private = self.data_private;
+            let control_secure = self.is_secure();
             // SIZE counts the octets a transfer would send in the current TYPE (RFC 3659 §4),
             // and some servers refuse it in TYPE A: send the file-transfer TYPE first.
             let type_for_size =
@@ -807,11 +849,7 @@ impl ClientSession {
                     )),
                     Some(LoginStep::Pbsz) => Some((Sent::Pbsz, Command::Pbsz(0))),
                     Some(LoginStep::Prot) => {
-                        let level = match self.config.data_protection {
-                            DataProtection::Private => ProtectionLevel::Private,
-                            DataProtection::Clear => ProtectionLevel::Clear,
-                        };
-                        Some((Sent::Prot, Command::Prot(level)))
+                        Some((Sent::Prot, Command::Prot(wire_level(self.login_protection))))
                     }
                     Some(LoginStep::Utf8) => {
                         Some((Sent::OptsUtf8, Command::Opts(b"UTF8 ON".to_vec())))
@@ -871,6 +909,22 @@ impl ClientSession {
                         Some((Sent::Simple(Verb::Ccc), Command::Ccc))
                     }
                 }
+                OpKind::Protection { level, step } => match step.take() {
+                    Some(ProtectionStep::Pbsz) if !control_secure => {
+                        // PBSZ/PROT belong to the TLS exchange on the control connection
+                        // (RFC 2228 §3, RFC 4217 §8): a fallback to plaintext or a CCC
+                        // queued before the switch leaves nothing to switch safely.
+                        self.complete_front(Err(OpError::NotSecured));
+                        continue;
+                    }
+                    // PBSZ again although the login sent it: RFC 4217 §9 wants PBSZ before
+                    // every PROT, and the login's PBSZ may have been refused (implicit FTPS).
+                    Some(ProtectionStep::Pbsz) => Some((Sent::Pbsz, Command::Pbsz(0))),
+                    Some(ProtectionStep::Prot) => {
+                        Some((Sent::Prot, Command::Prot(wire_level(*level))))
+                    }
+                    None => None,
+                },
                 OpKind::Transfer(_) => {
                     if self.drive_transfer(secure_private) {
                         continue;
@@ -1118,6 +1172,14 @@ impl ClientSession {
             channel: Channel::Control,
         });
         self.ended = Some(error);
+    }
+}
+
+/// The `PROT` argument for a protection level.
+fn wire_level(level: DataProtection) -> ProtectionLevel {
+    match level {
+        DataProtection::Private => ProtectionLevel::Private,
+        DataProtection::Clear => ProtectionLevel::Clear,
     }
 }
 

@@ -4,8 +4,8 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use super::{
-    AbortState, ClientSession, DataDirection, ListingKind, LoginStep, Op, OpError, OpId, OpKind,
-    Password, Transfer, TransferStep, UsageError,
+    AbortState, ClientSession, DataDirection, DataProtection, ListingKind, LoginStep, Op, OpError,
+    OpId, OpKind, Password, Phase, ProtectionStep, TlsMode, Transfer, TransferStep, UsageError,
 };
 use crate::codec::command::{Command, TransferType, Verb};
 use crate::io::Channel;
@@ -169,7 +169,8 @@ impl ClientSession {
 
     /// Any command line (`verb [argument]`) whose final reply, whatever it is, is the result.
     /// Commands that need a data connection or change the session's security cannot be sent
-    /// this way.
+    /// this way (`PBSZ`/`PROT`: [`set_data_protection`](Self::set_data_protection), which also
+    /// tells the data connections).
     pub fn raw_command(
         &mut self,
         verb: &[u8],
@@ -225,6 +226,35 @@ impl ClientSession {
     /// firewall needs to read the control connection.
     pub fn ccc(&mut self) -> Result<OpId, UsageError> {
         self.queue(OpKind::Ccc { sent: false })
+    }
+
+    /// Switches the protection of later data connections (RFC 4217 §9, checklist T24, T52):
+    /// queued behind the operations before it, it sends `PBSZ 0` then `PROT P` or `PROT C`.
+    /// Only the server's `200` to `PROT` changes the level, for the data connections of the
+    /// transfers after it; a transfer already running keeps its own. A 4yz/5yz to either
+    /// command completes the operation with [`OpError::Rejected`] and leaves the level as it
+    /// was. `PBSZ 0` is sent again even though the login sent it: RFC 4217 §9 wants a `PBSZ`
+    /// before `PROT`, and the login's may have been refused (implicit FTPS) — servers answer
+    /// a repeated `PBSZ 0` with `200`.
+    ///
+    /// `PBSZ` and `PROT` belong to the TLS security exchange (RFC 2228 §3): on a control
+    /// connection known to be without TLS (plaintext mode or fallback, or after `CCC`, where
+    /// a tampered `PROT` could make the server send in clear what the client believes
+    /// private) this is [`UsageError::NotSecured`]; when that only turns out by the time the
+    /// operation runs (a `CCC` queued before it), the operation completes with
+    /// [`OpError::NotSecured`] and sends nothing.
+    pub fn set_data_protection(&mut self, level: DataProtection) -> Result<OpId, UsageError> {
+        if self.ended.is_some() {
+            return Err(UsageError::Closed);
+        }
+        let past_tls_setup = matches!(self.phase, Phase::Feat | Phase::Ready | Phase::Clearing);
+        if self.config.tls_mode == TlsMode::Plaintext || (past_tls_setup && !self.is_secure()) {
+            return Err(UsageError::NotSecured);
+        }
+        self.queue(OpKind::Protection {
+            level,
+            step: Some(ProtectionStep::Pbsz),
+        })
     }
 
     /// Sets the `TYPE` of later file transfers (retrieve/store/append/store_unique). The

@@ -368,6 +368,12 @@ impl Server {
                 continue;
             }
             if let Some(raw) = self.override_for(verb) {
+                // A PROT answered 200 takes effect however its reply was scripted.
+                if let Command::Prot(level) = &command {
+                    if raw.starts_with(b"200") {
+                        self.prot_private = *level == ProtectionLevel::Private;
+                    }
+                }
                 self.reply(&raw);
                 if verb == Verb::Auth && raw.starts_with(b"234") {
                     self.start_tls();
@@ -633,6 +639,9 @@ pub(crate) struct Harness {
     pub(crate) local: SocketAddr,
     /// For each data transmit: how many command bytes the server had received by then.
     pub(crate) data_sent_after: Vec<usize>,
+    /// Every byte the client transmitted on each data connection (by data id number): a TLS
+    /// data connection starts with a handshake record, a clear download sends nothing.
+    pub(crate) data_from_client: BTreeMap<u32, Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -693,6 +702,7 @@ impl Harness {
             control_connected: false,
             local: CLIENT_LOCAL,
             data_sent_after: Vec::new(),
+            data_from_client: BTreeMap::new(),
         }
     }
 
@@ -734,6 +744,10 @@ impl Harness {
                         }
                         Channel::Data(id) => {
                             self.data_sent_after.push(self.server.command_log.len());
+                            self.data_from_client
+                                .entry(id.get())
+                                .or_default()
+                                .extend_from_slice(&bytes);
                             self.server.on_data(id, &bytes);
                         }
                     }
