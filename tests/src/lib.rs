@@ -1,7 +1,7 @@
 //! Workspace-level integration and interop tests for ftps; the tests live in `tests/`.
 //!
 //! The library part holds the harness the tests share: [`peers`] starts real FTPS servers
-//! (vsftpd, pyftpdlib) on 127.0.0.1 and drives them with `curl`; [`bench`] holds what the benchmark
+//! (vsftpd, pyftpdlib) on 127.0.0.1 and drives them with `curl`; [`bench`](mod@bench) holds what the benchmark
 //! binaries share; [`data`] makes test payloads.
 
 pub mod bench;

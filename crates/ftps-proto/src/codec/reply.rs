@@ -390,7 +390,7 @@ pub enum ReplyError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyLimits {
     /// Maximum bytes in one line, code included, terminator excluded (at least
-    /// [`MIN_MAX_LINE_LEN`](super::line::MIN_MAX_LINE_LEN) is used).
+    /// [`MIN_MAX_LINE_LEN`] is used).
     pub max_line_len: usize,
     /// Maximum lines in one reply, first and last included (at least 2 is used).
     pub max_lines: usize,
