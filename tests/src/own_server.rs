@@ -1,0 +1,364 @@
+//! This project's own blocking FTPS server (`ftps_std::server::Server`) on 127.0.0.1, set up the
+//! way the integration tests and benchmarks need it: a throw-away PKI ([`TestPki`]), `LocalFs`
+//! over a temporary root, one argon2-hashed user, run on its own thread, shut down and joined
+//! when the handle is dropped (also while a test panics).
+//!
+//! ```no_run
+//! use ftps_tests::own_server::OwnServer;
+//!
+//! let server = OwnServer::builder()
+//!     .configure(|session| session.allow_ccc = true)
+//!     .start();
+//! let endpoint = server.endpoint(false); // for curl, lftp ...
+//! ```
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ftps_std::server::{
+    LocalFs, Server, ServerOptions, SessionConfig, SessionLog, ShutdownHandle, Storage,
+    TlsMode as ServerTlsMode, UserTable, hash_password,
+};
+use ftps_std::{Client, ClientOptions, DataConnectionMode, Timeouts, TlsMode, Trust};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::peers::{self, Endpoint, TestPki};
+
+/// The login name unless [`OwnServerBuilder::credentials`] says otherwise.
+pub const DEFAULT_USER: &str = "alice";
+/// The password unless [`OwnServerBuilder::credentials`] says otherwise.
+pub const DEFAULT_PASSWORD: &str = "correct horse battery staple";
+
+type Configure = Box<dyn FnOnce(&mut SessionConfig)>;
+type MakeStorage = Box<dyn FnOnce(LocalFs) -> Arc<dyn Storage>>;
+
+/// Options for [`OwnServer`]; start with [`OwnServer::builder`], finish with
+/// [`start`](Self::start).
+pub struct OwnServerBuilder {
+    user: String,
+    password: String,
+    configure: Vec<Configure>,
+    storage: Option<MakeStorage>,
+    log: Option<Arc<dyn SessionLog>>,
+    ipv6: bool,
+    implicit: bool,
+    passive_ports: Option<RangeInclusive<u16>>,
+    advertised: Option<Ipv4Addr>,
+}
+
+impl std::fmt::Debug for OwnServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnServerBuilder")
+            .field("user", &self.user)
+            .field("configure", &self.configure.len())
+            .field("storage", &self.storage.is_some())
+            .field("log", &self.log.is_some())
+            .field("ipv6", &self.ipv6)
+            .field("implicit", &self.implicit)
+            .field("passive_ports", &self.passive_ports)
+            .field("advertised", &self.advertised)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OwnServerBuilder {
+    /// Changes the session configuration template after the TLS config is in place (timeouts,
+    /// policies, limits). Several calls apply in order.
+    pub fn configure(mut self, change: impl FnOnce(&mut SessionConfig) + 'static) -> Self {
+        self.configure.push(Box::new(change));
+        self
+    }
+
+    /// Serves `storage(LocalFs over the root)` instead of the plain `LocalFs`, e.g. read-only or
+    /// wrapped in a test backend.
+    pub fn storage(mut self, storage: impl FnOnce(LocalFs) -> Arc<dyn Storage> + 'static) -> Self {
+        self.storage = Some(Box::new(storage));
+        self
+    }
+
+    /// Sends session events to `log`.
+    pub fn log(mut self, log: Arc<dyn SessionLog>) -> Self {
+        self.log = Some(log);
+        self
+    }
+
+    /// The one user's login name and password (hashed with argon2 for the server).
+    pub fn credentials(mut self, user: &str, password: &str) -> Self {
+        user.clone_into(&mut self.user);
+        password.clone_into(&mut self.password);
+        self
+    }
+
+    /// Puts the explicit-FTPS listener on `[::1]` instead of 127.0.0.1 (the implicit one stays
+    /// on 127.0.0.1).
+    pub fn ipv6(mut self) -> Self {
+        self.ipv6 = true;
+        self
+    }
+
+    /// Binds no implicit-FTPS listener (one is bound by default).
+    pub fn without_implicit(mut self) -> Self {
+        self.implicit = false;
+        self
+    }
+
+    /// Takes passive data listeners from `ports`.
+    pub fn passive_ports(mut self, ports: RangeInclusive<u16>) -> Self {
+        self.passive_ports = Some(ports);
+        self
+    }
+
+    /// Sends `address` in `227` replies (a server behind NAT).
+    pub fn advertised_address(mut self, address: Ipv4Addr) -> Self {
+        self.advertised = Some(address);
+        self
+    }
+
+    /// Generates the PKI, binds the listeners and runs the server on a new thread.
+    ///
+    /// # Panics
+    ///
+    /// When any of that fails: this is test set-up, and a test cannot go on without it.
+    pub fn start(self) -> OwnServer {
+        let pki = TestPki::generate().expect("test PKI");
+        let root = tempfile::tempdir().expect("server root");
+        let outside = tempfile::tempdir().expect("directory outside the root");
+        let ca_path = outside.path().join("ca.pem");
+        std::fs::write(&ca_path, &pki.ca_cert_pem).expect("write the CA file");
+        let ca_der = CertificateDer::from_pem_slice(pki.ca_cert_pem.as_bytes()).expect("CA");
+        let chain = vec![
+            CertificateDer::from_pem_slice(pki.server_cert_pem.as_bytes())
+                .expect("server certificate"),
+        ];
+        let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).expect("key");
+        let tls = ftps_proto::tls::server_config(chain, key).expect("server TLS config");
+        let mut session = SessionConfig::new(Arc::new(tls));
+        for change in self.configure {
+            change(&mut session);
+        }
+        let mut users = UserTable::new();
+        users
+            .add_user(&self.user, &hash_password(&self.password).expect("hash"))
+            .expect("add the user");
+        let local_fs = LocalFs::new(root.path()).expect("LocalFs over the root");
+        let storage = match self.storage {
+            Some(make) => make(local_fs),
+            None => Arc::new(local_fs),
+        };
+        let explicit_bind = if self.ipv6 { "[::1]:0" } else { "127.0.0.1:0" };
+        let server = Server::bind(ServerOptions {
+            session,
+            explicit: vec![explicit_bind.parse().expect("address")],
+            implicit: if self.implicit {
+                vec!["127.0.0.1:0".parse().expect("address")]
+            } else {
+                Vec::new()
+            },
+            passive_ports: self.passive_ports,
+            advertised_address: self.advertised,
+            storage,
+            auth: Arc::new(users),
+            log: self.log,
+        })
+        .expect("bind the server");
+        let explicit = server
+            .local_addr_for(ServerTlsMode::Explicit)
+            .expect("explicit listener");
+        let implicit = server.local_addr_for(ServerTlsMode::Implicit);
+        let shutdown = server.shutdown_handle();
+        let thread = std::thread::spawn(move || server.run().expect("server run"));
+        OwnServer {
+            root,
+            outside,
+            explicit,
+            implicit,
+            ca_path,
+            ca_der,
+            ca_pem: pki.ca_cert_pem,
+            user: self.user,
+            password: self.password,
+            shutdown,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// A running server; dropping it shuts the server down and joins its thread (which joins the
+/// sessions).
+#[derive(Debug)]
+pub struct OwnServer {
+    root: tempfile::TempDir,
+    outside: tempfile::TempDir,
+    explicit: SocketAddr,
+    implicit: Option<SocketAddr>,
+    ca_path: PathBuf,
+    ca_der: CertificateDer<'static>,
+    ca_pem: String,
+    user: String,
+    password: String,
+    shutdown: ShutdownHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.shutdown.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl OwnServer {
+    /// Defaults: explicit listener on 127.0.0.1, implicit listener on 127.0.0.1, user
+    /// [`DEFAULT_USER`] with [`DEFAULT_PASSWORD`], `LocalFs`, no log, the `SessionConfig`
+    /// defaults.
+    pub fn builder() -> OwnServerBuilder {
+        OwnServerBuilder {
+            user: DEFAULT_USER.to_owned(),
+            password: DEFAULT_PASSWORD.to_owned(),
+            configure: Vec::new(),
+            storage: None,
+            log: None,
+            ipv6: false,
+            implicit: true,
+            passive_ports: None,
+            advertised: None,
+        }
+    }
+
+    /// The server's file root.
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// A temporary directory outside the root (it holds `ca.pem`) for clients' local files.
+    pub fn outside(&self) -> &Path {
+        self.outside.path()
+    }
+
+    /// The explicit-FTPS listener.
+    pub fn explicit_addr(&self) -> SocketAddr {
+        self.explicit
+    }
+
+    /// The implicit-FTPS listener.
+    ///
+    /// # Panics
+    ///
+    /// When the server was built [`without_implicit`](OwnServerBuilder::without_implicit).
+    pub fn implicit_addr(&self) -> SocketAddr {
+        self.implicit.expect("this server has no implicit listener")
+    }
+
+    /// The CA certificate as a file (in [`outside`](Self::outside)).
+    pub fn ca_path(&self) -> &Path {
+        &self.ca_path
+    }
+
+    /// The CA certificate, DER.
+    pub fn ca_der(&self) -> &CertificateDer<'static> {
+        &self.ca_der
+    }
+
+    /// The CA certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The login name.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The login password.
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    fn addr(&self, implicit: bool) -> SocketAddr {
+        if implicit {
+            self.implicit_addr()
+        } else {
+            self.explicit
+        }
+    }
+
+    /// How the peer harness (curl, lftp ...) reaches the explicit or the implicit listener.
+    pub fn endpoint(&self, implicit: bool) -> Endpoint {
+        Endpoint {
+            addr: self.addr(implicit),
+            tls_mode: if implicit {
+                peers::TlsMode::Implicit
+            } else {
+                peers::TlsMode::Explicit
+            },
+            user: self.user.clone(),
+            password: self.password.clone(),
+            root_dir: self.root().to_owned(),
+            ca_cert_pem: self.ca_pem.clone(),
+            ca_cert_path: self.ca_path.clone(),
+        }
+    }
+
+    /// Options for this project's client: the explicit or the implicit listener, `mode` data
+    /// connections, the test CA trusted, bounded timeouts.
+    pub fn client_options(&self, implicit: bool, mode: DataConnectionMode) -> ClientOptions {
+        let mut options = ClientOptions::new(self.explicit.ip().to_string());
+        if implicit {
+            options.tls_mode = TlsMode::Implicit;
+        }
+        options.port = Some(self.addr(implicit).port());
+        options.trust = if self.explicit.is_ipv6() {
+            // The test certificate names 127.0.0.1 and localhost only.
+            Trust::InsecureSkipVerification
+        } else {
+            Trust::Certificates(vec![self.ca_der.clone()])
+        };
+        options.data_mode = mode;
+        options.timeouts = Timeouts {
+            connect: Duration::from_secs(5),
+            reply: Duration::from_secs(10),
+            data_idle: Duration::from_secs(10),
+        };
+        options
+    }
+
+    /// Connects with [`client_options`](Self::client_options) and logs in.
+    ///
+    /// # Panics
+    ///
+    /// When connecting or logging in fails.
+    pub fn login(&self, implicit: bool, mode: DataConnectionMode) -> Client {
+        let mut client = Client::connect(self.client_options(implicit, mode)).expect("connect");
+        client
+            .login(&self.user, &self.password)
+            .expect("log in with the server's user");
+        client
+    }
+
+    /// Every name in the root, temporary upload files included, sorted.
+    ///
+    /// # Panics
+    ///
+    /// When the root cannot be read.
+    pub fn root_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.root())
+            .expect("read the root")
+            .map(|entry| {
+                entry
+                    .expect("root entry")
+                    .file_name()
+                    .into_string()
+                    .expect("UTF-8 name")
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
