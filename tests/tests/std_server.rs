@@ -5,173 +5,26 @@ use ftps_tests::data::payload;
 use std::io::{BufRead, BufReader, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ftps_proto::tls::ResumptionPolicy;
 use ftps_std::server::{
-    Auth as _, LocalFs, Server, ServerOptions, SessionConfig, ShutdownHandle, Storage as _,
-    TlsMode as ServerTlsMode, UserTable, hash_password,
+    Auth as _, LocalFs, Server, ServerOptions, SessionConfig, Storage as _, UserTable,
+    hash_password,
 };
-use ftps_std::{Client, ClientOptions, DataConnectionMode, Timeouts, TlsMode, Trust};
-use ftps_tests::peers::{self, Curl, Endpoint, TestPki};
+use ftps_std::{Client, ClientOptions, DataConnectionMode, Trust};
+use ftps_tests::own_server::{
+    DEFAULT_PASSWORD as PASSWORD, DEFAULT_USER as USER, OwnServer, OwnServerBuilder,
+};
+use ftps_tests::peers::{Curl, TestPki};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-const USER: &str = "alice";
-const PASSWORD: &str = "correct horse battery staple";
-
-struct Fixture {
-    root: tempfile::TempDir,
-    outside: tempfile::TempDir,
-    explicit: SocketAddr,
-    implicit: SocketAddr,
-    ca_path: std::path::PathBuf,
-    ca_der: CertificateDer<'static>,
-    ca_pem: String,
-    shutdown: ShutdownHandle,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.shutdown.shutdown();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-#[derive(Clone, Default)]
-struct Setup {
-    read_only: bool,
-    resumption_optional: bool,
-    passive_ports: Option<std::ops::RangeInclusive<u16>>,
-    advertised: Option<std::net::Ipv4Addr>,
-    /// Listen on ::1 (explicit) instead of 127.0.0.1.
-    ipv6: bool,
-    idle: Option<Duration>,
-    allow_ccc: bool,
-}
-
-fn start(setup: Setup) -> Fixture {
-    let pki = TestPki::generate().unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let outside = tempfile::tempdir().unwrap();
-    let ca_path = outside.path().join("ca.pem");
-    std::fs::write(&ca_path, &pki.ca_cert_pem).unwrap();
-    let ca_der = CertificateDer::from_pem_slice(pki.ca_cert_pem.as_bytes()).unwrap();
-    let chain = vec![CertificateDer::from_pem_slice(pki.server_cert_pem.as_bytes()).unwrap()];
-    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).unwrap();
-    let tls = ftps_proto::tls::server_config(chain, key).unwrap();
-    let mut session = SessionConfig::new(Arc::new(tls));
-    session.timeouts.failed_login_delay = Duration::from_millis(50);
-    if let Some(idle) = setup.idle {
-        session.timeouts.idle = idle;
-    }
-    if setup.resumption_optional {
-        session.data_resumption = ResumptionPolicy::Optional;
-    }
-    session.allow_ccc = setup.allow_ccc;
-    let mut users = UserTable::new();
-    users
-        .add_user(USER, &hash_password(PASSWORD).unwrap())
-        .unwrap();
-    let storage = LocalFs::new(root.path())
-        .unwrap()
-        .read_only(setup.read_only);
-    let server = Server::bind(ServerOptions {
-        session,
-        explicit: vec![
-            if setup.ipv6 { "[::1]:0" } else { "127.0.0.1:0" }
-                .parse()
-                .unwrap(),
-        ],
-        implicit: vec!["127.0.0.1:0".parse().unwrap()],
-        passive_ports: setup.passive_ports.clone(),
-        advertised_address: setup.advertised,
-        storage: Arc::new(storage),
-        auth: Arc::new(users),
-        log: None,
+/// The server every test here starts: failed logins cost 50 ms, not the default delay.
+fn server() -> OwnServerBuilder {
+    OwnServer::builder().configure(|session| {
+        session.timeouts.failed_login_delay = Duration::from_millis(50);
     })
-    .unwrap();
-    let explicit = server.local_addr_for(ServerTlsMode::Explicit).unwrap();
-    let implicit = server.local_addr_for(ServerTlsMode::Implicit).unwrap();
-    let shutdown = server.shutdown_handle();
-    let thread = std::thread::spawn(move || server.run().unwrap());
-    Fixture {
-        root,
-        outside,
-        explicit,
-        implicit,
-        ca_path,
-        ca_der,
-        ca_pem: pki.ca_cert_pem,
-        shutdown,
-        thread: Some(thread),
-    }
-}
-
-impl Fixture {
-    fn options(&self, implicit: bool, mode: DataConnectionMode) -> ClientOptions {
-        let mut options = ClientOptions::new(self.explicit.ip().to_string());
-        let addr = if implicit {
-            options.tls_mode = TlsMode::Implicit;
-            self.implicit
-        } else {
-            self.explicit
-        };
-        options.port = Some(addr.port());
-        options.trust = if self.explicit.is_ipv6() {
-            // The test certificate names 127.0.0.1 and localhost only.
-            Trust::InsecureSkipVerification
-        } else {
-            Trust::Certificates(vec![self.ca_der.clone()])
-        };
-        options.data_mode = mode;
-        options.timeouts = Timeouts {
-            connect: Duration::from_secs(5),
-            reply: Duration::from_secs(10),
-            data_idle: Duration::from_secs(10),
-        };
-        options
-    }
-
-    fn login(&self, implicit: bool, mode: DataConnectionMode) -> Client {
-        let mut client = Client::connect(self.options(implicit, mode)).unwrap();
-        client.login(USER, PASSWORD).unwrap();
-        client
-    }
-
-    fn endpoint(&self, implicit: bool) -> Endpoint {
-        Endpoint {
-            addr: if implicit {
-                self.implicit
-            } else {
-                self.explicit
-            },
-            tls_mode: if implicit {
-                peers::TlsMode::Implicit
-            } else {
-                peers::TlsMode::Explicit
-            },
-            user: USER.to_owned(),
-            password: PASSWORD.to_owned(),
-            root_dir: self.root.path().to_owned(),
-            ca_cert_pem: self.ca_pem.clone(),
-            ca_cert_path: self.ca_path.clone(),
-        }
-    }
-
-    /// Names in the root, temporary upload files included.
-    fn root_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.root.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
 }
 
 fn round_trip(implicit: bool, mode: DataConnectionMode) {
@@ -179,16 +32,13 @@ fn round_trip(implicit: bool, mode: DataConnectionMode) {
 }
 
 fn round_trip_of(implicit: bool, mode: DataConnectionMode, size: usize) {
-    let fixture = start(Setup::default());
+    let fixture = server().start();
     let mut client = fixture.login(implicit, mode);
     let data = payload(size, 1);
     let summary = client.store("big.bin", &mut data.as_slice()).unwrap();
     assert_eq!(summary.bytes, data.len() as u64);
     assert_eq!(summary.resumed, Some(true));
-    assert_eq!(
-        std::fs::read(fixture.root.path().join("big.bin")).unwrap(),
-        data
-    );
+    assert_eq!(std::fs::read(fixture.root().join("big.bin")).unwrap(), data);
     let mut back = Vec::new();
     client.retrieve("big.bin", 0, &mut back).unwrap();
     assert!(back == data, "downloaded bytes differ");
@@ -224,7 +74,7 @@ fn implicit_active_upload_download_3mib() {
 
 #[test]
 fn listing_rename_delete_mkdir_rmdir() {
-    let fixture = start(Setup::default());
+    let fixture = server().start();
     let mut client = fixture.login(false, DataConnectionMode::Passive);
     client.store("a.txt", &mut &b"hello"[..]).unwrap();
     assert!(client.mkdir("sub").is_ok());
@@ -248,13 +98,13 @@ fn listing_rename_delete_mkdir_rmdir() {
     );
 
     client.rename("a.txt", "b.txt").unwrap();
-    assert!(!fixture.root.path().join("a.txt").exists());
+    assert!(!fixture.root().join("a.txt").exists());
     assert_eq!(
-        std::fs::read(fixture.root.path().join("b.txt")).unwrap(),
+        std::fs::read(fixture.root().join("b.txt")).unwrap(),
         b"hello"
     );
     client.delete("b.txt").unwrap();
-    assert!(!fixture.root.path().join("b.txt").exists());
+    assert!(!fixture.root().join("b.txt").exists());
 
     client.cwd("sub").unwrap();
     assert_eq!(client.pwd().unwrap(), b"/sub");
@@ -271,10 +121,10 @@ fn listing_rename_delete_mkdir_rmdir() {
 
 #[test]
 fn rest_resumes_download_and_upload_and_appe_appends() {
-    let fixture = start(Setup::default());
+    let fixture = server().start();
     let mut client = fixture.login(false, DataConnectionMode::Passive);
     let data = payload(200_000, 2);
-    std::fs::write(fixture.root.path().join("r.bin"), &data).unwrap();
+    std::fs::write(fixture.root().join("r.bin"), &data).unwrap();
 
     // Download from an offset.
     let mut tail = Vec::new();
@@ -283,46 +133,41 @@ fn rest_resumes_download_and_upload_and_appe_appends() {
 
     // Upload resumed from an offset (REST + STOR) at the storage level: the first bytes are
     // kept, and the target is untouched until the upload is committed.
-    std::fs::write(fixture.root.path().join("u.bin"), &data[..120_000]).unwrap();
-    let storage = LocalFs::new(fixture.root.path()).unwrap();
+    std::fs::write(fixture.root().join("u.bin"), &data[..120_000]).unwrap();
+    let storage = LocalFs::new(fixture.root()).unwrap();
     let mut upload = storage.open_write(b"/u.bin", 120_000, false).unwrap();
     upload.write(&data[120_000..]).unwrap();
     assert_eq!(
-        std::fs::read(fixture.root.path().join("u.bin"))
-            .unwrap()
-            .len(),
+        std::fs::read(fixture.root().join("u.bin")).unwrap().len(),
         120_000
     );
     upload.commit().unwrap();
-    assert!(std::fs::read(fixture.root.path().join("u.bin")).unwrap() == data);
+    assert!(std::fs::read(fixture.root().join("u.bin")).unwrap() == data);
     // REST beyond the end of the file is refused.
     assert!(storage.open_write(b"/u.bin", 300_000, false).is_err());
 
     // APPE.
-    std::fs::write(fixture.root.path().join("a.bin"), &data[..1000]).unwrap();
+    std::fs::write(fixture.root().join("a.bin"), &data[..1000]).unwrap();
     client.append("a.bin", &mut &data[1000..]).unwrap();
-    assert!(std::fs::read(fixture.root.path().join("a.bin")).unwrap() == data);
+    assert!(std::fs::read(fixture.root().join("a.bin")).unwrap() == data);
     client.quit().unwrap();
     assert_eq!(fixture.root_names(), ["a.bin", "r.bin", "u.bin"]);
 }
 
 #[test]
 fn jail_refuses_escapes_and_leaves_outside_untouched() {
-    let fixture = start(Setup::default());
-    let secret = fixture.outside.path().join("secret.txt");
+    let fixture = server().start();
+    let secret = fixture.outside().join("secret.txt");
     std::fs::write(&secret, b"outside").unwrap();
-    std::os::unix::fs::symlink(fixture.outside.path(), fixture.root.path().join("link")).unwrap();
-    std::os::unix::fs::symlink(&secret, fixture.root.path().join("filelink")).unwrap();
+    std::os::unix::fs::symlink(fixture.outside(), fixture.root().join("link")).unwrap();
+    std::os::unix::fs::symlink(&secret, fixture.root().join("filelink")).unwrap();
     let mut client = fixture.login(false, DataConnectionMode::Passive);
 
     // `..` stops at the root: this lands inside the jail. (Successful transfers first: each
     // refused transfer below costs our client one TLS ticket, and the server requires data
     // connections to resume.)
     client.store("../../x", &mut &b"jailed"[..]).unwrap();
-    assert_eq!(
-        std::fs::read(fixture.root.path().join("x")).unwrap(),
-        b"jailed"
-    );
+    assert_eq!(std::fs::read(fixture.root().join("x")).unwrap(), b"jailed");
     client.cwd("/../..").unwrap();
     assert_eq!(client.pwd().unwrap(), b"/");
 
@@ -346,24 +191,26 @@ fn jail_refuses_escapes_and_leaves_outside_untouched() {
     client.quit().unwrap();
 
     assert_eq!(std::fs::read(&secret).unwrap(), b"outside");
-    assert!(!fixture.outside.path().join("stolen.txt").exists());
-    assert!(!fixture.root.path().join("stolen.txt").exists());
-    assert!(!fixture.outside.path().join("moved").exists());
-    assert!(!fixture.outside.path().join("newdir").exists());
-    assert!(fixture.root.path().join("x").exists());
+    assert!(!fixture.outside().join("stolen.txt").exists());
+    assert!(!fixture.root().join("stolen.txt").exists());
+    assert!(!fixture.outside().join("moved").exists());
+    assert!(!fixture.outside().join("newdir").exists());
+    assert!(fixture.root().join("x").exists());
 }
 
 #[test]
 fn wrong_password_is_refused() {
-    let fixture = start(Setup::default());
-    let mut client = Client::connect(fixture.options(false, DataConnectionMode::Passive)).unwrap();
+    let fixture = server().start();
+    let mut client =
+        Client::connect(fixture.client_options(false, DataConnectionMode::Passive)).unwrap();
     let error = client.login(USER, "wrong").unwrap_err();
     assert_eq!(
         error.reply().map(|r| u16::from(r.code)),
         Some(530),
         "{error}"
     );
-    let mut client = Client::connect(fixture.options(false, DataConnectionMode::Passive)).unwrap();
+    let mut client =
+        Client::connect(fixture.client_options(false, DataConnectionMode::Passive)).unwrap();
     let error = client.login("anonymous", "guest@").unwrap_err();
     assert_eq!(
         error.reply().map(|r| u16::from(r.code)),
@@ -374,11 +221,8 @@ fn wrong_password_is_refused() {
 
 #[test]
 fn read_only_refuses_writes() {
-    let fixture = start(Setup {
-        read_only: true,
-        ..Setup::default()
-    });
-    std::fs::write(fixture.root.path().join("keep.txt"), b"keep").unwrap();
+    let fixture = server().storage(|fs| Arc::new(fs.read_only(true))).start();
+    std::fs::write(fixture.root().join("keep.txt"), b"keep").unwrap();
     let mut client = fixture.login(false, DataConnectionMode::Passive);
     let error = client.store("new.txt", &mut &b"x"[..]).unwrap_err();
     assert_eq!(
@@ -399,12 +243,12 @@ fn read_only_refuses_writes() {
 type RawControl = BufReader<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>;
 
 /// A hand-driven control connection: AUTH TLS, USER, PASS (rustls directly, no ftps code).
-fn raw_login(fixture: &Fixture) -> (RawControl, Arc<rustls::ClientConfig>, ServerName<'static>) {
+fn raw_login(fixture: &OwnServer) -> (RawControl, Arc<rustls::ClientConfig>, ServerName<'static>) {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(fixture.ca_der.clone()).unwrap();
+    roots.add(fixture.ca_der().clone()).unwrap();
     let config = Arc::new(ftps_proto::tls::client_config(roots).unwrap());
     let name = ServerName::try_from("127.0.0.1").unwrap();
-    let tcp = TcpStream::connect(fixture.explicit).unwrap();
+    let tcp = TcpStream::connect(fixture.explicit_addr()).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut plain = BufReader::new(tcp.try_clone().unwrap());
     let mut line = String::new();
@@ -437,10 +281,9 @@ fn command(control: &mut RawControl, text: &str) -> String {
 #[test]
 fn truncated_upload_leaves_no_file() {
     // spec: T29 (truncation: end of stream without close_notify is not success)
-    let fixture = start(Setup {
-        resumption_optional: true,
-        ..Setup::default()
-    });
+    let fixture = server()
+        .configure(|session| session.data_resumption = ResumptionPolicy::Optional)
+        .start();
     let (mut control, config, name) = raw_login(&fixture);
     assert!(command(&mut control, "PBSZ 0").starts_with("200"));
     assert!(command(&mut control, "PROT P").starts_with("200"));
@@ -455,7 +298,7 @@ fn truncated_upload_leaves_no_file() {
         .parse()
         .unwrap();
     control.get_mut().write_all(b"STOR cut.bin\r\n").unwrap();
-    let data_tcp = TcpStream::connect((fixture.explicit.ip(), port)).unwrap();
+    let data_tcp = TcpStream::connect((fixture.explicit_addr().ip(), port)).unwrap();
     let mut preliminary = String::new();
     control.read_line(&mut preliminary).unwrap();
     assert!(preliminary.starts_with("150"), "{preliminary}");
@@ -505,20 +348,20 @@ const CURL_TLS13: &str = "--tlsv1.3";
 // resumes the control connection's session; resumed download and upload (`-C -`).
 #[test]
 fn curl_explicit_upload_download_list_and_resume() {
-    let fixture = start(Setup::default());
+    let fixture = server().start();
     let endpoint = fixture.endpoint(false);
     let curl = Curl::new(&endpoint).arg(CURL_TLS13);
     let data = payload(1024 * 1024 + 5, 4);
-    let local = fixture.outside.path().join("up.bin");
+    let local = fixture.outside().join("up.bin");
     std::fs::write(&local, &data).unwrap();
     curl.upload(&local, "up.bin").unwrap();
-    assert!(std::fs::read(fixture.root.path().join("up.bin")).unwrap() == data);
+    assert!(std::fs::read(fixture.root().join("up.bin")).unwrap() == data);
     assert!(curl.download("up.bin").unwrap() == data);
     let listing = curl.list().unwrap();
     assert!(listing.lines().any(|l| l.ends_with(" up.bin")), "{listing}");
 
     // Resumed download (REST): curl appends the rest to a partial local file.
-    let partial = fixture.outside.path().join("partial.bin");
+    let partial = fixture.outside().join("partial.bin");
     std::fs::write(&partial, &data[..300_000]).unwrap();
     let partial_str = partial.to_str().unwrap();
     curl_output(
@@ -529,14 +372,14 @@ fn curl_explicit_upload_download_list_and_resume() {
     assert!(std::fs::read(&partial).unwrap() == data);
 
     // Resumed upload: curl asks SIZE and sends the rest with APPE.
-    std::fs::write(fixture.root.path().join("half.bin"), &data[..400_000]).unwrap();
+    std::fs::write(fixture.root().join("half.bin"), &data[..400_000]).unwrap();
     let local_str = local.to_str().unwrap();
     curl_output(
         &curl,
         &endpoint.url("half.bin"),
         &["-C", "-", "-T", local_str],
     );
-    assert!(std::fs::read(fixture.root.path().join("half.bin")).unwrap() == data);
+    assert!(std::fs::read(fixture.root().join("half.bin")).unwrap() == data);
     assert_eq!(fixture.root_names(), ["half.bin", "up.bin"]);
 }
 
@@ -547,22 +390,22 @@ fn curl_explicit_upload_download_list_and_resume() {
 // to offer, and a later data connection on the same control connection is refused (522).
 #[test]
 fn curl_many_downloads_in_one_session_tls13() {
-    let fixture = start(Setup::default());
+    let fixture = server().start();
     let endpoint = fixture.endpoint(false);
     let curl = Curl::new(&endpoint).arg(CURL_TLS13);
     let contents: Vec<Vec<u8>> = (0..5)
         .map(|i| payload(70_000 + i * 999, 40 + i as u32))
         .collect();
     for (i, content) in contents.iter().enumerate() {
-        std::fs::write(fixture.root.path().join(format!("m{i}.bin")), content).unwrap();
+        std::fs::write(fixture.root().join(format!("m{i}.bin")), content).unwrap();
     }
     let outputs: Vec<std::path::PathBuf> = (0..contents.len())
-        .map(|i| fixture.outside.path().join(format!("back{i}.bin")))
+        .map(|i| fixture.outside().join(format!("back{i}.bin")))
         .collect();
     let urls: Vec<String> = (0..contents.len())
         .map(|i| endpoint.url(&format!("m{i}.bin")))
         .collect();
-    let listing = fixture.outside.path().join("listing.txt");
+    let listing = fixture.outside().join("listing.txt");
     // Each `-o` pairs with the next URL; curl keeps the control connection for all of them.
     let mut args: Vec<&str> = vec!["-v"];
     for (url, out) in urls.iter().zip(&outputs) {
@@ -592,11 +435,11 @@ fn curl_many_downloads_in_one_session_tls13() {
 // spec: T32, T40 — curl with `--disable-epsv`: PASV (227) data connections, TLS 1.3, resumed.
 #[test]
 fn curl_pasv_upload_and_download() {
-    let fixture = start(Setup::default());
+    let fixture = server().start();
     let endpoint = fixture.endpoint(false);
     let curl = Curl::new(&endpoint).arg(CURL_TLS13).arg("--disable-epsv");
     let data = payload(700_000, 21);
-    let local = fixture.outside.path().join("pasv.bin");
+    let local = fixture.outside().join("pasv.bin");
     std::fs::write(&local, &data).unwrap();
     let output = curl_output(
         &curl,
@@ -606,29 +449,26 @@ fn curl_pasv_upload_and_download() {
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(log.contains("> PASV") && log.contains("< 227"), "{log}");
     assert!(!log.contains("> EPSV"), "{log}");
-    assert!(std::fs::read(fixture.root.path().join("pasv.bin")).unwrap() == data);
+    assert!(std::fs::read(fixture.root().join("pasv.bin")).unwrap() == data);
     assert!(curl.download("pasv.bin").unwrap() == data);
 }
 
 // spec: E03, T40 — curl over IPv6 (`[::1]`): EPSV data connections, TLS 1.3, resumed.
 #[test]
 fn curl_ipv6_upload_and_download() {
-    let fixture = start(Setup {
-        ipv6: true,
-        ..Setup::default()
-    });
-    assert!(fixture.explicit.is_ipv6());
+    let fixture = server().ipv6().start();
+    assert!(fixture.explicit_addr().is_ipv6());
     let endpoint = fixture.endpoint(false);
     let curl = Curl::new(&endpoint).arg(CURL_TLS13);
     let data = payload(500_000, 22);
-    let local = fixture.outside.path().join("six.bin");
+    let local = fixture.outside().join("six.bin");
     std::fs::write(&local, &data).unwrap();
-    let url = format!("ftp://[::1]:{}/six.bin", fixture.explicit.port());
+    let url = format!("ftp://[::1]:{}/six.bin", fixture.explicit_addr().port());
     let output = curl_output(&curl, &url, &["-T", local.to_str().unwrap(), "-v"]);
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(log.contains("> EPSV") && log.contains("< 229"), "{log}");
-    assert!(std::fs::read(fixture.root.path().join("six.bin")).unwrap() == data);
-    let back = fixture.outside.path().join("six-back.bin");
+    assert!(std::fs::read(fixture.root().join("six.bin")).unwrap() == data);
+    let back = fixture.outside().join("six-back.bin");
     curl_output(&curl, &url, &["-o", back.to_str().unwrap()]);
     assert!(std::fs::read(&back).unwrap() == data);
 }
@@ -641,15 +481,14 @@ fn curl_ipv6_upload_and_download() {
 // `522`, like from any server that binds data to control sessions).
 #[test]
 fn curl_ccc_default_mode_upload_and_download() {
-    let fixture = start(Setup {
-        allow_ccc: true,
-        resumption_optional: true,
-        ..Setup::default()
-    });
+    let fixture = server()
+        .configure(|session| session.allow_ccc = true)
+        .configure(|session| session.data_resumption = ResumptionPolicy::Optional)
+        .start();
     let endpoint = fixture.endpoint(false);
     let curl = Curl::new(&endpoint).arg(CURL_TLS13).arg("--ftp-ssl-ccc");
     let data = payload(300_000, 12);
-    let local = fixture.outside.path().join("ccc-passive.bin");
+    let local = fixture.outside().join("ccc-passive.bin");
     std::fs::write(&local, &data).unwrap();
     let output = curl_output(
         &curl,
@@ -662,8 +501,8 @@ fn curl_ccc_default_mode_upload_and_download() {
         log.contains("> STOR ccc-passive.bin"),
         "the session went on after CCC: {log}"
     );
-    assert!(std::fs::read(fixture.root.path().join("ccc-passive.bin")).unwrap() == data);
-    let back = fixture.outside.path().join("ccc-passive-back.bin");
+    assert!(std::fs::read(fixture.root().join("ccc-passive.bin")).unwrap() == data);
+    let back = fixture.outside().join("ccc-passive-back.bin");
     curl_output(
         &curl,
         &endpoint.url("ccc-passive.bin"),
@@ -677,10 +516,9 @@ fn curl_ccc_default_mode_upload_and_download() {
 // stay protected and resumed.
 #[test]
 fn curl_ccc_upload_and_download() {
-    let fixture = start(Setup {
-        allow_ccc: true,
-        ..Setup::default()
-    });
+    let fixture = server()
+        .configure(|session| session.allow_ccc = true)
+        .start();
     let endpoint = fixture.endpoint(false);
     let curl = Curl::new(&endpoint)
         .arg(CURL_TLS13)
@@ -688,7 +526,7 @@ fn curl_ccc_upload_and_download() {
         .arg("--ftp-ssl-ccc-mode")
         .arg("active");
     let data = payload(400_000, 11);
-    let local = fixture.outside.path().join("ccc.bin");
+    let local = fixture.outside().join("ccc.bin");
     std::fs::write(&local, &data).unwrap();
     let output = curl_output(
         &curl,
@@ -705,8 +543,8 @@ fn curl_ccc_upload_and_download() {
         log.contains("> STOR ccc.bin"),
         "the session went on after CCC: {log}"
     );
-    assert!(std::fs::read(fixture.root.path().join("ccc.bin")).unwrap() == data);
-    let back = fixture.outside.path().join("ccc-back.bin");
+    assert!(std::fs::read(fixture.root().join("ccc.bin")).unwrap() == data);
+    let back = fixture.outside().join("ccc-back.bin");
     curl_output(
         &curl,
         &endpoint.url("ccc.bin"),
@@ -718,11 +556,11 @@ fn curl_ccc_upload_and_download() {
 // The same upload under TLS 1.2 (session ids rather than tickets).
 #[test]
 fn curl_upload_and_download_over_tls12() {
-    let fixture = start(Setup::default());
+    let fixture = server().start();
     let endpoint = fixture.endpoint(false);
     let curl = Curl::new(&endpoint).arg("--tls-max").arg("1.2");
     let data = payload(700_000, 8);
-    let local = fixture.outside.path().join("t12.bin");
+    let local = fixture.outside().join("t12.bin");
     std::fs::write(&local, &data).unwrap();
     let output = curl_output(
         &curl,
@@ -731,39 +569,39 @@ fn curl_upload_and_download_over_tls12() {
     );
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(log.contains("TLSv1.2"), "{log}");
-    assert!(std::fs::read(fixture.root.path().join("t12.bin")).unwrap() == data);
+    assert!(std::fs::read(fixture.root().join("t12.bin")).unwrap() == data);
     assert!(curl.download("t12.bin").unwrap() == data);
 }
 
 #[test]
 fn curl_implicit_upload_download() {
-    let fixture = start(Setup::default());
+    let fixture = server().start();
     let endpoint = fixture.endpoint(true);
     let curl = Curl::new(&endpoint).arg(CURL_TLS13);
     let data = payload(500_000, 5);
-    std::fs::write(fixture.root.path().join("d.bin"), &data).unwrap();
+    std::fs::write(fixture.root().join("d.bin"), &data).unwrap();
     assert!(curl.download("d.bin").unwrap() == data);
-    let local = fixture.outside.path().join("imp.bin");
+    let local = fixture.outside().join("imp.bin");
     std::fs::write(&local, &data).unwrap();
     curl.upload(&local, "imp.bin").unwrap();
-    assert!(std::fs::read(fixture.root.path().join("imp.bin")).unwrap() == data);
+    assert!(std::fs::read(fixture.root().join("imp.bin")).unwrap() == data);
 }
 
 // 64 MiB each way with curl over TLS 1.3, compared byte for byte.
 #[test]
 fn curl_64mib_upload_and_download_tls13() {
-    let fixture = start(Setup::default());
+    let fixture = server().start();
     let endpoint = fixture.endpoint(false);
     let curl = Curl::new(&endpoint)
         .arg(CURL_TLS13)
         .arg("--max-time")
         .arg("300");
     let data = payload(64 << 20, 9);
-    let local = fixture.outside.path().join("big.bin");
+    let local = fixture.outside().join("big.bin");
     std::fs::write(&local, &data).unwrap();
     curl.upload(&local, "big.bin").unwrap();
-    assert!(std::fs::read(fixture.root.path().join("big.bin")).unwrap() == data);
-    let back = fixture.outside.path().join("back.bin");
+    assert!(std::fs::read(fixture.root().join("big.bin")).unwrap() == data);
+    let back = fixture.outside().join("back.bin");
     curl_output(
         &curl,
         &endpoint.url("big.bin"),
@@ -779,7 +617,7 @@ fn curl_64mib_upload_and_download_tls13() {
 // resumption required, each data connection resumed (a fresh ticket asked for each time).
 #[test]
 fn own_client_30_uploads_in_one_session_tls13() {
-    let fixture = start(Setup::default());
+    let fixture = server().start();
     let mut client = fixture.login(false, DataConnectionMode::Passive);
     assert_eq!(
         client.tls_info().map(|info| info.version),
@@ -790,7 +628,7 @@ fn own_client_30_uploads_in_one_session_tls13() {
         let name = format!("u{i}.bin");
         let summary = client.store(&name, &mut data.as_slice()).unwrap();
         assert_eq!(summary.resumed, Some(true), "upload {i}");
-        assert!(std::fs::read(fixture.root.path().join(&name)).unwrap() == data);
+        assert!(std::fs::read(fixture.root().join(&name)).unwrap() == data);
     }
     client.quit().unwrap();
     assert_eq!(fixture.root_names().len(), 30);
@@ -798,7 +636,7 @@ fn own_client_30_uploads_in_one_session_tls13() {
 
 #[test]
 fn shutdown_ends_idle_sessions() {
-    let fixture = start(Setup::default());
+    let fixture = server().start();
     let _client = fixture.login(false, DataConnectionMode::Passive);
     let started = std::time::Instant::now();
     drop(fixture); // shuts down and joins the server thread, which joins the session
@@ -809,11 +647,10 @@ fn shutdown_ends_idle_sessions() {
 fn passive_port_range_and_advertised_address() {
     let base = 47_000 + (std::process::id() % 1000) as u16 * 8;
     let range = base..=base + 3;
-    let fixture = start(Setup {
-        passive_ports: Some(range.clone()),
-        advertised: Some(std::net::Ipv4Addr::new(10, 1, 2, 3)),
-        ..Setup::default()
-    });
+    let fixture = server()
+        .passive_ports(range.clone())
+        .advertised_address(std::net::Ipv4Addr::new(10, 1, 2, 3))
+        .start();
     let (mut control, _, _) = raw_login(&fixture);
     let text = command(&mut control, "PASV");
     assert!(text.starts_with("227"), "{text}");
@@ -834,7 +671,7 @@ fn passive_port_range_and_advertised_address() {
 
     // Transfers through PASV: the client ignores the advertised (NAT) address and connects to
     // the control peer; the data listeners come from the range.
-    let mut options = fixture.options(false, DataConnectionMode::Passive);
+    let mut options = fixture.client_options(false, DataConnectionMode::Passive);
     options.extended_data_commands = false;
     let mut client = Client::connect(options).unwrap();
     client.login(USER, PASSWORD).unwrap();
@@ -850,11 +687,8 @@ fn passive_port_range_and_advertised_address() {
 
 #[test]
 fn ipv6_listener_round_trip() {
-    let fixture = start(Setup {
-        ipv6: true,
-        ..Setup::default()
-    });
-    assert!(fixture.explicit.is_ipv6());
+    let fixture = server().ipv6().start();
+    assert!(fixture.explicit_addr().is_ipv6());
     for mode in [DataConnectionMode::Passive, DataConnectionMode::Active] {
         let mut client = fixture.login(false, mode);
         let data = payload(300_000, 7);
@@ -929,10 +763,9 @@ fn user_table_checks_argon2_hashes() {
 
 #[test]
 fn idle_session_is_closed_by_the_server() {
-    let fixture = start(Setup {
-        idle: Some(Duration::from_secs(2)),
-        ..Setup::default()
-    });
+    let fixture = server()
+        .configure(|session| session.timeouts.idle = Duration::from_secs(2))
+        .start();
     let mut client = fixture.login(false, DataConnectionMode::Passive);
     std::thread::sleep(Duration::from_secs(3));
     assert!(
@@ -985,7 +818,7 @@ fn serve_one_runs_a_single_session_until_quit() {
 
 /// Python's `ftplib.FTP_TLS` (from the interpreter the harness uses): login, `prot_p()`, then an
 /// upload and a download. Returns the script's stdout or its error line.
-fn ftplib_round_trip(fixture: &Fixture, data_len: usize) -> std::process::Output {
+fn ftplib_round_trip(fixture: &OwnServer, data_len: usize) -> std::process::Output {
     const SCRIPT: &str = r#"
 import ftplib, io, ssl, sys
 host, port, user, password, cafile, size = sys.argv[1:7]
@@ -1012,11 +845,11 @@ ftp.quit()
 "#;
     let mut command = std::process::Command::new("python3");
     command.arg("-c").arg(SCRIPT).args([
-        fixture.explicit.ip().to_string(),
-        fixture.explicit.port().to_string(),
+        fixture.explicit_addr().ip().to_string(),
+        fixture.explicit_addr().port().to_string(),
         USER.to_string(),
         PASSWORD.to_string(),
-        fixture.ca_path.display().to_string(),
+        fixture.ca_path().display().to_string(),
         data_len.to_string(),
     ]);
     let child = command
@@ -1032,7 +865,7 @@ ftp.quit()
 // policy (resumption required) it gets a clear refusal, never a transfer.
 #[test]
 fn ftplib_without_session_reuse_gets_a_clear_refusal() {
-    let fixture = start(Setup::default());
+    let fixture = server().start();
     let output = ftplib_round_trip(&fixture, 10_000);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
@@ -1046,7 +879,7 @@ fn ftplib_without_session_reuse_gets_a_clear_refusal() {
         "refusal names the cause: {stdout}"
     );
     assert!(
-        !fixture.root.path().join("ftplib.bin").exists(),
+        !fixture.root().join("ftplib.bin").exists(),
         "nothing stored"
     );
 }
@@ -1054,10 +887,9 @@ fn ftplib_without_session_reuse_gets_a_clear_refusal() {
 // With the policy relaxed (resumption optional), ftplib's full-handshake data connections work.
 #[test]
 fn ftplib_works_when_session_reuse_is_optional() {
-    let fixture = start(Setup {
-        resumption_optional: true,
-        ..Setup::default()
-    });
+    let fixture = server()
+        .configure(|session| session.data_resumption = ResumptionPolicy::Optional)
+        .start();
     let output = ftplib_round_trip(&fixture, 1 << 20);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
