@@ -7,107 +7,38 @@ use ftps_tests::data::payload;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ftps_proto::server::{DirEntry, FsError};
 use ftps_std::server::{
-    Download, FileOp, LocalFs, Server, ServerOptions, SessionConfig, SessionEvent, SessionLog,
-    ShutdownHandle, Storage, TransferKind, Upload, UserTable, hash_password,
+    Download, FileOp, LocalFs, SessionEvent, SessionLog, Storage, TransferKind, Upload,
 };
-use ftps_std::{Client, ClientOptions, Timeouts, Trust};
-use ftps_tests::peers::TestPki;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use ftps_std::{Client, DataConnectionMode};
+use ftps_tests::own_server::OwnServer;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "Tr0ub4dor&3-never-logged";
 const WRONG_PASSWORD: &str = "hunter2-also-never-logged";
 
-struct Fixture {
-    root: tempfile::TempDir,
-    addr: SocketAddr,
-    ca: CertificateDer<'static>,
-    shutdown: ShutdownHandle,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.shutdown.shutdown();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// A server on 127.0.0.1 over `storage(root)`, with `log`.
+/// A server on 127.0.0.1 (explicit FTPS only) over `storage(root)`, with `log`.
 fn start(
-    storage: impl FnOnce(LocalFs) -> Arc<dyn Storage>,
+    storage: impl FnOnce(LocalFs) -> Arc<dyn Storage> + 'static,
     log: Option<Arc<dyn SessionLog>>,
-) -> Fixture {
-    let pki = TestPki::generate().unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let chain = vec![CertificateDer::from_pem_slice(pki.server_cert_pem.as_bytes()).unwrap()];
-    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).unwrap();
-    let tls = ftps_proto::tls::server_config(chain, key).unwrap();
-    let mut session = SessionConfig::new(Arc::new(tls));
-    session.timeouts.failed_login_delay = Duration::from_millis(20);
-    let mut users = UserTable::new();
-    users
-        .add_user(USER, &hash_password(PASSWORD).unwrap())
-        .unwrap();
-    let server = Server::bind(ServerOptions {
-        session,
-        explicit: vec!["127.0.0.1:0".parse().unwrap()],
-        implicit: Vec::new(),
-        passive_ports: None,
-        advertised_address: None,
-        storage: storage(LocalFs::new(root.path()).unwrap()),
-        auth: Arc::new(users),
-        log,
-    })
-    .unwrap();
-    let addr = server.local_addr().unwrap();
-    let shutdown = server.shutdown_handle();
-    let thread = std::thread::spawn(move || server.run().unwrap());
-    Fixture {
-        root,
-        addr,
-        ca: CertificateDer::from_pem_slice(pki.ca_cert_pem.as_bytes()).unwrap(),
-        shutdown,
-        thread: Some(thread),
+) -> OwnServer {
+    let builder = OwnServer::builder()
+        .credentials(USER, PASSWORD)
+        .without_implicit()
+        .configure(|session| session.timeouts.failed_login_delay = Duration::from_millis(20))
+        .storage(storage);
+    match log {
+        Some(log) => builder.log(log),
+        None => builder,
     }
+    .start()
 }
 
-impl Fixture {
-    fn connect(&self) -> Client {
-        let mut options = ClientOptions::new("127.0.0.1");
-        options.port = Some(self.addr.port());
-        options.trust = Trust::Certificates(vec![self.ca.clone()]);
-        options.timeouts = Timeouts {
-            connect: Duration::from_secs(5),
-            reply: Duration::from_secs(10),
-            data_idle: Duration::from_secs(10),
-        };
-        Client::connect(options).unwrap()
-    }
-
-    fn login(&self) -> Client {
-        let mut client = self.connect();
-        client.login(USER, PASSWORD).unwrap();
-        client
-    }
-
-    /// Every name in the root, temporary upload files included.
-    fn root_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.root.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
-    }
+fn connect(fixture: &OwnServer) -> Client {
+    Client::connect(fixture.client_options(false, DataConnectionMode::Passive)).unwrap()
 }
 
 // ---------------------------------------------------------------- upload commits
@@ -177,7 +108,7 @@ impl Storage for CommitFails {
 #[test]
 fn a_failed_commit_reaches_the_client_and_leaves_no_file() {
     let fixture = start(|fs| Arc::new(CommitFails(fs)), None);
-    let mut client = fixture.login();
+    let mut client = fixture.login(false, DataConnectionMode::Passive);
     let data = payload(200_000, 1);
     let err = client.store("full.bin", &mut data.as_slice()).unwrap_err();
     assert_eq!(err.reply().map(|r| r.code.get()), Some(552), "{err}");
@@ -211,22 +142,22 @@ impl Read for BlockTargetAtEnd {
 #[test]
 fn local_fs_rename_failure_is_451_and_removes_the_temporary_file() {
     let fixture = start(|fs| Arc::new(fs), None);
-    let mut client = fixture.login();
+    let mut client = fixture.login(false, DataConnectionMode::Passive);
     let mut source = BlockTargetAtEnd {
         data: payload(1024 * 1024, 2),
         pos: 0,
-        target: fixture.root.path().join("race.bin"),
+        target: fixture.root().join("race.bin"),
     };
     let err = client.store("race.bin", &mut source).unwrap_err();
     assert_eq!(err.reply().map(|r| r.code.get()), Some(451), "{err}");
     // Only the directory that blocked the rename: no `.ftps-part-*` left behind.
     assert_eq!(fixture.root_names(), vec!["race.bin".to_owned()]);
-    assert!(fixture.root.path().join("race.bin").is_dir());
+    assert!(fixture.root().join("race.bin").is_dir());
     // A normal upload still commits.
     let data = payload(10_000, 3);
     client.store("fine.bin", &mut data.as_slice()).unwrap();
     assert_eq!(
-        std::fs::read(fixture.root.path().join("fine.bin")).unwrap(),
+        std::fs::read(fixture.root().join("fine.bin")).unwrap(),
         data
     );
     client.quit().unwrap();
@@ -306,14 +237,14 @@ fn session_log_reports_logins_transfers_refusals_and_ends() {
     let fixture = start(|fs| Arc::new(fs), Some(log.clone()));
 
     // Session 1: a wrong password.
-    let mut client = fixture.connect();
+    let mut client = connect(&fixture);
     let err = client.login(USER, WRONG_PASSWORD).unwrap_err();
     assert_eq!(err.reply().map(|r| r.code.get()), Some(530), "{err}");
     client.quit().unwrap();
     log.wait_closed(1);
 
     // Session 2: login, upload, download, listing, QUIT.
-    let mut client = fixture.login();
+    let mut client = fixture.login(false, DataConnectionMode::Passive);
     let data = payload(100_000, 4);
     client.store("up.bin", &mut data.as_slice()).unwrap();
     let mut back = Vec::new();
@@ -324,7 +255,7 @@ fn session_log_reports_logins_transfers_refusals_and_ends() {
     log.wait_closed(2);
 
     // Session 3: USER in plaintext, refused by policy (TLS first), then QUIT.
-    let mut plain = TcpStream::connect(fixture.addr).unwrap();
+    let mut plain = TcpStream::connect(fixture.explicit_addr()).unwrap();
     plain
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -469,7 +400,7 @@ fn session_log_reports_logins_transfers_refusals_and_ends() {
 fn session_log_reports_file_changes_and_refused_file_operations() {
     let log = Arc::new(Collect::default());
     let fixture = start(|fs| Arc::new(fs), Some(log.clone()));
-    let mut client = fixture.login();
+    let mut client = fixture.login(false, DataConnectionMode::Passive);
     assert!(client.mkdir("d").is_ok());
     let err = client.mkdir("d").unwrap_err();
     assert_eq!(err.reply().map(|r| r.code.get()), Some(550), "{err}");
@@ -541,8 +472,8 @@ fn session_log_reports_file_changes_and_refused_file_operations() {
 fn session_log_reports_what_a_read_only_server_refuses() {
     let log = Arc::new(Collect::default());
     let fixture = start(|fs| Arc::new(fs.read_only(true)), Some(log.clone()));
-    std::fs::write(fixture.root.path().join("here.txt"), b"content").unwrap();
-    let mut client = fixture.login();
+    std::fs::write(fixture.root().join("here.txt"), b"content").unwrap();
+    let mut client = fixture.login(false, DataConnectionMode::Passive);
     let err = client.store("x.bin", &mut &b"data"[..]).unwrap_err();
     assert_eq!(err.reply().map(|r| r.code.get()), Some(550), "{err}");
     let err = client.delete("here.txt").unwrap_err();
