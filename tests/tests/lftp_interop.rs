@@ -5,21 +5,13 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ftps_proto::tls::ResumptionPolicy;
-use ftps_std::server::{
-    LocalFs, Server, ServerOptions, SessionConfig, SessionEvent, SessionLog, ShutdownHandle,
-    TlsMode as ServerTlsMode, TransferKind, UserTable, hash_password,
-};
+use ftps_std::server::{SessionEvent, SessionLog, TransferKind};
 use ftps_tests::data::payload;
+use ftps_tests::own_server::OwnServer;
 use ftps_tests::peers::{self, Endpoint, Lftp, LftpRun, TestPki};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-
-const USER: &str = "alice";
-const PASSWORD: &str = "correct horse battery staple";
 
 /// Every session event the server reported, in order.
 #[derive(Default)]
@@ -33,94 +25,31 @@ impl SessionLog for RecordingLog {
     }
 }
 
+/// This project's server with every session event recorded.
 struct Fixture {
-    /// The server's file root.
-    root: tempfile::TempDir,
-    /// lftp's local directory (and the CA file), outside the server's root.
-    local: tempfile::TempDir,
-    explicit: SocketAddr,
-    implicit: SocketAddr,
-    ca_path: std::path::PathBuf,
-    ca_pem: String,
+    server: OwnServer,
     log: Arc<RecordingLog>,
-    shutdown: ShutdownHandle,
-    thread: Option<JoinHandle<()>>,
 }
 
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        self.shutdown.shutdown();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+/// The server's helpers (root, `outside` as lftp's local directory, endpoints) directly.
+impl std::ops::Deref for Fixture {
+    type Target = OwnServer;
+
+    fn deref(&self) -> &OwnServer {
+        &self.server
     }
 }
 
 fn start(resumption: ResumptionPolicy) -> Fixture {
-    let pki = TestPki::generate().unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let local = tempfile::tempdir().unwrap();
-    let ca_path = local.path().join("ca.pem");
-    std::fs::write(&ca_path, &pki.ca_cert_pem).unwrap();
-    let chain = vec![CertificateDer::from_pem_slice(pki.server_cert_pem.as_bytes()).unwrap()];
-    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).unwrap();
-    let tls = ftps_proto::tls::server_config(chain, key).unwrap();
-    let mut session = SessionConfig::new(Arc::new(tls));
-    session.data_resumption = resumption;
-    let mut users = UserTable::new();
-    users
-        .add_user(USER, &hash_password(PASSWORD).unwrap())
-        .unwrap();
     let log = Arc::new(RecordingLog::default());
-    let server = Server::bind(ServerOptions {
-        session,
-        explicit: vec!["127.0.0.1:0".parse().unwrap()],
-        implicit: vec!["127.0.0.1:0".parse().unwrap()],
-        passive_ports: None,
-        advertised_address: None,
-        storage: Arc::new(LocalFs::new(root.path()).unwrap()),
-        auth: Arc::new(users),
-        log: Some(log.clone()),
-    })
-    .unwrap();
-    let explicit = server.local_addr_for(ServerTlsMode::Explicit).unwrap();
-    let implicit = server.local_addr_for(ServerTlsMode::Implicit).unwrap();
-    let shutdown = server.shutdown_handle();
-    let thread = std::thread::spawn(move || server.run().unwrap());
-    Fixture {
-        root,
-        local,
-        explicit,
-        implicit,
-        ca_path,
-        ca_pem: pki.ca_cert_pem,
-        log,
-        shutdown,
-        thread: Some(thread),
-    }
+    let server = OwnServer::builder()
+        .configure(move |session| session.data_resumption = resumption)
+        .log(log.clone())
+        .start();
+    Fixture { server, log }
 }
 
 impl Fixture {
-    fn endpoint(&self, implicit: bool) -> Endpoint {
-        Endpoint {
-            addr: if implicit {
-                self.implicit
-            } else {
-                self.explicit
-            },
-            tls_mode: if implicit {
-                peers::TlsMode::Implicit
-            } else {
-                peers::TlsMode::Explicit
-            },
-            user: USER.to_owned(),
-            password: PASSWORD.to_owned(),
-            root_dir: self.root.path().to_owned(),
-            ca_cert_pem: self.ca_pem.clone(),
-            ca_cert_path: self.ca_path.clone(),
-        }
-    }
-
     fn events(&self) -> Vec<(u64, SessionEvent)> {
         self.log.events.lock().unwrap().clone()
     }
@@ -130,10 +59,6 @@ impl Fixture {
             .iter()
             .map(|(session, event)| format!("#{session} {event}\n"))
             .collect()
-    }
-
-    fn local(&self) -> &Path {
-        self.local.path()
     }
 
     /// Waits (bounded) until every session the server accepted has ended: lftp exits on the
@@ -215,21 +140,11 @@ impl Fixture {
     }
 
     fn root_file(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.root.path().join(name)).unwrap()
+        std::fs::read(self.root().join(name)).unwrap()
     }
 
     fn local_file(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.local().join(name)).unwrap()
-    }
-
-    /// Names in the server's root (temporary upload files included), sorted.
-    fn root_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.root.path())
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
-            .collect();
-        names.sort();
-        names
+        std::fs::read(self.outside().join(name)).unwrap()
     }
 }
 
@@ -366,30 +281,26 @@ fn full_session(implicit: bool, mode: DataMode, tls: TlsVersion) {
     let fixture = start(ResumptionPolicy::Required);
     let endpoint = fixture.endpoint(implicit);
     let data = payload(FILE_LEN, 1);
-    std::fs::write(fixture.local().join("up.bin"), &data).unwrap();
+    std::fs::write(fixture.outside().join("up.bin"), &data).unwrap();
     // The truncated local copy that `get -c` completes.
     std::fs::write(
-        fixture.local().join("part.bin"),
+        fixture.outside().join("part.bin"),
         &data[..DOWNLOAD_RESUME_AT],
     )
     .unwrap();
     // The partial remote file that `put -c` completes from the full local one.
-    std::fs::write(
-        fixture.root.path().join("half.bin"),
-        &data[..UPLOAD_RESUME_AT],
-    )
-    .unwrap();
-    std::fs::write(fixture.local().join("half.bin"), &data).unwrap();
+    std::fs::write(fixture.root().join("half.bin"), &data[..UPLOAD_RESUME_AT]).unwrap();
+    std::fs::write(fixture.outside().join("half.bin"), &data).unwrap();
     let small: Vec<Vec<u8>> = (0..3_u32)
         .map(|i| payload(1000 + 77 * i as usize, 10 + i))
         .collect();
     for (i, content) in small.iter().enumerate() {
-        std::fs::write(fixture.local().join(format!("m{i}.bin")), content).unwrap();
+        std::fs::write(fixture.outside().join(format!("m{i}.bin")), content).unwrap();
     }
-    std::fs::create_dir(fixture.local().join("got")).unwrap();
+    std::fs::create_dir(fixture.outside().join("got")).unwrap();
 
     let run = lftp_for(&endpoint, mode, tls)
-        .run_ok(fixture.local(), FULL_SESSION)
+        .run_ok(fixture.outside(), FULL_SESSION)
         .unwrap();
     fixture.wait_for_sessions_to_end();
     let context = || {
@@ -601,10 +512,10 @@ fn upload_and_download_64mib_tls13() {
     let fixture = start(ResumptionPolicy::Required);
     let endpoint = fixture.endpoint(false);
     let data = payload(LEN, 64);
-    std::fs::write(fixture.local().join("big.bin"), &data).unwrap();
+    std::fs::write(fixture.outside().join("big.bin"), &data).unwrap();
     let run = lftp_for(&endpoint, DataMode::Epsv, TlsVersion::Tls13)
         .timeout(Duration::from_secs(240))
-        .run_ok(fixture.local(), "put big.bin\nget big.bin -o back.bin\n")
+        .run_ok(fixture.outside(), "put big.bin\nget big.bin -o back.bin\n")
         .unwrap();
     fixture.wait_for_sessions_to_end();
     assert!(
@@ -649,9 +560,9 @@ fn many_uploads_then_downloads_in_one_session_tls13() {
         .collect();
     let names: Vec<String> = (0..FILES).map(|i| format!("f{i:02}.bin")).collect();
     for (name, content) in names.iter().zip(&contents) {
-        std::fs::write(fixture.local().join(name), content).unwrap();
+        std::fs::write(fixture.outside().join(name), content).unwrap();
     }
-    std::fs::create_dir(fixture.local().join("back")).unwrap();
+    std::fs::create_dir(fixture.outside().join("back")).unwrap();
     let mut script = String::new();
     for name in &names {
         script.push_str(&format!("put {name}\n"));
@@ -660,7 +571,7 @@ fn many_uploads_then_downloads_in_one_session_tls13() {
         script.push_str(&format!("get {name} -o back/{name}\n"));
     }
     let run = lftp_for(&endpoint, DataMode::Epsv, TlsVersion::Tls13)
-        .run_ok(fixture.local(), &script)
+        .run_ok(fixture.outside(), &script)
         .unwrap();
     fixture.wait_for_sessions_to_end();
     for (name, content) in names.iter().zip(&contents) {
@@ -707,10 +618,10 @@ const TLS12_NO_TICKETS: &str = "NORMAL:-VERS-ALL:+VERS-TLS1.2:%NO_TICKETS";
 fn tls13_without_tickets_is_refused_when_reuse_is_required() {
     let fixture = start(ResumptionPolicy::Required);
     let endpoint = fixture.endpoint(false);
-    std::fs::write(fixture.local().join("up.bin"), payload(100_000, 3)).unwrap();
+    std::fs::write(fixture.outside().join("up.bin"), payload(100_000, 3)).unwrap();
     let run = Lftp::new(&endpoint)
         .priority(TLS13_NO_TICKETS)
-        .run(fixture.local(), "put up.bin\n")
+        .run(fixture.outside(), "put up.bin\n")
         .unwrap();
     fixture.wait_for_sessions_to_end();
     let context = || {
@@ -766,11 +677,11 @@ fn tls13_without_tickets_works_when_reuse_is_optional() {
     let fixture = start(ResumptionPolicy::Optional);
     let endpoint = fixture.endpoint(false);
     let data = payload(FILE_LEN, 4);
-    std::fs::write(fixture.local().join("up.bin"), &data).unwrap();
+    std::fs::write(fixture.outside().join("up.bin"), &data).unwrap();
     let run = Lftp::new(&endpoint)
         .priority(TLS13_NO_TICKETS)
         .run_ok(
-            fixture.local(),
+            fixture.outside(),
             "put up.bin\ncls -1\nget up.bin -o back.bin\n",
         )
         .unwrap();
@@ -811,11 +722,11 @@ fn tls12_without_tickets_resumes_by_session_id() {
     let fixture = start(ResumptionPolicy::Required);
     let endpoint = fixture.endpoint(false);
     let data = payload(500_000, 5);
-    std::fs::write(fixture.local().join("up.bin"), &data).unwrap();
+    std::fs::write(fixture.outside().join("up.bin"), &data).unwrap();
     let run = Lftp::new(&endpoint)
         .priority(TLS12_NO_TICKETS)
         .run_ok(
-            fixture.local(),
+            fixture.outside(),
             "put up.bin\ncls -1\nget up.bin -o back.bin\n",
         )
         .unwrap();
@@ -849,11 +760,11 @@ fn tls12_without_tickets_resumes_by_session_id() {
 fn unprotected_data_is_refused_before_the_transfer() {
     let fixture = start(ResumptionPolicy::Required);
     let endpoint = fixture.endpoint(false);
-    std::fs::write(fixture.local().join("up.bin"), payload(10_000, 6)).unwrap();
+    std::fs::write(fixture.outside().join("up.bin"), payload(10_000, 6)).unwrap();
     let run = Lftp::new(&endpoint)
         .set("ftp:ssl-protect-data", "off")
         .set("ftp:ssl-protect-list", "off")
-        .run(fixture.local(), "put up.bin\n")
+        .run(fixture.outside(), "put up.bin\n")
         .unwrap();
     fixture.wait_for_sessions_to_end();
     let context = || {
@@ -895,10 +806,12 @@ fn unprotected_data_is_refused_before_the_transfer() {
 fn certificate_from_an_untrusted_ca_is_refused() {
     let fixture = start(ResumptionPolicy::Required);
     let mut endpoint = fixture.endpoint(false);
-    let other_ca = fixture.local().join("other-ca.pem");
+    let other_ca = fixture.outside().join("other-ca.pem");
     std::fs::write(&other_ca, TestPki::generate().unwrap().ca_cert_pem).unwrap();
     endpoint.ca_cert_path = other_ca;
-    let run = Lftp::new(&endpoint).run(fixture.local(), "cls\n").unwrap();
+    let run = Lftp::new(&endpoint)
+        .run(fixture.outside(), "cls\n")
+        .unwrap();
     fixture.wait_for_sessions_to_end();
     let context = || {
         format!(
@@ -960,8 +873,8 @@ fn parallel_connections_pget_mput_and_mirror() {
     let fixture = start(ResumptionPolicy::Required);
     let endpoint = fixture.endpoint(false);
     let big = payload(BIG, 9);
-    std::fs::write(fixture.root.path().join("big.bin"), &big).unwrap();
-    let tree = fixture.local().join("tree");
+    std::fs::write(fixture.root().join("big.bin"), &big).unwrap();
+    let tree = fixture.outside().join("tree");
     std::fs::create_dir_all(tree.join("a/b")).unwrap();
     std::fs::create_dir_all(tree.join("c")).unwrap();
     std::fs::write(tree.join("top.bin"), payload(5000, 1)).unwrap();
@@ -972,14 +885,14 @@ fn parallel_connections_pget_mput_and_mirror() {
         .map(|i| payload(300_000 + i, 20 + i as u32))
         .collect();
     for (i, part) in parts.iter().enumerate() {
-        std::fs::write(fixture.local().join(format!("p{i}.bin")), part).unwrap();
+        std::fs::write(fixture.outside().join(format!("p{i}.bin")), part).unwrap();
     }
     let run = lftp_for(&endpoint, DataMode::Epsv, TlsVersion::Tls13)
         // 8 MiB/s per connection: on loopback one connection would otherwise fetch the whole
         // file before pget's other connections get going.
         .set("net:limit-rate", "8388608")
         .run_ok(
-            fixture.local(),
+            fixture.outside(),
             "pget -n 4 big.bin -o pback.bin\n\
              mput -P 3 p0.bin p1.bin p2.bin p3.bin p4.bin p5.bin\n\
              mirror -R tree rtree\n\
@@ -1017,11 +930,11 @@ fn parallel_connections_pget_mput_and_mirror() {
     let local_tree = tree_files(&tree);
     assert_eq!(local_tree.len(), 4);
     assert!(
-        tree_files(&fixture.root.path().join("rtree")) == local_tree,
+        tree_files(&fixture.root().join("rtree")) == local_tree,
         "mirror -R: trees differ"
     );
     assert!(
-        tree_files(&fixture.local().join("tree-back")) == local_tree,
+        tree_files(&fixture.outside().join("tree-back")) == local_tree,
         "mirror: trees differ"
     );
 
@@ -1075,7 +988,7 @@ fn lftp_is_killed_at_the_time_limit() {
     let started = Instant::now();
     let run = Lftp::new(&endpoint)
         .timeout(Duration::from_secs(2))
-        .run(fixture.local(), "cls\n")
+        .run(fixture.outside(), "cls\n")
         .unwrap();
     let waited = started.elapsed();
     assert!(run.status.is_none(), "{}", run.report());
