@@ -5,17 +5,11 @@
 //!
 //! `cargo bench -p ftps-tests --bench curl_from_servers`
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use ftps_std::server::{
-    LocalFs, Server, ServerOptions, SessionConfig, TlsMode as ServerTlsMode, UserTable,
-    hash_password,
-};
 use ftps_tests::bench::{median, megabytes_per_second, timed_curl_download};
-use ftps_tests::peers::{self, Endpoint, TestPki, Vsftpd};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use ftps_tests::own_server::OwnServer;
+use ftps_tests::peers::{Endpoint, Vsftpd};
 
 const SIZE: usize = 64 << 20;
 const ROUNDS: usize = 5;
@@ -28,44 +22,12 @@ fn main() {
     let vsftpd = Vsftpd::builder().start().expect("vsftpd");
     std::fs::write(vsftpd.endpoint().root_dir.join("big.bin"), &data).expect("write");
 
-    let pki = TestPki::generate().expect("pki");
-    let root = tempfile::tempdir().expect("root");
-    let ca_dir = tempfile::tempdir().expect("ca dir");
-    let ca_path = ca_dir.path().join("ca.pem");
-    std::fs::write(&ca_path, &pki.ca_cert_pem).expect("ca");
-    std::fs::write(root.path().join("big.bin"), &data).expect("write");
-    let chain = vec![CertificateDer::from_pem_slice(pki.server_cert_pem.as_bytes()).expect("cert")];
-    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).expect("key");
-    let tls = ftps_proto::tls::server_config(chain, key).expect("tls");
-    let password = "bench password";
-    let mut users = UserTable::new();
-    users
-        .add_user("bench", &hash_password(password).expect("hash"))
-        .expect("user");
-    let server = Server::bind(ServerOptions {
-        session: SessionConfig::new(Arc::new(tls)),
-        explicit: vec!["127.0.0.1:0".parse().expect("addr")],
-        implicit: vec![],
-        passive_ports: None,
-        advertised_address: None,
-        storage: Arc::new(LocalFs::new(root.path()).expect("storage")),
-        auth: Arc::new(users),
-        log: None,
-    })
-    .expect("bind");
-    let ours = Endpoint {
-        addr: server
-            .local_addr_for(ServerTlsMode::Explicit)
-            .expect("listener"),
-        tls_mode: peers::TlsMode::Explicit,
-        user: "bench".into(),
-        password: password.into(),
-        root_dir: root.path().to_path_buf(),
-        ca_cert_pem: pki.ca_cert_pem.clone(),
-        ca_cert_path: ca_path,
-    };
-    let shutdown = server.shutdown_handle();
-    let thread = std::thread::spawn(move || server.run().expect("server"));
+    let server = OwnServer::builder()
+        .credentials("bench", "bench password")
+        .without_implicit()
+        .start();
+    std::fs::write(server.root().join("big.bin"), &data).expect("write");
+    let ours = server.endpoint(false);
 
     let fetch = |endpoint: &Endpoint| timed_curl_download(endpoint, "big.bin", SIZE);
     let (mut from_ours, mut from_vsftpd) = (Vec::new(), Vec::new());
@@ -87,8 +49,7 @@ fn main() {
         mbps(b),
         b.as_secs_f64() / a.as_secs_f64()
     );
-    shutdown.shutdown();
-    let _ = thread.join();
+    drop(server); // shuts the server down and joins its thread
 }
 
 fn mbps(elapsed: Duration) -> f64 {
