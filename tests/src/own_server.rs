@@ -314,12 +314,8 @@ impl OwnServer {
             options.tls_mode = TlsMode::Implicit;
         }
         options.port = Some(self.addr(implicit).port());
-        options.trust = if self.explicit.is_ipv6() {
-            // The test certificate names 127.0.0.1 and localhost only.
-            Trust::InsecureSkipVerification
-        } else {
-            Trust::Certificates(vec![self.ca_der.clone()])
-        };
+        // The test certificate names localhost, 127.0.0.1 and ::1.
+        options.trust = Trust::Certificates(vec![self.ca_der.clone()]);
         options.data_mode = mode;
         options.timeouts = Timeouts {
             connect: Duration::from_secs(5),

@@ -3,23 +3,15 @@
 //! own server with private data optional and with it required, and vsftpd, which accepts
 //! `PROT C` but then refuses every transfer (`force_local_data_ssl=YES`).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ftps_std::server::{
-    LocalFs, Server, ServerOptions, SessionConfig, ShutdownHandle, TlsMode as ServerTlsMode,
-    UserTable, hash_password,
+use ftps_std::{
+    Client, ClientOptions, DataConnectionMode, DataProtection, Error, OpError, Timeouts, TlsMode,
+    Trust,
 };
-use ftps_std::{Client, ClientOptions, DataProtection, Error, OpError, Timeouts, TlsMode, Trust};
 use ftps_tests::data::payload;
-use ftps_tests::peers::{TestPki, Vsftpd};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-
-const USER: &str = "alice";
-const PASSWORD: &str = "correct horse battery staple";
+use ftps_tests::own_server::OwnServer;
+use ftps_tests::peers::Vsftpd;
 
 fn timeouts() -> Timeouts {
     Timeouts {
@@ -29,69 +21,16 @@ fn timeouts() -> Timeouts {
     }
 }
 
-/// This project's server on 127.0.0.1 (explicit FTPS), stopped on drop.
-struct OwnServer {
-    _root: tempfile::TempDir,
-    addr: SocketAddr,
-    ca: CertificateDer<'static>,
-    shutdown: ShutdownHandle,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        self.shutdown.shutdown();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
+/// This project's server on 127.0.0.1 (explicit FTPS), private data required or not.
 fn own_server(require_private_data: bool) -> OwnServer {
-    let pki = TestPki::generate().unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let chain = vec![CertificateDer::from_pem_slice(pki.server_cert_pem.as_bytes()).unwrap()];
-    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).unwrap();
-    let tls = ftps_proto::tls::server_config(chain, key).unwrap();
-    let mut session = SessionConfig::new(Arc::new(tls));
-    session.require_private_data = require_private_data;
-    let mut users = UserTable::new();
-    users
-        .add_user(USER, &hash_password(PASSWORD).unwrap())
-        .unwrap();
-    let server = Server::bind(ServerOptions {
-        session,
-        explicit: vec!["127.0.0.1:0".parse().unwrap()],
-        implicit: Vec::new(),
-        passive_ports: None,
-        advertised_address: None,
-        storage: Arc::new(LocalFs::new(root.path()).unwrap()),
-        auth: Arc::new(users),
-        log: None,
-    })
-    .unwrap();
-    let addr = server.local_addr_for(ServerTlsMode::Explicit).unwrap();
-    let shutdown = server.shutdown_handle();
-    let thread = std::thread::spawn(move || server.run().unwrap());
-    OwnServer {
-        _root: root,
-        addr,
-        ca: CertificateDer::from_pem_slice(pki.ca_cert_pem.as_bytes()).unwrap(),
-        shutdown,
-        thread: Some(thread),
-    }
+    OwnServer::builder()
+        .without_implicit()
+        .configure(move |session| session.require_private_data = require_private_data)
+        .start()
 }
 
-impl OwnServer {
-    fn login(&self) -> Client {
-        let mut options = ClientOptions::new(self.addr.ip().to_string());
-        options.port = Some(self.addr.port());
-        options.trust = Trust::Certificates(vec![self.ca.clone()]);
-        options.timeouts = timeouts();
-        let mut client = Client::connect(options).unwrap();
-        client.login(USER, PASSWORD).unwrap();
-        client
-    }
+fn login(server: &OwnServer) -> Client {
+    server.login(false, DataConnectionMode::Passive)
 }
 
 fn download(client: &mut Client, path: &str) -> (Vec<u8>, Option<bool>) {
@@ -112,7 +51,7 @@ fn rejected_code(error: &Error) -> Option<u16> {
 #[test]
 fn own_server_private_then_clear_then_private_again() {
     let server = own_server(false);
-    let mut client = server.login();
+    let mut client = login(&server);
     let data = payload(300_000, 7);
     let up = client.store("f.bin", &mut data.as_slice()).unwrap();
     assert_eq!(up.resumed, Some(true));
@@ -147,7 +86,7 @@ fn own_server_private_then_clear_then_private_again() {
 #[test]
 fn own_server_requiring_private_data_refuses_prot_c_and_stays_private() {
     let server = own_server(true);
-    let mut client = server.login();
+    let mut client = login(&server);
     let data = payload(40_000, 9);
     client.store("f.bin", &mut data.as_slice()).unwrap();
 
