@@ -1,5 +1,5 @@
 //! The README shows the core's run loop; the same code is in the `ftps_proto` crate docs
-//! (`crates/ftps-proto/src/run_loop.md`). Both compile as doctests; this keeps them identical.
+//! (`crates/ftps-proto/docs/run_loop.md`). Both compile as doctests; this keeps them identical.
 
 fn rust_block_with(text: &str, marker: &str) -> String {
     let mut in_block = false;
@@ -30,7 +30,7 @@ fn readme_run_loop_is_the_crate_docs_run_loop() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
     let docs =
-        std::fs::read_to_string(format!("{root}/crates/ftps-proto/src/run_loop.md")).unwrap();
+        std::fs::read_to_string(format!("{root}/crates/ftps-proto/docs/run_loop.md")).unwrap();
     let marker = "fn working_directory(";
     let in_readme = rust_block_with(&readme, marker);
     assert!(in_readme.contains("session.poll_output(&mut out, now())"));

@@ -408,8 +408,8 @@ fn certificate(args: &ServeArgs) -> Result<(ServerCertificate, Option<PathBuf>),
                     .set_permissions(public)
                     .map_err(|e| CliError::local(file.path(), &e))?;
             }
-            // Not deleted on drop: the printed commands name it while the server runs, and
-            // the server runs until the process is killed.
+            // Not deleted on drop: the printed commands name it while the server runs; `run`
+            // removes it when the server is stopped with Ctrl-C or SIGTERM.
             let (_, path) = file
                 .keep()
                 .map_err(|e| CliError::local(&temp_dir, &e.error))?;
@@ -538,6 +538,13 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
         error
     })?;
 
+    // Ctrl-C / SIGTERM: stop accepting, close every session, remove the certificate file we
+    // made on our own, exit 0. Installed before the `ready` line, so a signal sent as soon as
+    // a script sees that line is handled; a handler also overrides a SIGINT disposition of
+    // "ignore" inherited from a non-interactive parent shell.
+    let shutdown = server.shutdown_handle();
+    ctrlc::set_handler(move || shutdown.shutdown())
+        .map_err(|e| CliError::new(ExitCode::LocalIo, format!("cannot handle Ctrl-C: {e}")))?;
     let text = startup_text(args, &server, &root, &cert, cert_file.as_deref(), &logins);
     let mut stdout = std::io::stdout().lock();
     // Tests and scripts read the listening line from a pipe: it must not sit in a buffer.
@@ -546,9 +553,16 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
         .and_then(|()| stdout.flush());
     drop(stdout);
 
-    server
+    let result = server
         .run()
-        .map_err(|e| CliError::new(ExitCode::Connection, format!("server: {e}")))
+        .map_err(|e| CliError::new(ExitCode::Connection, format!("server: {e}")));
+    if args.cert.is_none() && args.cert_out.is_none() {
+        if let Some(file) = &cert_file {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+    eprintln!("ftps serve: stopped");
+    result
 }
 
 /// `ftps hash-password`: reads a password and prints `NAME:HASH` (or the hash alone).

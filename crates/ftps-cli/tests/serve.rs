@@ -792,18 +792,21 @@ fn bad_set_ups_are_refused_before_serving() {
     );
 }
 
-/// Ctrl-C (SIGINT) ends the server and frees its port.
+/// Ctrl-C (SIGINT) and SIGTERM stop the server cleanly (exit 0) and free its port, also when
+/// the server was started with SIGINT ignored (as a non-interactive shell's background job is).
 #[test]
 fn interrupt_stops_the_server_and_frees_the_port() {
     let root = tempfile::tempdir().unwrap();
     let cert = root.path().join("cert.pem");
-    let mut server = Served::start(root.path(), &cert, &[]);
-    let pid = server.child.id().to_string();
-    let out = run_program("kill", &["-INT", &pid], b"");
-    expect_code(&out, 0);
-    let status = wait_bounded(&mut server.child, "ftps serve after SIGINT");
-    assert!(!status.success(), "{status:?}");
-    TcpListener::bind(("127.0.0.1", server.port)).expect("the port is free again");
+    for signal in ["-INT", "-TERM"] {
+        let mut server = Served::start(root.path(), &cert, &[]);
+        let pid = server.child.id().to_string();
+        let out = run_program("kill", &[signal, &pid], b"");
+        expect_code(&out, 0);
+        let status = wait_bounded(&mut server.child, "ftps serve after the signal");
+        assert!(status.success(), "{signal}: {status:?}");
+        TcpListener::bind(("127.0.0.1", server.port)).expect("the port is free again");
+    }
 }
 
 /// A CA and a client certificate it signed, as PEM: (CA, client certificate, client key).

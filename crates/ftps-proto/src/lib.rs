@@ -25,7 +25,7 @@
 //! in any chunking with the same result, keeps every buffer bounded, and never panics on peer
 //! input: every fault is a typed error.
 //!
-#![doc = include_str!("run_loop.md")]
+#![doc = include_str!("../docs/run_loop.md")]
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
