@@ -5,9 +5,10 @@
 //!
 //! `cargo bench -p ftps-tests --bench download_vs_curl`
 
+use ftps_tests::own_client::{EPSV, client_options};
 use std::time::{Duration, Instant};
 
-use ftps_std::{Client, ClientOptions, Trust};
+use ftps_std::Client;
 use ftps_tests::bench::{median, megabytes_per_second, timed_curl_download};
 use ftps_tests::peers::Vsftpd;
 
@@ -23,11 +24,8 @@ fn main() {
     std::fs::write(endpoint.root_dir.join("big.bin"), &data).expect("write test file");
 
     let ours = || {
-        let mut options = ClientOptions::new(endpoint.addr.ip().to_string());
-        options.port = Some(endpoint.addr.port());
-        options.trust = Trust::CaFile(endpoint.ca_cert_path.clone());
         let start = Instant::now();
-        let mut client = Client::connect(options).expect("connect");
+        let mut client = Client::connect(client_options(endpoint, EPSV)).expect("connect");
         client
             .login(&endpoint.user, &endpoint.password)
             .expect("login");

@@ -2,54 +2,12 @@
 //! vsftpd (explicit and implicit, TLS 1.2 and 1.3, session reuse required) and pyftpdlib.
 
 use ftps_tests::data::payload;
+use ftps_tests::own_client::{DataSetup, EPRT, EPSV, PASV, PORT, client_options};
 use std::time::Duration;
 
 use ftps_proto::codec::listing::ListLine;
-use ftps_std::{Client, ClientOptions, DataConnectionMode, ListingEntry, Timeouts, TlsMode, Trust};
+use ftps_std::{Client, ClientOptions, ListingEntry, Trust};
 use ftps_tests::peers::{self, Endpoint, Pyftpdlib, TlsVersions, Vsftpd};
-
-/// How the data connections are set up.
-#[derive(Clone, Copy)]
-struct Data {
-    mode: DataConnectionMode,
-    /// EPSV/EPRT (true) or PASV/PORT (false).
-    extended: bool,
-}
-
-const EPSV: Data = Data {
-    mode: DataConnectionMode::Passive,
-    extended: true,
-};
-const PASV: Data = Data {
-    mode: DataConnectionMode::Passive,
-    extended: false,
-};
-const EPRT: Data = Data {
-    mode: DataConnectionMode::Active,
-    extended: true,
-};
-const PORT: Data = Data {
-    mode: DataConnectionMode::Active,
-    extended: false,
-};
-
-fn options(endpoint: &Endpoint, data: Data) -> ClientOptions {
-    let mut options = ClientOptions::new(endpoint.addr.ip().to_string());
-    options.port = Some(endpoint.addr.port());
-    options.tls_mode = match endpoint.tls_mode {
-        peers::TlsMode::Explicit => TlsMode::Explicit,
-        peers::TlsMode::Implicit => TlsMode::Implicit,
-    };
-    options.trust = Trust::CaFile(endpoint.ca_cert_path.clone());
-    options.data_mode = data.mode;
-    options.extended_data_commands = data.extended;
-    options.timeouts = Timeouts {
-        connect: Duration::from_secs(10),
-        reply: Duration::from_secs(20),
-        data_idle: Duration::from_secs(20),
-    };
-    options
-}
 
 /// A cheap, stable digest for comparing large payloads in assertion messages.
 fn digest(bytes: &[u8]) -> u64 {
@@ -75,8 +33,8 @@ fn names(entries: &[ListingEntry]) -> Vec<String> {
 /// resume, SIZE, rename, delete, and ten more transfers in the same session, each of whose
 /// data connections must resume the control session's TLS session (vsftpd refuses any that
 /// does not).
-fn session_round_trip(endpoint: &Endpoint, data_setup: Data, size: usize) {
-    let mut client = Client::connect(options(endpoint, data_setup)).expect("connect");
+fn session_round_trip(endpoint: &Endpoint, data_setup: DataSetup, size: usize) {
+    let mut client = Client::connect(client_options(endpoint, data_setup)).expect("connect");
     assert!(client.tls_info().is_some(), "control connection under TLS");
     client
         .login(&endpoint.user, &endpoint.password)
@@ -325,7 +283,7 @@ fn size_before_any_transfer_sends_type_first() {
     let server = Pyftpdlib::builder().start().unwrap();
     let endpoint = server.endpoint();
     std::fs::write(endpoint.root_dir.join("sized.bin"), vec![1u8; 12345]).unwrap();
-    let mut client = Client::connect(options(endpoint, EPSV)).expect("connect");
+    let mut client = Client::connect(client_options(endpoint, EPSV)).expect("connect");
     client
         .login(&endpoint.user, &endpoint.password)
         .expect("login");

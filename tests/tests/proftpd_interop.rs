@@ -12,72 +12,17 @@
 //! `proftpd_tls13_two_uploads_spend_the_control_tickets` pins it. TLS 1.2 has no such limit.
 
 use ftps_tests::data::payload;
-use std::time::Duration;
+use ftps_tests::own_client::{DataSetup, EPRT, EPSV, PASV, PORT, client_options};
 
 use ftps_proto::codec::listing::ListLine;
-use ftps_std::{Client, ClientOptions, DataConnectionMode, ListingEntry, Timeouts, TlsMode, Trust};
+use ftps_std::{Client, ListingEntry};
 use ftps_tests::peers::{self, CccPolicy, Endpoint, Proftpd, TlsVersions};
 
 const REUSED_LINE: &str = "client reused TLS session for data connection";
 const CCC_LINE: &str = "received CCC, clearing control channel protection";
 
-/// How the data connections are set up.
-#[derive(Clone, Copy, Debug)]
-struct Data {
-    mode: DataConnectionMode,
-    /// EPSV/EPRT (true) or PASV/PORT (false).
-    extended: bool,
-}
-
-impl Data {
-    /// The command ProFTPD's command log must show for this setup.
-    fn verb(self) -> &'static str {
-        match (self.mode, self.extended) {
-            (DataConnectionMode::Passive, true) => "EPSV",
-            (DataConnectionMode::Passive, false) => "PASV",
-            (DataConnectionMode::Active, true) => "EPRT",
-            (DataConnectionMode::Active, false) => "PORT",
-        }
-    }
-}
-
-const EPSV: Data = Data {
-    mode: DataConnectionMode::Passive,
-    extended: true,
-};
-const PASV: Data = Data {
-    mode: DataConnectionMode::Passive,
-    extended: false,
-};
-const EPRT: Data = Data {
-    mode: DataConnectionMode::Active,
-    extended: true,
-};
-const PORT: Data = Data {
-    mode: DataConnectionMode::Active,
-    extended: false,
-};
-
-fn options(endpoint: &Endpoint, data: Data) -> ClientOptions {
-    let mut options = ClientOptions::new(endpoint.addr.ip().to_string());
-    options.port = Some(endpoint.addr.port());
-    options.tls_mode = match endpoint.tls_mode {
-        peers::TlsMode::Explicit => TlsMode::Explicit,
-        peers::TlsMode::Implicit => TlsMode::Implicit,
-    };
-    options.trust = Trust::CaFile(endpoint.ca_cert_path.clone());
-    options.data_mode = data.mode;
-    options.extended_data_commands = data.extended;
-    options.timeouts = Timeouts {
-        connect: Duration::from_secs(10),
-        reply: Duration::from_secs(20),
-        data_idle: Duration::from_secs(20),
-    };
-    options
-}
-
-fn connect_and_login(endpoint: &Endpoint, data: Data) -> Client {
-    let mut client = Client::connect(options(endpoint, data)).expect("connect");
+fn connect_and_login(endpoint: &Endpoint, data: DataSetup) -> Client {
+    let mut client = Client::connect(client_options(endpoint, data)).expect("connect");
     assert!(client.tls_info().is_some(), "control connection under TLS");
     client
         .login(&endpoint.user, &endpoint.password)
@@ -145,7 +90,7 @@ fn reused_count(server: &Proftpd) -> usize {
 /// and rustls offers each ticket once, so every upload spends one of the control connection's
 /// two tickets for good (see `proftpd_tls13_two_uploads_spend_the_control_tickets`). The file
 /// the ten downloads read is put in place by the test.
-fn session_round_trip(server: &Proftpd, data_setup: Data, size: usize) {
+fn session_round_trip(server: &Proftpd, data_setup: DataSetup, size: usize) {
     let endpoint = server.endpoint();
     let mut client = connect_and_login(endpoint, data_setup);
     assert!(
@@ -470,7 +415,7 @@ fn proftpd_refuses_ccc_and_the_session_goes_on() {
 /// connection: MLSD, mkdir, upload + download byte-compared, rename, delete, rmdir, QUIT. The
 /// data connections stay protected (ProFTPD requires it), so every transfer still reports a TLS
 /// session.
-fn ccc_session(mode: peers::TlsMode, versions: TlsVersions, data_setup: Data) {
+fn ccc_session(mode: peers::TlsMode, versions: TlsVersions, data_setup: DataSetup) {
     let server = Proftpd::builder()
         .tls_mode(mode)
         .tls_versions(versions)
@@ -575,7 +520,7 @@ fn proftpd_ccc_implicit_tls13_eprt() {
 fn proftpd_refuses_prot_c_transfers_fail_session_goes_on() {
     let server = explicit(TlsVersions::UpToTls13);
     let endpoint = server.endpoint();
-    let mut options = options(endpoint, EPSV);
+    let mut options = client_options(endpoint, EPSV);
     options.data_protection = ftps_std::DataProtection::Clear;
     let mut client = Client::connect(options).expect("connect");
     client

@@ -3,23 +3,12 @@
 //! own server with private data optional and with it required, and vsftpd, which accepts
 //! `PROT C` but then refuses every transfer (`force_local_data_ssl=YES`).
 
-use std::time::Duration;
+use ftps_tests::own_client::{EPSV, client_options};
 
-use ftps_std::{
-    Client, ClientOptions, DataConnectionMode, DataProtection, Error, OpError, Timeouts, TlsMode,
-    Trust,
-};
+use ftps_std::{Client, DataConnectionMode, DataProtection, Error, OpError};
 use ftps_tests::data::payload;
 use ftps_tests::own_server::OwnServer;
 use ftps_tests::peers::Vsftpd;
-
-fn timeouts() -> Timeouts {
-    Timeouts {
-        connect: Duration::from_secs(5),
-        reply: Duration::from_secs(10),
-        data_idle: Duration::from_secs(10),
-    }
-}
 
 /// This project's server on 127.0.0.1 (explicit FTPS), private data required or not.
 fn own_server(require_private_data: bool) -> OwnServer {
@@ -111,12 +100,7 @@ fn own_server_requiring_private_data_refuses_prot_c_and_stays_private() {
 fn vsftpd_forcing_private_data_refuses_clear_transfers_and_the_switch_back_works() {
     let server = Vsftpd::builder().start().unwrap();
     let endpoint = server.endpoint();
-    let mut options = ClientOptions::new(endpoint.addr.ip().to_string());
-    options.port = Some(endpoint.addr.port());
-    options.tls_mode = TlsMode::Explicit;
-    options.trust = Trust::CaFile(endpoint.ca_cert_path.clone());
-    options.timeouts = timeouts();
-    let mut client = Client::connect(options).unwrap();
+    let mut client = Client::connect(client_options(endpoint, EPSV)).unwrap();
     client.login(&endpoint.user, &endpoint.password).unwrap();
     let data = payload(200_000, 3);
     client.store("f.bin", &mut data.as_slice()).unwrap();
