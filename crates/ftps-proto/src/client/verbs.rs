@@ -266,25 +266,23 @@ impl ClientSession {
     fn queue_transfer(
         &mut self,
         command: Command,
-        verb: Verb,
-        direction: DataDirection,
         listing: Option<ListingKind>,
         rest: Option<u64>,
     ) -> Result<OpId, UsageError> {
         // File transfers set the chosen TYPE first; listings use the server's implied TYPE A.
         let transfer_type = listing.is_none().then_some(self.transfer_type);
-        self.queue_typed_transfer(command, verb, direction, listing, rest, transfer_type)
+        self.queue_typed_transfer(command, listing, rest, transfer_type)
     }
 
     fn queue_typed_transfer(
         &mut self,
         command: Command,
-        verb: Verb,
-        direction: DataDirection,
         listing: Option<ListingKind>,
         rest: Option<u64>,
         transfer_type: Option<TransferType>,
     ) -> Result<OpId, UsageError> {
+        // Only the transfer verbs above call this, each with its transfer command.
+        let (verb, direction) = transfer_shape(&command).ok_or(UsageError::InvalidArgument)?;
         let lines = listing
             .map(|_| crate::codec::listing::ListingLines::new(self.config.limits.max_listing_line));
         self.queue(OpKind::Transfer(Box::new(Transfer {
@@ -313,13 +311,7 @@ impl ClientSession {
     /// arrives as [`ClientEvent::Data`](super::ClientEvent::Data) events.
     pub fn retrieve(&mut self, path: &[u8], rest: Option<u64>) -> Result<OpId, UsageError> {
         let path = check_path(path)?;
-        self.queue_transfer(
-            Command::Retr(path),
-            Verb::Retr,
-            DataDirection::Receive,
-            None,
-            rest.filter(|&offset| offset > 0),
-        )
+        self.queue_transfer(Command::Retr(path), None, rest.filter(|&offset| offset > 0))
     }
 
     /// Uploads to `path` (`STOR`): write with [`write_data`](Self::write_data) after
@@ -327,43 +319,25 @@ impl ClientSession {
     /// [`finish_upload`](Self::finish_upload) (also for an empty file).
     pub fn store(&mut self, path: &[u8]) -> Result<OpId, UsageError> {
         let path = check_path(path)?;
-        self.queue_transfer(
-            Command::Stor(path),
-            Verb::Stor,
-            DataDirection::Send,
-            None,
-            None,
-        )
+        self.queue_transfer(Command::Stor(path), None, None)
     }
 
     /// Like [`store`](Self::store), appending (`APPE`).
     pub fn append(&mut self, path: &[u8]) -> Result<OpId, UsageError> {
         let path = check_path(path)?;
-        self.queue_transfer(
-            Command::Appe(path),
-            Verb::Appe,
-            DataDirection::Send,
-            None,
-            None,
-        )
+        self.queue_transfer(Command::Appe(path), None, None)
     }
 
     /// Like [`store`](Self::store), the server picks a unique name (`STOU`; the name is in the
     /// preliminary reply).
     pub fn store_unique(&mut self) -> Result<OpId, UsageError> {
-        self.queue_transfer(Command::Stou, Verb::Stou, DataDirection::Send, None, None)
+        self.queue_transfer(Command::Stou, None, None)
     }
 
     /// `LIST [path]`: entries arrive as [`ListingEntry::List`](super::ListingEntry::List).
     pub fn list(&mut self, path: Option<&[u8]>) -> Result<OpId, UsageError> {
         let path = check_optional(path)?;
-        self.queue_transfer(
-            Command::List(path),
-            Verb::List,
-            DataDirection::Receive,
-            Some(ListingKind::List),
-            None,
-        )
+        self.queue_transfer(Command::List(path), Some(ListingKind::List), None)
     }
 
     /// `LIST [path]` delivered raw: the listing's bytes arrive as
@@ -371,38 +345,19 @@ impl ClientSession {
     /// display, or a parser of the application's own).
     pub fn list_raw(&mut self, path: Option<&[u8]>) -> Result<OpId, UsageError> {
         let path = check_optional(path)?;
-        self.queue_typed_transfer(
-            Command::List(path),
-            Verb::List,
-            DataDirection::Receive,
-            None,
-            None,
-            None,
-        )
+        self.queue_typed_transfer(Command::List(path), None, None, None)
     }
 
     /// `NLST [path]`: names arrive as [`ListingEntry::Name`](super::ListingEntry::Name).
     pub fn nlst(&mut self, path: Option<&[u8]>) -> Result<OpId, UsageError> {
         let path = check_optional(path)?;
-        self.queue_transfer(
-            Command::Nlst(path),
-            Verb::Nlst,
-            DataDirection::Receive,
-            Some(ListingKind::Nlst),
-            None,
-        )
+        self.queue_transfer(Command::Nlst(path), Some(ListingKind::Nlst), None)
     }
 
     /// `MLSD [path]`: entries arrive as [`ListingEntry::Mlsd`](super::ListingEntry::Mlsd).
     pub fn mlsd(&mut self, path: Option<&[u8]>) -> Result<OpId, UsageError> {
         let path = check_optional(path)?;
-        self.queue_transfer(
-            Command::Mlsd(path),
-            Verb::Mlsd,
-            DataDirection::Receive,
-            Some(ListingKind::Mlsd),
-            None,
-        )
+        self.queue_transfer(Command::Mlsd(path), Some(ListingKind::Mlsd), None)
     }
 
     /// Writes upload data for `op`; returns how many bytes were taken (`0` until the data
@@ -520,4 +475,20 @@ impl ClientSession {
             channel: Channel::Data(id),
         });
     }
+}
+
+/// The verb of a transfer command and the direction its data flows (seen from the client);
+/// `None` for any other command.
+fn transfer_shape(command: &Command) -> Option<(Verb, DataDirection)> {
+    use DataDirection::{Receive, Send};
+    Some(match command {
+        Command::Retr(_) => (Verb::Retr, Receive),
+        Command::List(_) => (Verb::List, Receive),
+        Command::Nlst(_) => (Verb::Nlst, Receive),
+        Command::Mlsd(_) => (Verb::Mlsd, Receive),
+        Command::Stor(_) => (Verb::Stor, Send),
+        Command::Appe(_) => (Verb::Appe, Send),
+        Command::Stou => (Verb::Stou, Send),
+        _ => return None,
+    })
 }
