@@ -551,6 +551,21 @@ impl DataConnection {
         }
     }
 
+    /// True when received payload waits to be taken with [`read`](Self::read).
+    pub fn has_unread(&self) -> bool {
+        self.inbound.len() > self.lent
+    }
+
+    /// Copies received payload into `buf` and drops it from the buffer; returns how many bytes
+    /// (0 when nothing waits). The connection completes only once everything was read.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        self.release_chunk();
+        let n = buf.len().min(self.inbound.len());
+        buf[..n].copy_from_slice(&self.inbound[..n]);
+        self.inbound.drain(..n);
+        n
+    }
+
     /// Takes all received payload at once (for listings parsed by the session).
     pub fn take_inbound(&mut self) -> Vec<u8> {
         self.lent = 0;

@@ -32,6 +32,14 @@ impl Instant {
         Self(self.0.saturating_add(nanos))
     }
 
+    /// The later of `self` and `now`: how both sessions take the time of an input. A caller's
+    /// clock is monotonic, but inputs from different threads may arrive slightly out of order;
+    /// a session's time never goes back.
+    #[must_use]
+    pub fn advanced_to(self, now: Self) -> Self {
+        if now > self { now } else { self }
+    }
+
     /// The time elapsed from `earlier` to `self`, or zero if `earlier` is later (a caller's
     /// clock is monotonic, but inputs from different threads may arrive slightly out of order).
     pub fn saturating_duration_since(self, earlier: Self) -> Duration {
@@ -53,6 +61,12 @@ impl DataId {
     /// The number, for logs and bindings.
     pub const fn get(self) -> u32 {
         self.0
+    }
+
+    /// The id with this number (from [`get`](Self::get)), for bindings that pass ids as
+    /// integers. Input for a data id the session does not know (any more) is ignored.
+    pub const fn from_raw(raw: u32) -> Self {
+        Self(raw)
     }
 }
 
@@ -84,6 +98,15 @@ pub enum IoRequest {
         data: DataId,
         /// The local address to listen on.
         ip: IpAddr,
+    },
+    /// The connection just accepted for `data` (reported with the session's
+    /// `handle_accepted`) is refused — its peer is not the control connection's host (port
+    /// theft), or the data connection already has its socket: close that connection only and
+    /// keep the listener accepting. A data channel's listener lives until the channel's
+    /// [`Close`](Self::Close).
+    RefuseAccepted {
+        /// The data connection whose accepted socket to drop.
+        data: DataId,
     },
     /// Everything for `channel` has been handed out for transmission: after writing it, shut
     /// down the socket's write side (the peer sees end of stream).
@@ -135,6 +158,14 @@ impl core::fmt::Display for IoErrorKind {
 }
 
 /// What a session's drain returns, one item per call.
+///
+/// Transmit bytes may be buffered by the driver: once handed out they belong to the driver,
+/// which must send them on their channel in order and completely (or report the channel's
+/// failure with `handle_io_error`). A driver that cannot write a channel now (a full socket
+/// buffer) keeps the bytes, tells the session with `handle_transmit_blocked(channel)` — the
+/// drain then hands out nothing more for that channel, so the control channel still gets its
+/// bytes (ABOR, STAT) while a data socket is full — and calls
+/// `handle_transmit_ready(channel)` once it wrote what it held.
 #[derive(Debug)]
 #[must_use]
 #[non_exhaustive]

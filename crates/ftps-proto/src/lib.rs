@@ -35,6 +35,7 @@ extern crate alloc;
 pub mod client;
 pub mod codec;
 pub mod data;
+pub mod error;
 pub mod io;
 pub mod server;
 pub mod tls;

@@ -341,8 +341,7 @@ fn quit_ends_the_session_in_order_exactly_once() {
     assert_eq!(h.client.noop(), Err(UsageError::Closed));
     // Later inputs are ignored; no second Closed.
     h.client
-        .handle_receive(Channel::Control, b"200 late\r\n", h.instant())
-        .unwrap();
+        .handle_receive(Channel::Control, b"200 late\r\n", h.instant());
     h.run();
     assert_eq!(h.closed_count(), 1);
 }
@@ -1079,15 +1078,15 @@ fn verbs_after_close_and_unknown_ops_are_usage_errors() {
     let noop = h.client.noop().unwrap();
     assert!(matches!(
         h.client.write_data(noop, b"x"),
-        Err(UsageError::WrongOp(_))
+        Err(UsageError::WrongCall(_))
     ));
     h.run();
-    assert_eq!(h.client.write_data(noop, b"x"), Err(UsageError::UnknownOp));
-    assert_eq!(h.client.abort(noop), Err(UsageError::UnknownOp));
+    assert_eq!(h.client.write_data(noop, b"x"), Err(UsageError::UnknownId));
+    assert_eq!(h.client.abort(noop), Err(UsageError::UnknownId));
     let retr = h.client.retrieve(b"f", None).unwrap();
     assert!(matches!(
         h.client.finish_upload(retr),
-        Err(UsageError::WrongOp(_))
+        Err(UsageError::WrongCall(_))
     ));
     h.run();
     h.client.quit().unwrap();
@@ -1338,8 +1337,7 @@ fn drive_plaintext_session_with(control: &[u8], cuts: &[usize]) -> usize {
         let mut rest = &control[start..end];
         while !rest.is_empty() {
             let taken = session
-                .handle_receive(Channel::Control, rest, Instant::from_nanos(2 + i as u64))
-                .unwrap();
+                .handle_receive(Channel::Control, rest, Instant::from_nanos(2 + i as u64));
             rest = &rest[taken.max(1).min(rest.len())..];
             drain(&mut session, &mut closed, 2 + i as u64);
         }
@@ -2035,7 +2033,7 @@ fn raw_pbsz_and_prot_are_refused_in_favour_of_the_verb() {
     ] {
         assert!(matches!(
             h.client.raw_command(verb, Some(argument)),
-            Err(UsageError::WrongOp(_))
+            Err(UsageError::WrongCall(_))
         ));
     }
     h.run();

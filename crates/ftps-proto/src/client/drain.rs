@@ -18,99 +18,98 @@ impl ClientSession {
     /// The next thing for the driver to do. Call until it returns `Output::Wait`.
     ///
     /// - `Transmit { channel, len }`: send `buf[..len]` on `channel` (an empty `buf` gets no
-    ///   transmit).
+    ///   transmit); control bytes come first, and nothing comes for a channel the driver
+    ///   reported blocked.
     /// - `Io(request)`: connect, listen, shut down a write side, or close, and report back.
-    /// - `Event(event)`: for the application; `ClientEvent::Data` borrows the session's
-    ///   buffer until the next call.
+    /// - `Event(event)`: for the application (owned data).
     /// - `Wait { deadline }`: nothing more until new input or `deadline`.
-    pub fn poll_output(&mut self, buf: &mut [u8], now: Instant) -> Output<ClientEvent<'_>> {
+    pub fn poll_output(&mut self, buf: &mut [u8], now: Instant) -> Output<ClientEvent> {
         self.enter(now);
         self.process_data();
 
-        if !buf.is_empty() {
-            if let Some(tls) = &mut self.control_tls {
-                if self.ended.is_none()
-                    && tls.is_handshake_complete()
-                    && !self.command_out.is_empty()
-                {
-                    match tls.write(&self.command_out) {
-                        Ok(n) => {
-                            self.command_out.drain(..n);
-                        }
-                        Err(err) => self.end(Some(super::ClientError::Tls(err))),
-                    }
-                }
-            }
-            if let Some(tls) = &mut self.cleared_tls {
-                let len = tls.take_transmit(buf);
-                if len > 0 {
-                    return Output::Transmit {
-                        channel: Channel::Control,
-                        len,
-                    };
-                }
-                self.cleared_tls = None;
-            }
-            if let Some(tls) = &mut self.control_tls {
-                let len = tls.take_transmit(buf);
-                if len > 0 {
-                    return Output::Transmit {
-                        channel: Channel::Control,
-                        len,
-                    };
-                }
-            } else if !self.command_out.is_empty() && !self.control_closed {
-                let len = self.command_out.len().min(buf.len());
-                buf[..len].copy_from_slice(&self.command_out[..len]);
-                self.command_out.drain(..len);
+        if !buf.is_empty() && !self.blocked.contains(Channel::Control) {
+            if let Some(len) = self.take_control_transmit(buf) {
                 return Output::Transmit {
                     channel: Channel::Control,
                     len,
                 };
             }
-            if let Some(slot) = &mut self.data {
+        }
+        if let Some(slot) = &mut self.data {
+            let channel = Channel::Data(slot.conn.id());
+            if !buf.is_empty() && !self.blocked.contains(channel) {
                 let len = slot.conn.take_transmit(buf);
                 if len > 0 {
-                    let channel = Channel::Data(slot.conn.id());
                     self.touch_data();
                     return Output::Transmit { channel, len };
                 }
             }
-        }
-
-        if let Some(slot) = &mut self.data {
-            let channel = Channel::Data(slot.conn.id());
             if slot.conn.take_shutdown_request() {
                 return Output::Io(IoRequest::ShutdownWrite { channel });
             }
             if slot.closing && !slot.conn.has_transmit() {
                 self.data = None;
+                self.blocked.set(channel, false);
                 return Output::Io(IoRequest::Close { channel });
             }
         }
         if let Some(request) = self.io.pop_front() {
+            if let IoRequest::Close { channel } = request {
+                self.blocked.set(channel, false);
+            }
             return Output::Io(request);
         }
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
-        let chunk_op = self
-            .data
-            .as_ref()
-            .and_then(|slot| (slot.conn.has_chunk() && !slot.closing).then_some(slot.op));
-        let Some(op) = chunk_op else {
-            return self.closed_or_wait();
-        };
-        match self.data.as_mut() {
-            Some(slot) => Output::Event(ClientEvent::Data {
-                op,
-                bytes: slot.conn.chunk(),
-            }),
-            None => Output::Wait { deadline: None },
+        if let Some(slot) = &mut self.data {
+            let download = self.ops.front().is_some_and(|op| {
+                op.id == slot.op
+                    && matches!(&op.kind, OpKind::Transfer(t) if t.listing.is_none())
+            });
+            if download && !slot.closing && !slot.readable_announced && slot.conn.has_unread() {
+                slot.readable_announced = true;
+                return Output::Event(ClientEvent::Readable { op: slot.op });
+            }
         }
+        self.closed_or_wait()
     }
 
-    fn closed_or_wait(&mut self) -> Output<ClientEvent<'static>> {
+    /// Control-channel bytes to send: commands through TLS (or in clear), and the TLS
+    /// shutdown after CCC.
+    fn take_control_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if let Some(tls) = &mut self.control_tls {
+            if self.ended.is_none() && tls.is_handshake_complete() && !self.command_out.is_empty()
+            {
+                match tls.write(&self.command_out) {
+                    Ok(n) => {
+                        self.command_out.drain(..n);
+                    }
+                    Err(err) => self.end(Some(super::ClientError::Tls(err))),
+                }
+            }
+        }
+        if let Some(tls) = &mut self.cleared_tls {
+            let len = tls.take_transmit(buf);
+            if len > 0 {
+                return Some(len);
+            }
+            self.cleared_tls = None;
+        }
+        if let Some(tls) = &mut self.control_tls {
+            let len = tls.take_transmit(buf);
+            return (len > 0).then_some(len);
+        }
+        if !self.command_out.is_empty() && !self.control_closed {
+            let len = self.command_out.len().min(buf.len());
+            buf[..len].copy_from_slice(&self.command_out[..len]);
+            self.command_out.drain(..len);
+            return Some(len);
+        }
+        None
+    }
+
+    fn closed_or_wait(&mut self) -> Output<ClientEvent> {
         if let Some(error) = &self.ended {
             if !self.closed_reported {
                 self.closed_reported = true;
@@ -162,13 +161,13 @@ impl ClientSession {
             let Some((op, transfer)) = front else {
                 // A data connection whose operation is over: only flushing and closing remain.
                 while slot.conn.next_event().is_some() {}
-                if slot.conn.has_chunk() {
+                if slot.conn.has_unread() {
                     slot.conn.take_inbound();
                 }
                 break;
             };
             if let (Some(kind), Some(lines)) = (transfer.listing, transfer.lines.as_mut()) {
-                if slot.conn.has_chunk() && self.events.len() < MAX_QUEUED_EVENTS {
+                if slot.conn.has_unread() && self.events.len() < MAX_QUEUED_EVENTS {
                     let bytes = slot.conn.take_inbound();
                     lines.push(&bytes);
                     progressed = true;

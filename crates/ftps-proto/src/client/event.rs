@@ -3,9 +3,10 @@
 use alloc::vec::Vec;
 
 use crate::codec::addr::AddrError;
-use crate::codec::listing::{ListLine, ListingError, MlsxEntry};
+use crate::codec::listing::{FtpTime, ListLine, ListingError, MlsxEntry};
 use crate::codec::reply::{Reply, ReplyError};
 use crate::data::DataError;
+use crate::error::ErrorKind;
 use crate::io::IoErrorKind;
 use crate::tls::{TlsError, TlsInfo};
 
@@ -16,6 +17,13 @@ pub struct OpId(u64);
 impl OpId {
     pub(crate) const fn new(id: u64) -> Self {
         Self(id)
+    }
+
+    /// The id with this number (from [`get`](Self::get)), for bindings that pass ids as
+    /// integers. A number the session never handed out is refused by the session
+    /// ([`UsageError::UnknownId`](crate::error::UsageError::UnknownId)).
+    pub const fn from_raw(raw: u64) -> Self {
+        Self(raw)
     }
 
     /// The number, for logs and bindings.
@@ -46,11 +54,12 @@ pub enum TraceDirection {
     Received,
 }
 
-/// What the session tells the application. Data slices are borrowed until the next call on
-/// the session.
-#[derive(Debug)]
+/// What the session tells the application: owned plain data, no lifetime (downloaded bytes are
+/// announced by [`Readable`](Self::Readable) and taken with
+/// [`ClientSession::read_data`](super::ClientSession::read_data)).
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum ClientEvent<'a> {
+pub enum ClientEvent {
     /// The server's greeting (220) arrived.
     Connected {
         /// The greeting.
@@ -91,12 +100,14 @@ pub enum ClientEvent<'a> {
         /// The line's bytes, without CRLF.
         line: Vec<u8>,
     },
-    /// A chunk of a download (RETR), borrowed until the next call.
-    Data {
+    /// Downloaded bytes (RETR, or a raw `LIST`) wait to be taken with
+    /// [`read_data`](super::ClientSession::read_data). Reported once each time bytes arrive
+    /// after `read_data` emptied the buffer: keep reading until it returns 0. Until they are
+    /// read, the session takes no more input from the data connection, and the transfer does
+    /// not complete.
+    Readable {
         /// The transfer.
         op: OpId,
-        /// The bytes.
-        bytes: &'a [u8],
     },
     /// An entry of a listing (LIST, NLST, MLSD).
     Listing {
@@ -110,28 +121,53 @@ pub enum ClientEvent<'a> {
         /// The transfer.
         op: OpId,
     },
-    /// A transfer's data connection ended cleanly and its final 2yz reply arrived.
-    TransferCompleted {
-        /// The transfer.
-        op: OpId,
-        /// Payload bytes moved.
-        bytes: u64,
-        /// Whether the data connection's TLS session resumed the control connection's
-        /// (`None` in clear).
-        resumed: Option<bool>,
-    },
-    /// An operation ended: its final reply, or why it failed. Reported once per operation.
+    /// An operation ended: its final reply and what it yields, or why it failed. Reported
+    /// once per operation. A transfer completes only when its data connection ended cleanly
+    /// (every byte read by the application) and its final 2yz arrived.
     Completed {
         /// The operation.
         op: OpId,
-        /// The final reply (2yz), or the failure (a 4yz/5yz reply is
-        /// [`OpError::Rejected`]).
-        result: Result<Reply, OpError>,
+        /// The final reply (2yz) with the operation's typed value, or the failure (a 4yz/5yz
+        /// reply is [`OpError::Rejected`]).
+        result: Result<Completion, OpError>,
     },
     /// The session ended. Reported exactly once, last; `None` after an orderly `QUIT`.
     Closed {
         /// Why, when it was not an orderly end.
         error: Option<ClientError>,
+    },
+}
+
+/// A successful operation's final reply and the value parsed from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The final (2yz) reply.
+    pub reply: Reply,
+    /// What the operation yields, parsed by the session.
+    pub value: OpValue,
+}
+
+/// What a successful operation yields, beyond its reply. The session parses each verb's reply
+/// once, here, so no driver or binding parses FTP replies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpValue {
+    /// Nothing beyond the reply (login, CWD, DELE, RMD, rename, raw commands, ...).
+    None,
+    /// A path from a `257` reply: `PWD` (always), `MKD` (when the server names the directory;
+    /// otherwise [`OpValue::None`]).
+    Path(Vec<u8>),
+    /// The size from `SIZE`'s `213` reply.
+    Size(u64),
+    /// The modification time from `MDTM`'s `213` reply (UTC).
+    Modified(FtpTime),
+    /// A transfer (download, upload, listing) moved its data.
+    Transfer {
+        /// Payload bytes moved.
+        bytes: u64,
+        /// Whether the data connection's TLS session resumed the control connection's
+        /// (`None` in clear).
+        resumed: Option<bool>,
     },
 }
 
@@ -171,6 +207,47 @@ pub enum OpError {
     /// The session ended before the operation completed.
     #[error("the session ended")]
     SessionClosed,
+    /// A login queued before this operation failed, so it was not sent (no command runs
+    /// after a refused login; a later login or `QUIT` runs again).
+    #[error("not sent: the login before it failed")]
+    LoginFailed,
+    /// The positive reply does not carry what the command promises (a `257` without a
+    /// quoted path to `PWD`, a `213` without a number to `SIZE` or a time to `MDTM`).
+    #[error("could not understand the reply {} to {command}", reply.code)]
+    UnparsableReply {
+        /// The command the reply answered.
+        command: &'static str,
+        /// The reply.
+        reply: Reply,
+    },
+}
+
+impl OpError {
+    /// The stable category of this failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Rejected { .. } | Self::AccountRequired | Self::LoginFailed => {
+                ErrorKind::Refused
+            }
+            Self::UnexpectedReply { .. }
+            | Self::BadPassiveAddress(_)
+            | Self::UnparsableReply { .. } => ErrorKind::Protocol,
+            Self::Data(error) => error.kind(),
+            Self::NotSecured => ErrorKind::Usage,
+            Self::Aborted => ErrorKind::Aborted,
+            Self::SessionClosed => ErrorKind::Closed,
+        }
+    }
+
+    /// The server's reply, when the failure carries one.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Self::Rejected { reply }
+            | Self::UnexpectedReply { reply, .. }
+            | Self::UnparsableReply { reply, .. } => Some(reply),
+            _ => None,
+        }
+    }
 }
 
 /// Why the session ended.
@@ -216,6 +293,32 @@ pub enum ClientError {
     TimedOut(TimeoutKind),
 }
 
+impl ClientError {
+    /// The stable category of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Protocol(error) => error.kind(),
+            Self::Tls(error) | Self::ClearFailed(error) => error.kind(),
+            Self::TlsRefused { .. }
+            | Self::DataProtectionRefused { .. }
+            | Self::ServiceClosing { .. } => ErrorKind::Refused,
+            Self::ConnectionLost | Self::Io(_) => ErrorKind::Io,
+            Self::TimedOut(_) => ErrorKind::TimedOut,
+        }
+    }
+
+    /// The server's reply, when the error carries one.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Self::TlsRefused { reply }
+            | Self::DataProtectionRefused { reply }
+            | Self::ServiceClosing { reply } => Some(reply),
+            Self::Protocol(ProtocolError::UnexpectedReply { reply, .. }) => Some(reply),
+            _ => None,
+        }
+    }
+}
+
 /// Which timer expired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TimeoutKind {
@@ -254,30 +357,13 @@ pub enum ProtocolError {
     ForeignDataPeer,
 }
 
-/// The application misused the session API.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum UsageError {
-    /// An argument contains CR or LF (command injection).
-    #[error("argument contains CR or LF")]
-    LineBreakInArgument,
-    /// An argument is empty where the command needs one.
-    #[error("invalid argument")]
-    InvalidArgument,
-    /// The session has ended.
-    #[error("the session is closed")]
-    Closed,
-    /// No such operation (or it already completed).
-    #[error("unknown operation")]
-    UnknownOp,
-    /// The operation is not a transfer in the needed direction.
-    #[error("the operation cannot do that: {0}")]
-    WrongOp(&'static str),
-    /// Too many operations queued.
-    #[error("too many pending operations")]
-    TooManyPending,
-    /// The operation needs a TLS-protected control connection and this one is not (plaintext
-    /// mode, a refused `AUTH TLS` the configuration accepted, or after `CCC`).
-    #[error("the control connection is not protected by TLS")]
-    NotSecured,
+impl ProtocolError {
+    /// [`ErrorKind::Limit`] for a reply over the configured limits, [`ErrorKind::Protocol`]
+    /// otherwise.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::MalformedReply(error) if error.is_limit() => ErrorKind::Limit,
+            _ => ErrorKind::Protocol,
+        }
+    }
 }

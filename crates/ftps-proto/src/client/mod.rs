@@ -46,9 +46,10 @@ mod state;
 mod verbs;
 
 pub use config::{DataConnectionMode, DataProtection, Limits, SessionConfig, Timeouts, TlsMode};
+pub use crate::error::UsageError;
 pub use event::{
-    ClientError, ClientEvent, ListingEntry, OpError, OpId, ProtocolError, TimeoutKind,
-    TraceDirection, UsageError,
+    ClientError, ClientEvent, Completion, ListingEntry, OpError, OpId, OpValue, ProtocolError,
+    TimeoutKind, TraceDirection,
 };
 
 use alloc::boxed::Box;
@@ -146,6 +147,8 @@ struct Transfer {
     /// The server answered the transfer command with a 1yz (or already with its final 2yz):
     /// it will use the data connection, so its TLS handshake may start.
     accepted: bool,
+    /// `list_entries`: MLSD or LIST is picked from FEAT when the transfer starts.
+    pick_listing: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,10 +218,27 @@ struct DataSlot {
     conn: DataConnection,
     /// The operation is over: close the socket once the last bytes went out.
     closing: bool,
+    /// `Readable` was reported and the application has not emptied the buffer since.
+    readable_announced: bool,
 }
 
-/// An owned event waiting in the queue (everything but borrowed data chunks).
-type QueuedEvent = ClientEvent<'static>;
+/// Which channels the driver cannot write now (`handle_transmit_blocked`): the drain hands
+/// out no bytes for them.
+#[derive(Debug, Default)]
+pub(crate) struct BlockedChannels(Vec<Channel>);
+
+impl BlockedChannels {
+    pub(crate) fn set(&mut self, channel: Channel, blocked: bool) {
+        self.0.retain(|c| *c != channel);
+        if blocked {
+            self.0.push(channel);
+        }
+    }
+
+    pub(crate) fn contains(&self, channel: Channel) -> bool {
+        self.0.contains(&channel)
+    }
+}
 
 /// The FTPS client session. See the [module documentation](self).
 #[derive(Debug)]
@@ -239,7 +259,9 @@ pub struct ClientSession {
     next_data: u32,
     data: Option<DataSlot>,
     io: VecDeque<IoRequest>,
-    events: VecDeque<QueuedEvent>,
+    events: VecDeque<ClientEvent>,
+    /// Channels the driver cannot write now.
+    blocked: BlockedChannels,
     local_addr: Option<SocketAddr>,
     features: Vec<Vec<u8>>,
     utf8: bool,
@@ -297,6 +319,7 @@ impl ClientSession {
             data: None,
             io,
             events: VecDeque::new(),
+            blocked: BlockedChannels::default(),
             local_addr: None,
             features: Vec::new(),
             utf8: false,
@@ -366,8 +389,8 @@ impl ClientSession {
 
     // ------------------------------------------------------------------ inputs
 
-    /// A requested connection is up: the control connection (with the local address, used
-    /// for active mode) or a passive data connection.
+    /// A requested connection is up (`Io(Connect)`), with its local address: the control
+    /// connection (the address is used for active mode) or a passive data connection.
     pub fn handle_connected(&mut self, channel: Channel, local: SocketAddr, now: Instant) {
         self.enter(now);
         if self.ended.is_some() {
@@ -447,8 +470,10 @@ impl ClientSession {
         self.arm_reply_timer();
     }
 
-    /// Active mode: the server connected to the listener for `data` from `peer`. A peer other
-    /// than the control connection's host is refused (port theft).
+    /// Active mode: the listener for `data` accepted a connection from `peer`. A peer other
+    /// than the control connection's host is refused (port theft): the transfer fails with
+    /// [`DataError::ForeignPeer`](crate::data::DataError::ForeignPeer) and the session asks
+    /// to close the channel (`Io(Close)`).
     pub fn handle_accepted(&mut self, data: DataId, peer: SocketAddr, now: Instant) {
         self.enter(now);
         if self.ended.is_some() {
@@ -473,31 +498,43 @@ impl ClientSession {
         self.maybe_start_data();
     }
 
-    /// Bytes received on `channel`. Returns how many were taken; feed the rest again after
-    /// draining [`poll_output`](Self::poll_output).
-    pub fn handle_receive(
-        &mut self,
-        channel: Channel,
-        bytes: &[u8],
-        now: Instant,
-    ) -> Result<usize, UsageError> {
+    /// Bytes received on `channel`. Returns how many were taken; keep the rest, stop reading
+    /// that socket, and feed the rest again after draining [`poll_output`](Self::poll_output)
+    /// (the session's buffers are bounded: this is its back-pressure). Bytes for a channel
+    /// the session no longer has, or after it ended, are taken and dropped.
+    pub fn handle_receive(&mut self, channel: Channel, bytes: &[u8], now: Instant) -> usize {
         self.enter(now);
         if self.ended.is_some() {
-            return Ok(bytes.len());
+            return bytes.len();
         }
         match channel {
-            Channel::Control => Ok(self.receive_control(bytes)),
+            Channel::Control => self.receive_control(bytes),
             Channel::Data(id) => {
                 let Some(slot) = self.data.as_mut().filter(|slot| slot.conn.id() == id) else {
-                    return Ok(bytes.len());
+                    return bytes.len();
                 };
                 let taken = slot.conn.feed(bytes);
                 if taken > 0 {
                     self.touch_data();
                 }
-                Ok(taken)
+                taken
             }
         }
+    }
+
+    /// The driver cannot write `channel` now (its socket buffer is full) and holds bytes for
+    /// it: the drain hands out no more bytes for that channel until
+    /// [`handle_transmit_ready`](Self::handle_transmit_ready), and the other channels keep
+    /// flowing.
+    pub fn handle_transmit_blocked(&mut self, channel: Channel, now: Instant) {
+        self.enter(now);
+        self.blocked.set(channel, true);
+    }
+
+    /// The driver wrote what it held for `channel` and can take more.
+    pub fn handle_transmit_ready(&mut self, channel: Channel, now: Instant) {
+        self.enter(now);
+        self.blocked.set(channel, false);
     }
 
     /// End of stream on `channel`.

@@ -13,21 +13,15 @@ use super::{
     parse_pasv_reply,
 };
 use super::{LoginStep, ProtectionStep, Verb};
+use super::{Completion, OpValue};
+use crate::codec::listing::FtpTime;
+use crate::codec::reply::{quoted_pathname, size_value};
 use crate::io::{Channel, IoRequest};
 
 impl ClientSession {
-    /// Every input starts here: time moves forward only, and a lent data chunk is released.
+    /// Every input starts here: time moves forward only (the same clamp as the server's).
     pub(super) fn enter(&mut self, now: crate::io::Instant) {
-        if now > self.now {
-            self.now = now;
-        }
-        self.release_lent();
-    }
-
-    pub(super) fn release_lent(&mut self) {
-        if let Some(slot) = &mut self.data {
-            slot.conn.release_chunk();
-        }
+        self.now = self.now.advanced_to(now);
     }
 
     pub(super) fn arm_reply_timer(&mut self) {
@@ -769,6 +763,7 @@ impl ClientSession {
             op,
             conn,
             closing: false,
+            readable_announced: false,
         });
         id
     }
@@ -958,6 +953,7 @@ impl ClientSession {
             .as_ref()
             .and_then(|slot| slot.conn.result().cloned())
             .and_then(Result::err);
+        let mlsd_offered = self.mlsd_offered();
         let Some(Op {
             kind: OpKind::Transfer(transfer),
             ..
@@ -965,6 +961,19 @@ impl ClientSession {
         else {
             return false;
         };
+        if transfer.pick_listing {
+            // `list_entries`: the listing the server's trusted FEAT says it has.
+            transfer.pick_listing = false;
+            if mlsd_offered {
+                let path = match &transfer.command {
+                    Command::List(path) => path.clone(),
+                    _ => None,
+                };
+                transfer.command = Command::Mlsd(path);
+                transfer.verb = Verb::Mlsd;
+                transfer.listing = Some(super::ListingKind::Mlsd);
+            }
+        }
         if transfer.step != TransferStep::Running {
             if transfer.abort == AbortState::Requested {
                 self.complete_front(Err(OpError::Aborted));
@@ -1067,9 +1076,8 @@ impl ClientSession {
                         DataDirection::Send => slot.conn.bytes_sent(),
                     });
                 let resumed = transfer.resumed;
-                self.events
-                    .push_back(ClientEvent::TransferCompleted { op, bytes, resumed });
-                self.complete_front(Ok(final_reply));
+                let _ = op;
+                self.complete_front_with(Ok(final_reply), OpValue::Transfer { bytes, resumed });
                 self.drive();
             }
         }
@@ -1117,11 +1125,25 @@ impl ClientSession {
         self.arm_reply_timer();
     }
 
-    /// Ends the front operation with `result` (and its data connection).
+    /// Ends the front operation with `result` (and its data connection); a positive reply's
+    /// value is parsed from it (the one place each verb's reply is understood).
     pub(super) fn complete_front(&mut self, result: Result<Reply, OpError>) {
+        let value = match (&result, self.ops.front()) {
+            (Ok(reply), Some(op)) => op_value(&op.kind, reply),
+            _ => Ok(OpValue::None),
+        };
+        match value {
+            Ok(value) => self.complete_front_with(result, value),
+            Err(error) => self.complete_front_with(Err(error), OpValue::None),
+        }
+    }
+
+    /// Ends the front operation with `result` and, when it succeeded, `value`.
+    pub(super) fn complete_front_with(&mut self, result: Result<Reply, OpError>, value: OpValue) {
         let Some(op) = self.ops.pop_front() else {
             return;
         };
+        let login_failed = matches!(op.kind, OpKind::Login { .. }) && result.is_err();
         if let Some(slot) = self.data.as_mut().filter(|slot| slot.op == op.id) {
             if slot.conn.result().is_none() {
                 slot.conn.cancel();
@@ -1129,15 +1151,43 @@ impl ClientSession {
             slot.closing = true;
         }
         self.data_deadline = None;
-        self.complete_event(op.id, result);
+        self.complete_event(op.id, result.map(|reply| Completion { reply, value }));
+        if login_failed {
+            self.fail_ops_after_failed_login();
+        }
+    }
+
+    /// A login failed: the operations queued behind it would run unauthenticated (a RETR
+    /// after a 530 must never be sent). They fail with [`OpError::LoginFailed`] up to the next
+    /// login, `QUIT` or raw command (the application speaking FTP itself, e.g. its own
+    /// `USER`/`PASS`), which run as queued.
+    fn fail_ops_after_failed_login(&mut self) {
+        while let Some(op) = self.ops.front() {
+            if matches!(
+                op.kind,
+                OpKind::Login { .. } | OpKind::Quit { .. } | OpKind::Raw { .. }
+            ) {
+                break;
+            }
+            if let Some(op) = self.ops.pop_front() {
+                self.complete_event(op.id, Err(OpError::LoginFailed));
+            }
+        }
     }
 
     pub(super) fn fail_front(&mut self, error: OpError) {
         self.complete_front(Err(error));
     }
 
-    pub(super) fn complete_event(&mut self, op: OpId, result: Result<Reply, OpError>) {
+    pub(super) fn complete_event(&mut self, op: OpId, result: Result<Completion, OpError>) {
         self.events.push_back(ClientEvent::Completed { op, result });
+    }
+
+    /// True when the trusted FEAT reply lists `MLST` (so `MLSD` exists, RFC 3659 §7.8).
+    pub(super) fn mlsd_offered(&self) -> bool {
+        self.features
+            .iter()
+            .any(|line| line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"MLST"))
     }
 
     /// Orderly end after QUIT: close_notify on the control connection, then close it.
@@ -1173,6 +1223,29 @@ impl ClientSession {
         });
         self.ended = Some(error);
     }
+}
+
+/// What a successful operation yields, parsed from its final reply; an error when the reply
+/// lacks what the command promises.
+fn op_value(kind: &OpKind, reply: &Reply) -> Result<OpValue, OpError> {
+    let unparsable = |command| OpError::UnparsableReply {
+        command,
+        reply: reply.clone(),
+    };
+    let OpKind::Simple { command, .. } = kind else {
+        return Ok(OpValue::None);
+    };
+    Ok(match command {
+        Command::Pwd => OpValue::Path(quoted_pathname(reply).ok_or_else(|| unparsable("PWD"))?),
+        // A server may answer MKD with 250 and no name (RFC 959 allows only 257, but real
+        // servers differ): the directory exists either way.
+        Command::Mkd(_) => quoted_pathname(reply).map_or(OpValue::None, OpValue::Path),
+        Command::Size(_) => OpValue::Size(size_value(reply).ok_or_else(|| unparsable("SIZE"))?),
+        Command::Mdtm(_) => OpValue::Modified(
+            FtpTime::parse(reply.first_line()).map_err(|_| unparsable("MDTM"))?,
+        ),
+        _ => OpValue::None,
+    })
 }
 
 /// The `PROT` argument for a protection level.

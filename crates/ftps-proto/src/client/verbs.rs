@@ -203,7 +203,7 @@ impl ClientSession {
                     | Verb::Port
                     | Verb::Eprt
             ) {
-                return Err(UsageError::WrongOp("use the dedicated verb"));
+                return Err(UsageError::WrongCall("use the dedicated verb"));
             }
         }
         self.queue(OpKind::Raw {
@@ -304,11 +304,13 @@ impl ClientSession {
             listen: None,
             abort_reason: None,
             accepted: false,
+            pick_listing: false,
         })))
     }
 
     /// Downloads `path` (`RETR`), from byte `rest` when given (`REST`, RFC 3659 §5). The data
-    /// arrives as [`ClientEvent::Data`](super::ClientEvent::Data) events.
+    /// is announced by [`ClientEvent::Readable`](super::ClientEvent::Readable) and taken with
+    /// [`read_data`](Self::read_data).
     pub fn retrieve(&mut self, path: &[u8], rest: Option<u64>) -> Result<OpId, UsageError> {
         let path = check_path(path)?;
         self.queue_transfer(Command::Retr(path), None, rest.filter(|&offset| offset > 0))
@@ -340,9 +342,9 @@ impl ClientSession {
         self.queue_transfer(Command::List(path), Some(ListingKind::List), None)
     }
 
-    /// `LIST [path]` delivered raw: the listing's bytes arrive as
-    /// [`ClientEvent::Data`](super::ClientEvent::Data), exactly as the server sent them (for
-    /// display, or a parser of the application's own).
+    /// `LIST [path]` delivered raw: the listing's bytes are read with
+    /// [`read_data`](Self::read_data) after [`ClientEvent::Readable`](super::ClientEvent::Readable),
+    /// exactly as the server sent them (for display, or a parser of the application's own).
     pub fn list_raw(&mut self, path: Option<&[u8]>) -> Result<OpId, UsageError> {
         let path = check_optional(path)?;
         self.queue_typed_transfer(Command::List(path), None, None, None)
@@ -360,17 +362,53 @@ impl ClientSession {
         self.queue_transfer(Command::Mlsd(path), Some(ListingKind::Mlsd), None)
     }
 
+    /// The best listing the server offers: `MLSD` (exact facts, RFC 3659) when its trusted
+    /// `FEAT` reply lists `MLST`, otherwise `LIST` parsed as well as it can be. Decided when
+    /// the operation starts, so it may be queued before the session is ready. Entries arrive
+    /// as [`ClientEvent::Listing`](super::ClientEvent::Listing).
+    pub fn list_entries(&mut self, path: Option<&[u8]>) -> Result<OpId, UsageError> {
+        let path = check_optional(path)?;
+        let op = self.queue_transfer(Command::List(path), Some(ListingKind::List), None)?;
+        if let Some(Op {
+            kind: OpKind::Transfer(transfer),
+            ..
+        }) = self.ops.iter_mut().find(|queued| queued.id == op)
+        {
+            transfer.pick_listing = true;
+        }
+        self.drive();
+        Ok(op)
+    }
+
+    /// Takes downloaded bytes of `op` (RETR, raw LIST) into `buf`; returns how many (0 when
+    /// none wait). Call after [`ClientEvent::Readable`](super::ClientEvent::Readable) until it
+    /// returns 0: until every byte was read the session takes no more input from the data
+    /// connection and the transfer does not complete.
+    pub fn read_data(&mut self, op: OpId, buf: &mut [u8]) -> Result<usize, UsageError> {
+        let transfer = self.transfer_mut(op)?;
+        if transfer.direction != DataDirection::Receive || transfer.listing.is_some() {
+            return Err(UsageError::WrongCall("not a download"));
+        }
+        let Some(slot) = self.data.as_mut().filter(|slot| slot.op == op) else {
+            return Ok(0);
+        };
+        let read = slot.conn.read(buf);
+        if !slot.conn.has_unread() {
+            slot.readable_announced = false;
+        }
+        Ok(read)
+    }
+
     /// Writes upload data for `op`; returns how many bytes were taken (`0` until the data
     /// connection is open, or while earlier data waits for transmission — wait for
     /// [`ClientEvent::Writable`](super::ClientEvent::Writable)).
     pub fn write_data(&mut self, op: OpId, bytes: &[u8]) -> Result<usize, UsageError> {
-        self.release_lent();
         let transfer = self.transfer_mut(op)?;
         if transfer.direction != DataDirection::Send {
-            return Err(UsageError::WrongOp("not an upload"));
+            return Err(UsageError::WrongCall("not an upload"));
         }
         if transfer.finish_requested {
-            return Err(UsageError::WrongOp("upload already finished"));
+            return Err(UsageError::WrongCall("upload already finished"));
         }
         let Some(slot) = self.data.as_mut().filter(|slot| slot.op == op) else {
             return Ok(0);
@@ -385,10 +423,9 @@ impl ClientSession {
     /// Ends the upload `op` (close_notify, then the write side is shut down). An upload
     /// finished without any `write_data` stores an empty file.
     pub fn finish_upload(&mut self, op: OpId) -> Result<(), UsageError> {
-        self.release_lent();
         let transfer = self.transfer_mut(op)?;
         if transfer.direction != DataDirection::Send {
-            return Err(UsageError::WrongOp("not an upload"));
+            return Err(UsageError::WrongCall("not an upload"));
         }
         transfer.finish_requested = true;
         if let Some(slot) = self.data.as_mut().filter(|slot| slot.op == op) {
@@ -401,7 +438,6 @@ impl ClientSession {
     /// (RFC 959 §4.1.3) and its data connection closed. Completes with
     /// [`OpError::Aborted`] unless the transfer had already finished.
     pub fn abort(&mut self, op: OpId) -> Result<(), UsageError> {
-        self.release_lent();
         if self.ended.is_some() {
             return Err(UsageError::Closed);
         }
@@ -409,7 +445,7 @@ impl ClientSession {
             .ops
             .iter()
             .position(|queued| queued.id == op)
-            .ok_or(UsageError::UnknownOp)?;
+            .ok_or(UsageError::UnknownId)?;
         if position > 0 {
             self.ops.remove(position);
             self.complete_event(op, Err(OpError::Aborted));
@@ -421,7 +457,7 @@ impl ClientSession {
                 ..
             }) = self.ops.front_mut()
             else {
-                return Err(UsageError::WrongOp(
+                return Err(UsageError::WrongCall(
                     "only transfers can be aborted once started",
                 ));
             };
@@ -465,8 +501,8 @@ impl ClientSession {
                 kind: OpKind::Transfer(transfer),
                 ..
             }) => Ok(transfer),
-            Some(_) => Err(UsageError::WrongOp("not a transfer")),
-            None => Err(UsageError::UnknownOp),
+            Some(_) => Err(UsageError::WrongCall("not a transfer")),
+            None => Err(UsageError::UnknownId),
         }
     }
 

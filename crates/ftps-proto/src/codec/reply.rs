@@ -386,6 +386,16 @@ pub enum ReplyError {
     },
 }
 
+impl ReplyError {
+    /// True when the reply exceeded a configured limit (rather than being malformed).
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            Self::LineTooLong { .. } | Self::TooManyLines { .. } | Self::TooLarge { .. }
+        )
+    }
+}
+
 /// Bounds on what a [`ReplyParser`] buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyLimits {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ftps_proto::client::{
-    ClientError, ClientEvent, ClientSession, ListingEntry, OpError, OpId, SessionConfig, TlsMode,
+    ClientError, ClientEvent, ClientSession, Completion, ListingEntry, OpError, OpId, OpValue,
+    SessionConfig, TlsMode,
     TraceDirection,
 };
 use ftps_proto::codec::command::{Command, CommandParser, ProtectionLevel, Verb};
@@ -767,23 +768,41 @@ impl Harness {
                         ClientEvent::Preliminary { op, reply } => {
                             Ev::Preliminary(op, reply.code.get())
                         }
-                        ClientEvent::Data { op, bytes } => {
-                            self.downloaded
-                                .entry(op)
-                                .or_default()
-                                .extend_from_slice(bytes);
-                            Ev::Data(op, bytes.len())
+                        ClientEvent::Readable { op } => {
+                            // Read in odd-sized pieces until the session has nothing more.
+                            let mut chunk = [0u8; 1500];
+                            let mut total = 0;
+                            loop {
+                                let n = self.client.read_data(op, &mut chunk).unwrap();
+                                if n == 0 {
+                                    break;
+                                }
+                                total += n;
+                                self.downloaded
+                                    .entry(op)
+                                    .or_default()
+                                    .extend_from_slice(&chunk[..n]);
+                            }
+                            Ev::Data(op, total)
                         }
                         ClientEvent::Listing { op, entry } => Ev::Listing(op, entry),
                         ClientEvent::Writable { op } => {
                             self.feed_upload(op);
                             Ev::Writable(op)
                         }
-                        ClientEvent::TransferCompleted { op, bytes, resumed } => {
-                            Ev::TransferCompleted { op, bytes, resumed }
-                        }
                         ClientEvent::Completed { op, result } => {
-                            Ev::Completed(op, result.map(|reply| reply.code.get()))
+                            if let Ok(Completion {
+                                value: OpValue::Transfer { bytes, resumed },
+                                ..
+                            }) = &result
+                            {
+                                self.events.push(Ev::TransferCompleted {
+                                    op,
+                                    bytes: *bytes,
+                                    resumed: *resumed,
+                                });
+                            }
+                            Ev::Completed(op, result.map(|done| done.reply.code.get()))
                         }
                         ClientEvent::Closed { error } => Ev::Closed(error),
                         ClientEvent::ControlLine { direction, line } => {
@@ -911,8 +930,7 @@ impl Harness {
             let seg = seg.min(pending.len());
             let taken = self
                 .client
-                .handle_receive(channel, &pending[..seg], self.instant())
-                .unwrap();
+                .handle_receive(channel, &pending[..seg], self.instant());
             if taken < pending.len() {
                 self.backlog.insert(k, pending[taken..].to_vec());
             }

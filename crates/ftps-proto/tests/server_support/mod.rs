@@ -7,7 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ftps_proto::client::{ClientEvent, ClientSession, ListingEntry, OpError, OpId, SessionConfig};
+use ftps_proto::client::{
+    ClientEvent, ClientSession, Completion, ListingEntry, OpError, OpId, OpValue, SessionConfig,
+};
 use ftps_proto::codec::listing::{FtpTime, Permissions};
 use ftps_proto::codec::reply::{Reply, ReplyParser};
 use ftps_proto::io::{Channel, DataId, Instant, IoRequest, Output};
@@ -257,7 +259,7 @@ impl Pair {
             let inbox = self.to_client.get_mut(&ch).unwrap();
             if !inbox.bytes.is_empty() {
                 let bytes: Vec<u8> = inbox.bytes.iter().copied().collect();
-                let taken = self.client.handle_receive(ch, &bytes, now).unwrap();
+                let taken = self.client.handle_receive(ch, &bytes, now);
                 let inbox = self.to_client.get_mut(&ch).unwrap();
                 inbox.bytes.drain(..taken);
                 progress |= taken > 0;
@@ -292,23 +294,38 @@ impl Pair {
                 Output::Io(request) => self.client_io(request),
                 Output::Event(event) => match event {
                     ClientEvent::LoggedIn { op } => self.client_events.push(CEv::LoggedIn(op)),
-                    ClientEvent::Data { op, bytes } => {
-                        self.downloads
-                            .entry(op)
-                            .or_default()
-                            .extend_from_slice(bytes);
+                    ClientEvent::Readable { op } => {
+                        let mut chunk = [0u8; 4096];
+                        loop {
+                            let n = self.client.read_data(op, &mut chunk).unwrap();
+                            if n == 0 {
+                                break;
+                            }
+                            self.downloads
+                                .entry(op)
+                                .or_default()
+                                .extend_from_slice(&chunk[..n]);
+                        }
                     }
                     ClientEvent::Listing { op, entry } => {
                         self.client_events.push(CEv::Listing(op, entry));
                     }
                     ClientEvent::Writable { op } => writable.push(op),
-                    ClientEvent::TransferCompleted { op, bytes, resumed } => {
+                    ClientEvent::Completed { op, result } => {
+                        if let Ok(Completion {
+                            value: OpValue::Transfer { bytes, resumed },
+                            ..
+                        }) = &result
+                        {
+                            self.client_events.push(CEv::TransferCompleted {
+                                op,
+                                bytes: *bytes,
+                                resumed: *resumed,
+                            });
+                        }
                         self.client_events
-                            .push(CEv::TransferCompleted { op, bytes, resumed });
+                            .push(CEv::Completed(op, result.map(|r| r.reply.code.get())));
                     }
-                    ClientEvent::Completed { op, result } => self
-                        .client_events
-                        .push(CEv::Completed(op, result.map(|r| r.code.get()))),
                     ClientEvent::Closed { .. } => {
                         self.client_closed = true;
                         self.client_events.push(CEv::Closed);
