@@ -2104,3 +2104,181 @@ proptest::proptest! {
         proptest::prop_assert_eq!(h.closed_count(), 0);
     }
 }
+
+// ---------------------------------------------------------------- binding-ready API
+
+// spec: X02, X03
+#[test]
+fn operations_complete_with_their_reply_parsed_into_a_typed_value() {
+    use ftps_proto::client::OpValue;
+    use ftps_proto::codec::listing::FtpTime;
+    let mut s = script();
+    reply_override(&mut s, Verb::Mdtm, &[b"213 20260102030405\r\n"]);
+    reply_override(&mut s, Verb::Mkd, &[b"257 \"/home/d\" created\r\n"]);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let pwd = h.client.pwd().unwrap();
+    let size = h.client.size(b"a").unwrap();
+    let mdtm = h.client.mdtm(b"a").unwrap();
+    let mkd = h.client.mkd(b"d").unwrap();
+    let dele = h.client.dele(b"a").unwrap();
+    h.run();
+    assert_eq!(h.values[&pwd], OpValue::Path(b"/home".to_vec()));
+    assert_eq!(h.values[&size], OpValue::Size(1234));
+    assert_eq!(
+        h.values[&mdtm],
+        OpValue::Modified(FtpTime::parse(b"20260102030405").unwrap())
+    );
+    assert_eq!(h.values[&mkd], OpValue::Path(b"/home/d".to_vec()));
+    assert_eq!(h.values[&dele], OpValue::None);
+}
+
+#[test]
+fn a_positive_reply_without_the_promised_value_fails_the_operation_only() {
+    let mut s = script();
+    reply_override(&mut s, Verb::Pwd, &[b"257 no quotes here\r\n"]);
+    reply_override(&mut s, Verb::Size, &[b"213 lots\r\n"]);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let pwd = h.client.pwd().unwrap();
+    let size = h.client.size(b"a").unwrap();
+    let noop = h.client.noop().unwrap();
+    h.run();
+    assert!(matches!(
+        h.completed(pwd),
+        Some(Err(OpError::UnparsableReply { command: "PWD", .. }))
+    ));
+    assert!(matches!(
+        h.completed(size),
+        Some(Err(OpError::UnparsableReply { command: "SIZE", .. }))
+    ));
+    assert_eq!(h.completed(noop), Some(&Ok(200)));
+    assert_eq!(
+        h.completed(pwd).unwrap().as_ref().unwrap_err().kind(),
+        ftps_proto::error::ErrorKind::Protocol
+    );
+}
+
+#[test]
+fn a_failed_login_fails_the_operations_queued_behind_it_and_sends_none_of_them() {
+    let mut s = script();
+    reply_override(&mut s, Verb::Pass, &[b"530 Login incorrect\r\n", b"230 ok\r\n"]);
+    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    h.run();
+    let login = h.client.login(b"alice", b"wrong", None).unwrap();
+    let retr = h.client.retrieve(b"secret.txt", None).unwrap();
+    let cwd = h.client.cwd(b"/x").unwrap();
+    let relogin = h.client.login(b"alice", b"secret", None).unwrap();
+    let pwd = h.client.pwd().unwrap();
+    h.run();
+    assert!(matches!(
+        h.completed(login),
+        Some(Err(OpError::Rejected { .. }))
+    ));
+    assert_eq!(h.completed(retr), Some(&Err(OpError::LoginFailed)));
+    assert_eq!(h.completed(cwd), Some(&Err(OpError::LoginFailed)));
+    // The next login runs as queued, and what follows it again.
+    assert_eq!(h.completed(relogin), Some(&Ok(230)));
+    assert_eq!(h.completed(pwd), Some(&Ok(257)));
+    let verbs = h.server.verbs();
+    assert!(!verbs.contains(&Verb::Retr), "{verbs:?}");
+    assert!(!verbs.contains(&Verb::Cwd), "{verbs:?}");
+    assert!(!verbs.contains(&Verb::Epsv), "{verbs:?}");
+}
+
+// spec: X09
+#[test]
+fn list_entries_uses_mlsd_when_feat_offers_mlst_and_list_otherwise() {
+    let mut s = script();
+    s.listing = b"type=file;size=3; a.txt\r\n".to_vec();
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.list_entries(None).unwrap();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)));
+    assert!(h.server.verbs().contains(&Verb::Mlsd));
+    assert!(!h.server.verbs().contains(&Verb::List));
+
+    let mut s = script();
+    s.feat_tls = b"211-Features:\r\n PBSZ\r\n PROT\r\n EPSV\r\n211 End\r\n".to_vec();
+    s.listing = b"-rw-r--r-- 1 u g 3 Jan 01 2026 a.txt\r\n".to_vec();
+    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    // Queued before the session is ready: decided once FEAT was read.
+    let op = h.client.list_entries(None).unwrap();
+    h.run();
+    h.login();
+    h.run();
+    assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+    assert!(h.server.verbs().contains(&Verb::List));
+    assert!(!h.server.verbs().contains(&Verb::Mlsd));
+}
+
+#[test]
+fn a_download_completes_only_after_the_application_read_every_byte() {
+    let mut s = script();
+    s.file = payload(200_000);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    h.read_downloads = false;
+    let op = h.client.retrieve(b"big", None).unwrap();
+    h.run();
+    // Nothing read: the bounded buffer is full, the transfer waits.
+    assert_eq!(h.completed(op), None, "{:#?}", h.events);
+    h.read_downloads = true;
+    for _ in 0..1000 {
+        if h.completed(op).is_some() {
+            break;
+        }
+        h.read_all(op);
+        h.run();
+    }
+    assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
+    assert!(h.downloaded[&op] == payload(200_000));
+    assert_eq!(transfer_done(&h, op).0, 200_000);
+    // Reading is for downloads only, and ids must be known.
+    let pwd = h.client.pwd().unwrap();
+    assert_eq!(
+        h.client.read_data(pwd, &mut [0; 8]),
+        Err(UsageError::WrongCall("not a transfer"))
+    );
+    assert_eq!(
+        h.client
+            .read_data(ftps_proto::client::OpId::from_raw(999), &mut [0; 8]),
+        Err(UsageError::UnknownId)
+    );
+}
+
+#[test]
+fn a_blocked_data_channel_does_not_hold_back_control_bytes() {
+    let mut s = script();
+    s.mute.push(Verb::Retr);
+    reply_override(&mut s, Verb::Abor, &[b"426 aborted\r\n226 abort ok\r\n"]);
+    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let op = h.client.store(b"up").unwrap();
+    h.run();
+    let data = h
+        .io
+        .iter()
+        .find_map(|r| match r {
+            IoRequest::Connect {
+                channel: channel @ Channel::Data(_),
+                ..
+            } => Some(*channel),
+            _ => None,
+        })
+        .expect("a data connection");
+    h.client.handle_transmit_blocked(data, h.instant());
+    // Upload bytes wait for the data channel; ABOR must still get out.
+    h.client.write_data(op, &payload(50_000)).unwrap();
+    h.client.abort(op).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let mut control = 0;
+    loop {
+        match h.client.poll_output(&mut buf, h.instant()) {
+            ftps_proto::io::Output::Transmit { channel, len } => {
+                assert_eq!(channel, Channel::Control, "nothing for a blocked channel");
+                control += len;
+            }
+            ftps_proto::io::Output::Wait { .. } => break,
+            _ => {}
+        }
+    }
+    assert!(control > 0, "ABOR went out while the data channel was blocked");
+    h.client.handle_transmit_ready(data, h.instant());
+}

@@ -624,6 +624,11 @@ pub(crate) struct Harness {
     pub(crate) now: u64,
     pub(crate) events: Vec<Ev>,
     pub(crate) downloaded: BTreeMap<OpId, Vec<u8>>,
+    /// The typed value of every operation that completed successfully.
+    pub(crate) values: BTreeMap<OpId, OpValue>,
+    /// While false, `Readable` events are recorded but nothing is read (an application that
+    /// does not keep up).
+    pub(crate) read_downloads: bool,
     pub(crate) io: Vec<IoRequest>,
     pub(crate) split: Split,
     rng: u64,
@@ -691,6 +696,8 @@ impl Harness {
             now: 0,
             events: Vec::new(),
             downloaded: BTreeMap::new(),
+            values: BTreeMap::new(),
+            read_downloads: true,
             io: Vec::new(),
             split: Split::Whole,
             rng: 0,
@@ -772,7 +779,7 @@ impl Harness {
                             // Read in odd-sized pieces until the session has nothing more.
                             let mut chunk = [0u8; 1500];
                             let mut total = 0;
-                            loop {
+                            while self.read_downloads {
                                 let n = self.client.read_data(op, &mut chunk).unwrap();
                                 if n == 0 {
                                     break;
@@ -801,6 +808,9 @@ impl Harness {
                                     bytes: *bytes,
                                     resumed: *resumed,
                                 });
+                            }
+                            if let Ok(done) = &result {
+                                self.values.insert(op, done.value.clone());
                             }
                             Ev::Completed(op, result.map(|done| done.reply.code.get()))
                         }
@@ -934,7 +944,7 @@ impl Harness {
             if taken < pending.len() {
                 self.backlog.insert(k, pending[taken..].to_vec());
             }
-            moved = true;
+            moved |= taken > 0;
         }
         // End of stream only after every byte of that channel went in.
         let due = std::mem::take(&mut self.eof_due);
@@ -947,6 +957,23 @@ impl Harness {
             }
         }
         moved
+    }
+
+    /// Reads everything downloaded for `op` that waits in the session.
+    pub(crate) fn read_all(&mut self, op: OpId) -> usize {
+        let mut chunk = [0u8; 1500];
+        let mut total = 0;
+        loop {
+            let n = self.client.read_data(op, &mut chunk).unwrap();
+            if n == 0 {
+                return total;
+            }
+            total += n;
+            self.downloaded
+                .entry(op)
+                .or_default()
+                .extend_from_slice(&chunk[..n]);
+        }
     }
 
     /// Runs until nothing moves (or a bound).
