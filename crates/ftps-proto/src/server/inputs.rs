@@ -1,0 +1,271 @@
+//! The driver's inputs: `handle_*` (bytes, end of stream, socket results, deadlines).
+
+use core::net::{IpAddr, SocketAddr};
+
+use super::{DataSetup, ServerError, ServerEvent, ServerSession, Wait};
+use crate::codec::addr::{epsv_reply_text, is_same_host, pasv_reply_text};
+use crate::io::{Channel, DataId, Instant, IoErrorKind, IoRequest};
+
+impl ServerSession {
+    /// Bytes received on `channel`. Returns how many were taken; feed the rest again after
+    /// draining [`poll_output`](Self::poll_output).
+    pub fn handle_receive(&mut self, channel: Channel, bytes: &[u8], now: Instant) -> usize {
+        self.now = now;
+        if self.closing.is_some() {
+            return bytes.len();
+        }
+        match channel {
+            Channel::Control => {
+                self.idle_deadline = Some(now.saturating_add(self.config.timeouts.idle));
+                let taken = if let Some(tls) = &mut self.control_tls {
+                    match tls.feed(bytes) {
+                        Ok(n) => n,
+                        Err(err) => {
+                            self.fail_control_tls(err);
+                            return bytes.len();
+                        }
+                    }
+                } else {
+                    self.parser.push(bytes);
+                    bytes.len()
+                };
+                self.pump_control();
+                self.run();
+                taken
+            }
+            Channel::Data(id) => self.receive_data(id, bytes),
+        }
+    }
+
+    fn receive_data(&mut self, id: DataId, bytes: &[u8]) -> usize {
+        if let Some(t) = self.transfer.as_mut().filter(|t| t.conn.id() == id) {
+            let taken = t.conn.feed(bytes);
+            if taken > 0 {
+                self.touch_data();
+            }
+            return taken;
+        }
+        if let DataSetup::Passive {
+            id: setup_id,
+            accepted: true,
+            early,
+            ..
+        } = &mut self.setup
+        {
+            if *setup_id == id {
+                // A client may start its TLS hello before it sends the transfer command.
+                let room = self
+                    .config
+                    .limits
+                    .data_buffer
+                    .max(crate::data::MIN_DATA_BUFFER)
+                    .saturating_sub(early.len());
+                let n = room.min(bytes.len());
+                early.extend_from_slice(&bytes[..n]);
+                return n;
+            }
+        }
+        if let Some(conn) = self.closing_data.iter_mut().find(|c| c.id() == id) {
+            conn.feed(bytes);
+        }
+        bytes.len()
+    }
+
+    /// End of stream on `channel`.
+    pub fn handle_eof(&mut self, channel: Channel, now: Instant) {
+        self.now = now;
+        if self.closing.is_some() {
+            return;
+        }
+        match channel {
+            Channel::Control => {
+                if let Some(tls) = &mut self.control_tls {
+                    tls.feed_eof();
+                }
+                self.close_session(Some(ServerError::ConnectionLost));
+            }
+            Channel::Data(id) => {
+                if let Some(t) = self.transfer.as_mut().filter(|t| t.conn.id() == id) {
+                    t.conn.feed_eof();
+                } else if let DataSetup::Passive {
+                    id: setup_id, eof, ..
+                } = &mut self.setup
+                {
+                    if *setup_id == id {
+                        *eof = true;
+                    }
+                } else if let Some(conn) = self.closing_data.iter_mut().find(|c| c.id() == id) {
+                    conn.feed_eof();
+                }
+            }
+        }
+    }
+
+    /// A socket operation on `channel` failed (read, write, listen, accept, connect).
+    pub fn handle_io_error(&mut self, channel: Channel, kind: IoErrorKind, now: Instant) {
+        self.now = now;
+        if self.closing.is_some() {
+            return;
+        }
+        match channel {
+            Channel::Control => self.close_session(Some(ServerError::Io(kind))),
+            Channel::Data(id) => {
+                if let Some(t) = self.transfer.as_mut().filter(|t| t.conn.id() == id) {
+                    t.conn.on_io_error(kind);
+                    return;
+                }
+                let listening = matches!(self.wait, Wait::Listen { data, .. } if data == id);
+                if listening {
+                    self.setup = DataSetup::None;
+                    self.wait = Wait::Nothing;
+                    self.reply(425, b"Cannot open a passive listener.");
+                    self.run();
+                } else if matches!(&self.setup, DataSetup::Passive { id: s, .. } if *s == id) {
+                    self.setup = DataSetup::None;
+                }
+            }
+        }
+    }
+
+    /// Passive mode: the driver's listener for `data` is bound to `addr`.
+    pub fn handle_listening(&mut self, data: DataId, addr: SocketAddr, now: Instant) {
+        self.now = now;
+        let Wait::Listen {
+            data: waiting,
+            extended,
+        } = self.wait
+        else {
+            return;
+        };
+        if waiting != data || self.closing.is_some() {
+            return;
+        }
+        self.wait = Wait::Nothing;
+        if let DataSetup::Passive { bound, .. } = &mut self.setup {
+            *bound = true;
+        }
+        if extended {
+            let text = epsv_reply_text(addr.port());
+            self.reply(229, text.as_bytes());
+        } else {
+            let ip = match (self.config.pasv_address, addr.ip().to_canonical()) {
+                (Some(advertised), _) => advertised,
+                (None, IpAddr::V4(v4)) => v4,
+                (None, IpAddr::V6(_)) => {
+                    self.setup = DataSetup::None;
+                    self.io.push_back(IoRequest::Close {
+                        channel: Channel::Data(data),
+                    });
+                    self.reply(425, b"PASV needs an IPv4 listener; use EPSV.");
+                    self.run();
+                    return;
+                }
+            };
+            let text = pasv_reply_text(core::net::SocketAddrV4::new(ip, addr.port()));
+            self.reply(227, text.as_bytes());
+        }
+        self.run();
+    }
+
+    /// Passive mode: the listener for `data` accepted a connection from `peer`. Returns
+    /// `false` when the connection is refused: the driver closes that socket and keeps the
+    /// listener open (a connection from another host than the control peer is port theft).
+    pub fn handle_accepted(&mut self, data: DataId, peer: SocketAddr, now: Instant) -> bool {
+        self.now = now;
+        if self.closing.is_some() {
+            return false;
+        }
+        if !self.config.allow_foreign_data_peer && !is_same_host(peer.ip(), self.peer.ip()) {
+            self.events.push_back(ServerEvent::DataPeerRefused { peer });
+            return false;
+        }
+        if self.transfer.as_ref().is_some_and(|t| t.conn.id() == data) {
+            return self.transfer_socket_up(data);
+        }
+        if let DataSetup::Passive {
+            id, accepted: a, ..
+        } = &mut self.setup
+        {
+            if *id == data && !*a {
+                *a = true;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Active mode: the connection requested for `channel` is up.
+    pub fn handle_connected(&mut self, channel: Channel, now: Instant) {
+        self.now = now;
+        let Channel::Data(id) = channel else {
+            return;
+        };
+        self.transfer_socket_up(id);
+    }
+
+    /// The running transfer's data socket (accepted or connected) is up: start TLS or clear
+    /// data on it. Returns `false` when it was already up (a second socket is not wanted).
+    fn transfer_socket_up(&mut self, id: DataId) -> bool {
+        let Some(t) = self.transfer.as_mut().filter(|t| t.conn.id() == id) else {
+            return false;
+        };
+        if t.conn.is_connected() {
+            return false;
+        }
+        t.conn.on_connected();
+        Self::start_security(
+            &mut t.conn,
+            self.data_private,
+            self.data_tls_configs.as_ref(),
+            &self.config,
+        );
+        self.touch_data();
+        true
+    }
+
+    /// The caller's clock reached a deadline from `Output::Wait`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if self.closing.is_some() {
+            return;
+        }
+        if let Wait::LoginDelay { until, close } = self.wait {
+            if until <= now {
+                self.wait = Wait::Nothing;
+                self.touch_idle();
+                if close {
+                    self.reply(421, b"Too many failed logins, closing.");
+                    self.close_session(Some(ServerError::TooManyFailedLogins));
+                    return;
+                }
+                self.reply(530, b"Login incorrect.");
+                self.run();
+            }
+        }
+        if self.closing.is_some() {
+            return;
+        }
+        if self.data_deadline.is_some_and(|at| at <= now) {
+            if let Some(t) = &mut self.transfer {
+                let connected = t.conn.is_connected();
+                t.conn.cancel();
+                let reply: (u16, &[u8]) = if connected {
+                    (426, b"Data connection timed out; transfer aborted.")
+                } else {
+                    (425, b"Data connection not opened in time.")
+                };
+                self.complete_transfer(Some(reply));
+            }
+            self.data_deadline = None;
+            self.run();
+        }
+        if self.closing.is_some() {
+            return;
+        }
+        let idle_counts = self.transfer.is_none() && !matches!(self.wait, Wait::Answer { .. });
+        if idle_counts && self.idle_deadline.is_some_and(|at| at <= now) {
+            self.reply(421, b"Idle timeout, closing control connection.");
+            self.close_session(Some(ServerError::IdleTimeout));
+        }
+    }
+}
