@@ -20,8 +20,8 @@
 //!
 //! Whether the *transfer* succeeded also needs the control reply; the session joins both.
 //!
-//! Received plaintext is copied once into a bounded buffer and lent to the session as a slice
-//! ([`DataConnection::chunk`]) until [`DataConnection::release_chunk`].
+//! Received plaintext is copied once into a bounded buffer and read out of it by the session's
+//! application ([`DataConnection::read`]); the connection completes only once it was all read.
 
 use alloc::vec::Vec;
 
@@ -96,10 +96,8 @@ pub struct DataConnection {
     clear: bool,
     /// Bytes received before security started (a server receives the ClientHello early).
     early: Vec<u8>,
-    /// Received plaintext waiting to be lent.
+    /// Received plaintext waiting to be read.
     inbound: Vec<u8>,
-    /// How much of `inbound` was lent by the last `chunk` call.
-    lent: usize,
     /// Clear-mode payload waiting for transmission.
     clear_out: Vec<u8>,
     max_buffer: usize,
@@ -132,7 +130,6 @@ impl DataConnection {
             clear: false,
             early: Vec::new(),
             inbound: Vec::new(),
-            lent: 0,
             clear_out: Vec::new(),
             max_buffer: max_buffer.max(MIN_DATA_BUFFER),
             transport_eof: false,
@@ -391,9 +388,8 @@ impl DataConnection {
     }
 
     /// Runs the TLS engine and decides the result where possible. Call after every input,
-    /// before taking events, chunks and transmit bytes.
+    /// before taking events, received payload and transmit bytes.
     pub fn process(&mut self) {
-        self.release_chunk();
         if self.tls.is_some() {
             self.process_tls();
         } else if self.clear && self.result.is_none() {
@@ -530,36 +526,14 @@ impl DataConnection {
         }
     }
 
-    /// True when received payload waits to be taken with [`chunk`](Self::chunk).
-    pub fn has_chunk(&self) -> bool {
-        self.inbound.len() > self.lent
-    }
-
-    /// Lends the received payload not lent yet; it is dropped by the next
-    /// [`release_chunk`](Self::release_chunk) (called by every input and `process`).
-    pub fn chunk(&mut self) -> &[u8] {
-        let start = self.lent;
-        self.lent = self.inbound.len();
-        &self.inbound[start..]
-    }
-
-    /// Drops what [`chunk`](Self::chunk) lent.
-    pub fn release_chunk(&mut self) {
-        if self.lent > 0 {
-            self.inbound.drain(..self.lent);
-            self.lent = 0;
-        }
-    }
-
     /// True when received payload waits to be taken with [`read`](Self::read).
     pub fn has_unread(&self) -> bool {
-        self.inbound.len() > self.lent
+        !self.inbound.is_empty()
     }
 
     /// Copies received payload into `buf` and drops it from the buffer; returns how many bytes
     /// (0 when nothing waits). The connection completes only once everything was read.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
-        self.release_chunk();
         let n = buf.len().min(self.inbound.len());
         buf[..n].copy_from_slice(&self.inbound[..n]);
         self.inbound.drain(..n);
@@ -568,7 +542,6 @@ impl DataConnection {
 
     /// Takes all received payload at once (for listings parsed by the session).
     pub fn take_inbound(&mut self) -> Vec<u8> {
-        self.lent = 0;
         core::mem::take(&mut self.inbound)
     }
 

@@ -4,6 +4,7 @@
 //! Everything here is `Copy` or small owned data so the C and Python bindings can mirror it
 //! one to one.
 
+use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
 use core::time::Duration;
 
@@ -77,6 +78,24 @@ pub enum Channel {
     Control,
     /// A data connection.
     Data(DataId),
+}
+
+/// Which channels the driver cannot write now (`handle_transmit_blocked`): the drain hands
+/// out no bytes for them.
+#[derive(Debug, Default)]
+pub(crate) struct BlockedChannels(Vec<Channel>);
+
+impl BlockedChannels {
+    pub(crate) fn set(&mut self, channel: Channel, blocked: bool) {
+        self.0.retain(|c| *c != channel);
+        if blocked {
+            self.0.push(channel);
+        }
+    }
+
+    pub(crate) fn contains(&self, channel: Channel) -> bool {
+        self.0.contains(&channel)
+    }
 }
 
 /// Socket-level work a session asks of its driver. The driver reports the outcome through the

@@ -540,13 +540,23 @@ fn passive_connection_from_foreign_host_is_refused() {
         .handle_listening(data, "127.0.0.1:50123".parse().unwrap(), raw.now);
     raw.drain();
     let thief = "10.9.9.9:5555".parse().unwrap();
-    assert!(!raw.server.handle_accepted(data, thief, raw.now));
+    raw.server.handle_accepted(data, thief, raw.now);
     raw.drain();
     assert!(raw.events.contains(&SEv::DataPeerRefused(thief)));
+    // The session says which socket to drop; the listener stays.
+    assert_eq!(
+        raw.io.last().copied(),
+        Some(IoRequest::RefuseAccepted { data })
+    );
     // The right peer is still accepted.
+    let before = raw.io.len();
+    raw.server
+        .handle_accepted(data, "127.0.0.1:41001".parse().unwrap(), raw.now);
+    raw.drain();
     assert!(
-        raw.server
-            .handle_accepted(data, "127.0.0.1:41001".parse().unwrap(), raw.now)
+        !raw.io[before..]
+            .iter()
+            .any(|r| matches!(r, IoRequest::RefuseAccepted { .. }))
     );
 }
 
@@ -667,7 +677,7 @@ fn upload_without_close_notify_is_426_and_incomplete() {
     // The 426 does not wait for the application: there is nothing to commit.
     assert_eq!(
         raw.server.finish_upload(id, Ok(())),
-        Err(UsageError::UnknownRequest)
+        Err(UsageError::UnknownId)
     );
     assert_eq!(raw.last_code(), 426);
     assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
@@ -1364,10 +1374,8 @@ fn ipv6_passive_mode() {
         .handle_listening(data, "[::1]:50200".parse().unwrap(), raw.now);
     raw.drain();
     assert_eq!(raw.replies.last().unwrap().code.get(), 229);
-    assert!(
-        raw.server
-            .handle_accepted(data, "[::1]:41000".parse().unwrap(), raw.now)
-    );
+    raw.server
+        .handle_accepted(data, "[::1]:41000".parse().unwrap(), raw.now);
     assert_eq!(codes(&raw.cmd("PASV")), vec![500]);
     let reply = raw.cmd("EPSV 1").pop().unwrap();
     assert_eq!(reply.code.get(), 522);
@@ -1503,7 +1511,7 @@ mod robustness {
                         }
                         Request::List { .. } => {
                             raw.server
-                                .answer_listing(id, Err(FsError::NotFound))
+                                .answer(id, Err(FsError::NotFound))
                                 .unwrap();
                         }
                         _ => raw
@@ -1611,11 +1619,11 @@ fn no_226_before_the_application_committed_the_upload() {
     // The wrong answer methods are refused while the commit is awaited.
     assert_eq!(
         raw.server.answer(id, Ok(ftps_proto::server::Answer::Done)),
-        Err(UsageError::WrongAnswer("use finish_upload"))
+        Err(UsageError::WrongCall("use finish_upload"))
     );
     assert_eq!(
         raw.server.answer_login(id, true),
-        Err(UsageError::WrongAnswer("not a login request"))
+        Err(UsageError::WrongCall("not a login request"))
     );
     raw.server.finish_upload(id, Ok(())).unwrap();
     raw.drain();
@@ -1623,7 +1631,7 @@ fn no_226_before_the_application_committed_the_upload() {
     // Answered once only.
     assert_eq!(
         raw.server.finish_upload(id, Ok(())),
-        Err(UsageError::UnknownRequest)
+        Err(UsageError::UnknownId)
     );
     // The idle clock runs again from the final reply.
     let idle = ftps_proto::server::Timeouts::default().idle;
@@ -2208,7 +2216,7 @@ fn mlst_mlsd_default_to_the_cwd_and_mlsd_of_a_file_is_501() {
         "{request:?}"
     );
     raw.server
-        .answer_listing(id, Err(FsError::NotFound))
+        .answer(id, Err(FsError::NotFound))
         .unwrap();
     raw.drain();
     assert_eq!(raw.last_code(), 550);
@@ -2222,7 +2230,7 @@ fn mlst_mlsd_default_to_the_cwd_and_mlsd_of_a_file_is_501() {
         "{request:?}"
     );
     raw.server
-        .answer_listing(id, Err(FsError::WrongKind))
+        .answer(id, Err(FsError::WrongKind))
         .unwrap();
     raw.drain();
     assert_eq!(codes(&raw.replies[before..]), vec![229, 501]);

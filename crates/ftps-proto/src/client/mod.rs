@@ -222,24 +222,6 @@ struct DataSlot {
     readable_announced: bool,
 }
 
-/// Which channels the driver cannot write now (`handle_transmit_blocked`): the drain hands
-/// out no bytes for them.
-#[derive(Debug, Default)]
-pub(crate) struct BlockedChannels(Vec<Channel>);
-
-impl BlockedChannels {
-    pub(crate) fn set(&mut self, channel: Channel, blocked: bool) {
-        self.0.retain(|c| *c != channel);
-        if blocked {
-            self.0.push(channel);
-        }
-    }
-
-    pub(crate) fn contains(&self, channel: Channel) -> bool {
-        self.0.contains(&channel)
-    }
-}
-
 /// The FTPS client session. See the [module documentation](self).
 #[derive(Debug)]
 pub struct ClientSession {
@@ -261,7 +243,7 @@ pub struct ClientSession {
     io: VecDeque<IoRequest>,
     events: VecDeque<ClientEvent>,
     /// Channels the driver cannot write now.
-    blocked: BlockedChannels,
+    blocked: crate::io::BlockedChannels,
     local_addr: Option<SocketAddr>,
     features: Vec<Vec<u8>>,
     utf8: bool,
@@ -319,7 +301,7 @@ impl ClientSession {
             data: None,
             io,
             events: VecDeque::new(),
-            blocked: BlockedChannels::default(),
+            blocked: crate::io::BlockedChannels::default(),
             local_addr: None,
             features: Vec::new(),
             utf8: false,

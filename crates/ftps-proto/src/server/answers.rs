@@ -6,6 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::ascii::encode_ascii;
+use super::listing::format_entry;
 use super::{
     Answer, DirEntry, FsError, ListFormat, Pending, PendingTransfer, RequestId, ServerSession,
     TransferKind, UsageError, Wait, code, quoted,
@@ -67,12 +68,12 @@ impl ServerSession {
         }
         match &self.wait {
             Wait::Answer { id: waiting, .. } if *waiting == id => {}
-            _ => return Err(UsageError::UnknownRequest),
+            _ => return Err(UsageError::UnknownId),
         }
         self.touch_idle();
         match core::mem::replace(&mut self.wait, Wait::Nothing) {
             Wait::Answer { pending, .. } => Ok(pending),
-            _ => Err(UsageError::UnknownRequest),
+            _ => Err(UsageError::UnknownId),
         }
     }
 
@@ -87,13 +88,13 @@ impl ServerSession {
                 pending: Pending::Login,
             } if *waiting == id => {}
             Wait::Answer { id: waiting, .. } if *waiting == id => {
-                return Err(UsageError::WrongAnswer("not a login request"));
+                return Err(UsageError::WrongCall("not a login request"));
             }
             _ => {
                 return Err(if self.closing.is_some() {
                     UsageError::Closed
                 } else {
-                    UsageError::UnknownRequest
+                    UsageError::UnknownId
                 });
             }
         }
@@ -125,11 +126,11 @@ impl ServerSession {
                 return Err(if self.closing.is_some() {
                     UsageError::Closed
                 } else {
-                    UsageError::UnknownRequest
+                    UsageError::UnknownId
                 });
             }
         };
-        let wrong = |what| Err(UsageError::WrongAnswer(what));
+        let wrong = |what| Err(UsageError::WrongCall(what));
         match (&pending, &result) {
             (Pending::Login, _) => return wrong("use answer_login"),
             (Pending::Commit, _) => return wrong("use finish_upload"),
@@ -137,9 +138,9 @@ impl ServerSession {
                 Pending::Transfer(PendingTransfer {
                     kind: TransferKind::Listing(_),
                 }),
-                Ok(_),
-            ) => {
-                return wrong("use answer_listing");
+                Ok(answer),
+            ) if *answer != Answer::Done => {
+                return wrong("a listing is opened with Answer::Done");
             }
             (Pending::Size, Ok(answer)) if !matches!(answer, Answer::Size(_)) => {
                 return wrong("SIZE needs Answer::Size");
@@ -161,48 +162,98 @@ impl ServerSession {
         Ok(())
     }
 
-    /// Answers a [`Request::List`] with the entries to send; the session formats them as
-    /// `ls -l`, NLST or MLSD lines.
+    /// Writes one entry of a listing opened with `answer(id, Ok(Answer::Done))` (after
+    /// [`ServerEvent::Writable`]); the session formats it as an `ls -l`, NLST or MLSD line.
+    /// Returns `false` when the listing's bounded buffer is full: nothing was taken, wait for
+    /// the next `Writable` and offer the entry again. End the listing with
+    /// [`finish_data`](Self::finish_data). A directory of any size is sent in pieces the
+    /// application hands over as the client takes them.
     ///
-    /// [`Request::List`]: super::Request::List
-    pub fn answer_listing(
-        &mut self,
-        id: RequestId,
-        result: Result<Vec<DirEntry>, FsError>,
-    ) -> Result<(), UsageError> {
-        let format = match &self.wait {
-            Wait::Answer {
-                id: waiting,
-                pending:
-                    Pending::Transfer(PendingTransfer {
-                        kind: TransferKind::Listing(format),
-                    }),
-            } if *waiting == id => *format,
-            Wait::Answer { id: waiting, .. } if *waiting == id => {
-                return Err(UsageError::WrongAnswer("not a listing request"));
-            }
-            _ => {
-                return Err(if self.closing.is_some() {
-                    UsageError::Closed
-                } else {
-                    UsageError::UnknownRequest
-                });
-            }
+    /// [`ServerEvent::Writable`]: super::ServerEvent::Writable
+    pub fn write_entry(&mut self, id: RequestId, entry: &DirEntry) -> Result<bool, UsageError> {
+        let cap = self
+            .config
+            .limits
+            .data_buffer
+            .max(crate::data::MIN_DATA_BUFFER);
+        let t = self
+            .transfer
+            .as_mut()
+            .filter(|t| t.id == id)
+            .ok_or(UsageError::UnknownId)?;
+        let TransferKind::Listing(format) = t.kind else {
+            return Err(UsageError::WrongCall("not a listing"));
         };
-        let pending = self.take_answer(id)?;
-        match result {
-            Err(err) => self.reply_fs_error(&pending, err),
-            Ok(entries) => {
-                let bytes = self.format_listing(format, &entries);
-                self.start_transfer(id, TransferKind::Listing(format), bytes, None);
-            }
+        if t.source_done {
+            return Err(UsageError::NotWritable);
         }
-        self.run();
-        Ok(())
+        if t.staging.len() >= cap {
+            t.want_writable = true;
+            t.conn_writable = false;
+            return Ok(false);
+        }
+        format_entry(&self.mlst_selected, format, entry, &mut t.staging);
+        Self::flush_staging(t);
+        if t.staging.len() >= cap {
+            t.want_writable = true;
+            t.conn_writable = false;
+        }
+        self.touch_data();
+        Ok(true)
     }
 
-    /// Writes download bytes (RETR); returns how many were taken. Fewer than given (or 0):
-    /// wait for [`ServerEvent::Writable`].
+    /// Takes upload bytes of `id` (STOR, APPE, STOU; after TYPE A conversion) into `buf`;
+    /// returns how many (0 when none wait). Call after [`ServerEvent::Readable`] until it
+    /// returns 0: until every byte was read the session takes no more input from the data
+    /// connection and the upload does not finish.
+    ///
+    /// [`ServerEvent::Readable`]: super::ServerEvent::Readable
+    pub fn read_data(&mut self, id: RequestId, buf: &mut [u8]) -> Result<usize, UsageError> {
+        if let Some((tail_id, tail)) = &mut self.upload_tail {
+            if *tail_id == id {
+                // The last bytes of a TYPE A upload (a final bare CR), after its data ended.
+                let n = buf.len().min(tail.len());
+                buf[..n].copy_from_slice(&tail[..n]);
+                tail.drain(..n);
+                if tail.is_empty() {
+                    self.upload_tail = None;
+                }
+                return Ok(n);
+            }
+        }
+        let t = self
+            .transfer
+            .as_mut()
+            .filter(|t| t.id == id)
+            .ok_or(UsageError::UnknownId)?;
+        if !matches!(t.kind, TransferKind::Store { .. }) {
+            return Err(UsageError::WrongCall("not an upload"));
+        }
+        let n = if t.ascii {
+            if t.upload.is_empty() {
+                // Decode at most what fits: CRLF → LF never grows the data.
+                t.raw.resize(buf.len(), 0);
+                let raw = t.conn.read(&mut t.raw);
+                t.decoder.decode(&t.raw[..raw], &mut t.upload);
+            }
+            let n = buf.len().min(t.upload.len());
+            buf[..n].copy_from_slice(&t.upload[..n]);
+            t.upload.drain(..n);
+            n
+        } else {
+            t.conn.read(buf)
+        };
+        if t.upload.is_empty() && !t.conn.has_unread() {
+            t.readable_announced = false;
+        }
+        if n > 0 {
+            self.touch_data();
+        }
+        Ok(n)
+    }
+
+    /// Writes download bytes (RETR, after [`ServerEvent::Writable`]); returns how many were
+    /// taken. Fewer than given (or 0): wait for the next `Writable`.
     ///
     /// [`ServerEvent::Writable`]: super::ServerEvent::Writable
     pub fn write_data(&mut self, id: RequestId, bytes: &[u8]) -> Result<usize, UsageError> {
@@ -210,7 +261,7 @@ impl ServerSession {
             .transfer
             .as_mut()
             .filter(|t| t.id == id)
-            .ok_or(UsageError::UnknownRequest)?;
+            .ok_or(UsageError::UnknownId)?;
         if t.kind != TransferKind::Retrieve || t.source_done {
             return Err(UsageError::NotWritable);
         }
@@ -239,15 +290,15 @@ impl ServerSession {
         Ok(taken)
     }
 
-    /// Ends a download (RETR): close_notify follows the last byte, and `226` follows the
-    /// client's end of the data connection.
+    /// Ends a download (RETR) or a listing: close_notify follows the last byte, and `226`
+    /// follows the client's end of the data connection.
     pub fn finish_data(&mut self, id: RequestId) -> Result<(), UsageError> {
         let t = self
             .transfer
             .as_mut()
             .filter(|t| t.id == id)
-            .ok_or(UsageError::UnknownRequest)?;
-        if t.kind != TransferKind::Retrieve {
+            .ok_or(UsageError::UnknownId)?;
+        if matches!(t.kind, TransferKind::Store { .. }) {
             return Err(UsageError::NotWritable);
         }
         t.source_done = true;
@@ -262,7 +313,7 @@ impl ServerSession {
             .transfer
             .as_mut()
             .filter(|t| t.id == id)
-            .ok_or(UsageError::UnknownRequest)?;
+            .ok_or(UsageError::UnknownId)?;
         t.conn.cancel();
         self.complete_transfer(Some(fs_error_reply(error, ErrorStage::Transfer)));
         self.run();
@@ -294,13 +345,13 @@ impl ServerSession {
                 pending: Pending::Commit,
             } if *waiting == id => {}
             Wait::Answer { id: waiting, .. } if *waiting == id => {
-                return Err(UsageError::WrongAnswer("not an upload awaiting its commit"));
+                return Err(UsageError::WrongCall("not an upload awaiting its commit"));
             }
             _ => {
                 return Err(if self.closing.is_some() {
                     UsageError::Closed
                 } else {
-                    UsageError::UnknownRequest
+                    UsageError::UnknownId
                 });
             }
         }
@@ -375,7 +426,7 @@ impl ServerSession {
                     Answer::Path(name) => Some(name),
                     _ => None,
                 };
-                self.start_transfer(id, kind, Vec::new(), unique_name);
+                self.start_transfer(id, kind, unique_name);
             }
         }
     }

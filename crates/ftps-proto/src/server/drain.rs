@@ -11,24 +11,23 @@ impl ServerSession {
     /// - `Transmit { channel, len }`: send `buf[..len]` on `channel` (an empty `buf` gets no
     ///   transmit).
     /// - `Io(request)`: listen, connect, shut down a write side, or close.
-    /// - `Event(event)`: for the application; `ServerEvent::Data` borrows the session's buffer
-    ///   until the next call.
+    /// - `Event(event)`: for the application (owned data).
     /// - `Wait { deadline }`: nothing more until new input or `deadline`.
     ///
     /// Data-connection output comes before control output, so a transfer's data connection is
-    /// flushed and closed before its `226` goes out.
-    pub fn poll_output(&mut self, buf: &mut [u8], now: Instant) -> Output<ServerEvent<'_>> {
-        self.now = now;
-        if self.tail_lent {
-            self.upload_tail = None;
-            self.tail_lent = false;
-        }
+    /// flushed and closed before its `226` goes out; nothing comes for a channel the driver
+    /// reported blocked (`handle_transmit_blocked`).
+    pub fn poll_output(&mut self, buf: &mut [u8], now: Instant) -> Output<ServerEvent> {
+        self.now = self.now.advanced_to(now);
         self.pump_control();
         self.process_data();
         self.run();
 
         if !buf.is_empty() {
             for conn in &mut self.closing_data {
+                if self.blocked.contains(Channel::Data(conn.id())) {
+                    continue;
+                }
                 let len = conn.take_transmit(buf);
                 if len > 0 {
                     return Output::Transmit {
@@ -37,7 +36,11 @@ impl ServerSession {
                     };
                 }
             }
-            if let Some(t) = &mut self.transfer {
+            if let Some(t) = self
+                .transfer
+                .as_mut()
+                .filter(|t| !self.blocked.contains(Channel::Data(t.conn.id())))
+            {
                 let len = t.conn.take_transmit(buf);
                 if len > 0 {
                     let channel = Channel::Data(t.conn.id());
@@ -54,6 +57,7 @@ impl ServerSession {
             }
             if !conn.has_transmit() {
                 self.closing_data.remove(index);
+                self.blocked.set(channel, false);
                 return Output::Io(IoRequest::Close { channel });
             }
         }
@@ -64,7 +68,7 @@ impl ServerSession {
                 });
             }
         }
-        if !buf.is_empty() {
+        if !buf.is_empty() && !self.blocked.contains(Channel::Control) {
             if let Some(len) = self.take_control_transmit(buf) {
                 return Output::Transmit {
                     channel: Channel::Control,
@@ -73,38 +77,23 @@ impl ServerSession {
             }
         }
         if let Some(request) = self.io.pop_front() {
-            return Output::Io(request);
-        }
-        if self.upload_tail.is_some() && !self.tail_lent {
-            self.tail_lent = true;
-            if let Some((id, bytes)) = &self.upload_tail {
-                return Output::Event(ServerEvent::Data { id: *id, bytes });
+            if let IoRequest::Close { channel } = request {
+                self.blocked.set(channel, false);
             }
+            return Output::Io(request);
         }
         if let Some(event) = self.events.pop_front() {
             return Output::Event(event);
         }
-        let upload_chunk = self.closing.is_none()
-            && self.transfer.as_ref().is_some_and(|t| {
-                matches!(t.kind, TransferKind::Store { .. }) && t.conn.has_chunk()
-            });
-        if upload_chunk {
-            self.data_deadline = Some(self.now.saturating_add(self.config.timeouts.data));
-            return match &mut self.transfer {
-                Some(t) => {
-                    let id = t.id;
-                    let bytes: &[u8] = if t.ascii {
-                        t.upload.clear();
-                        let chunk = t.conn.chunk();
-                        t.decoder.decode(chunk, &mut t.upload);
-                        &t.upload
-                    } else {
-                        t.conn.chunk()
-                    };
-                    Output::Event(ServerEvent::Data { id, bytes })
-                }
-                None => Output::Wait { deadline: None },
-            };
+        if self.closing.is_none() {
+            if let Some(t) = self.transfer.as_mut().filter(|t| {
+                matches!(t.kind, TransferKind::Store { .. })
+                    && !t.readable_announced
+                    && (t.conn.has_unread() || !t.upload.is_empty())
+            }) {
+                t.readable_announced = true;
+                return Output::Event(ServerEvent::Readable { id: t.id });
+            }
         }
         if let Some(error) = &self.closing {
             if !self.control_flushed() {
@@ -202,7 +191,7 @@ impl ServerSession {
         for conn in &mut self.closing_data {
             conn.process();
             while conn.next_event().is_some() {}
-            if conn.has_chunk() {
+            if conn.has_unread() {
                 conn.take_inbound();
             }
         }
@@ -229,7 +218,7 @@ impl ServerSession {
                 Self::flush_staging(t);
                 progressed |= t.staging.len() != before;
             }
-            if t.kind == TransferKind::Retrieve
+            if !matches!(t.kind, TransferKind::Store { .. })
                 && t.want_writable
                 && t.conn_writable
                 && t.staging.is_empty()

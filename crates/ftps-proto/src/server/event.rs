@@ -6,6 +6,7 @@ use core::net::SocketAddr;
 
 use crate::codec::command::Password;
 use crate::codec::listing::{FtpTime, Permissions};
+use crate::error::ErrorKind;
 use crate::io::IoErrorKind;
 use crate::tls::{TlsError, TlsInfo};
 
@@ -17,6 +18,13 @@ pub struct RequestId(u64);
 impl RequestId {
     pub(crate) const fn new(id: u64) -> Self {
         Self(id)
+    }
+
+    /// The id with this number (from [`get`](Self::get)), for bindings that pass ids as
+    /// integers. A number the session never handed out is refused by the session
+    /// ([`UsageError::UnknownId`](crate::error::UsageError::UnknownId)).
+    pub const fn from_raw(raw: u64) -> Self {
+        Self(raw)
     }
 
     /// The number, for logs and bindings.
@@ -100,7 +108,9 @@ pub enum Request {
         /// The file or directory.
         path: Vec<u8>,
     },
-    /// `LIST`, `NLST`, `MLSD`: answer with `answer_listing`.
+    /// `LIST`, `NLST`, `MLSD`: answer [`Answer::Done`] when the directory can be read (or
+    /// an error), then hand over its entries with `write_entry` after each
+    /// `ServerEvent::Writable`, and end with `finish_data`.
     List {
         /// The directory (or file, for LIST/NLST).
         path: Vec<u8>,
@@ -130,7 +140,7 @@ pub enum Request {
     },
 }
 
-/// A positive answer to a [`Request`] (logins use `answer_login`, listings `answer_listing`).
+/// A positive answer to a [`Request`] (logins use `answer_login`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Answer {
@@ -201,10 +211,12 @@ pub struct DirEntry {
     pub unique: Option<Vec<u8>>,
 }
 
-/// What the session tells the application. Data slices are borrowed until the next call.
-#[derive(Debug)]
+/// What the session tells the application: owned plain data, no lifetime (uploaded bytes are
+/// announced by [`Readable`](Self::Readable) and taken with
+/// [`ServerSession::read_data`](super::ServerSession::read_data)).
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
-pub enum ServerEvent<'a> {
+pub enum ServerEvent {
     /// The control connection is protected by TLS.
     Secured {
         /// The negotiated parameters (with the client certificate, if any).
@@ -217,17 +229,20 @@ pub enum ServerEvent<'a> {
         /// What is asked.
         request: Request,
     },
-    /// A download (RETR) can take bytes with `write_data` (again).
+    /// A download (RETR) can take bytes with `write_data`, or a listing entries with
+    /// `write_entry` (again).
     Writable {
         /// The transfer.
         id: RequestId,
     },
-    /// Upload bytes (after TYPE A conversion), borrowed until the next call.
-    Data {
+    /// Upload bytes wait to be taken with
+    /// [`read_data`](super::ServerSession::read_data). Reported once each time bytes arrive
+    /// after `read_data` emptied the buffer: keep reading until it returns 0. Until they are
+    /// read, the session takes no more input from the data connection, and the upload does
+    /// not finish.
+    Readable {
         /// The transfer.
         id: RequestId,
-        /// The bytes, in order.
-        bytes: &'a [u8],
     },
     /// An upload ended.
     ///
@@ -343,6 +358,21 @@ impl core::fmt::Display for Refusal {
     }
 }
 
+impl ServerError {
+    /// The stable category of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Tls(error) => error.kind(),
+            Self::PipelinedAfterSecurityChange | Self::HttpRequest => ErrorKind::Protocol,
+            Self::TooManyFailedLogins | Self::TooManyBadCommands | Self::TooManyPendingCommands => {
+                ErrorKind::Limit
+            }
+            Self::IdleTimeout => ErrorKind::TimedOut,
+            Self::ConnectionLost | Self::Io(_) => ErrorKind::Io,
+        }
+    }
+}
+
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -374,22 +404,4 @@ pub enum ServerError {
     /// The control socket failed.
     #[error("control connection I/O: {0}")]
     Io(IoErrorKind),
-}
-
-/// The application called the session wrongly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum UsageError {
-    /// No pending request, running transfer or upload awaiting its commit has this id.
-    #[error("unknown request id")]
-    UnknownRequest,
-    /// The answer does not fit the request.
-    #[error("wrong answer for the request: {0}")]
-    WrongAnswer(&'static str),
-    /// `write_data` after `finish_data`, or on an upload.
-    #[error("the transfer does not take data now")]
-    NotWritable,
-    /// The session has ended.
-    #[error("the session has ended")]
-    Closed,
 }

@@ -10,7 +10,7 @@ impl ServerSession {
     /// Bytes received on `channel`. Returns how many were taken; feed the rest again after
     /// draining [`poll_output`](Self::poll_output).
     pub fn handle_receive(&mut self, channel: Channel, bytes: &[u8], now: Instant) -> usize {
-        self.now = now;
+        self.now = self.now.advanced_to(now);
         if self.closing.is_some() {
             return bytes.len();
         }
@@ -73,7 +73,7 @@ impl ServerSession {
 
     /// End of stream on `channel`.
     pub fn handle_eof(&mut self, channel: Channel, now: Instant) {
-        self.now = now;
+        self.now = self.now.advanced_to(now);
         if self.closing.is_some() {
             return;
         }
@@ -103,7 +103,7 @@ impl ServerSession {
 
     /// A socket operation on `channel` failed (read, write, listen, accept, connect).
     pub fn handle_io_error(&mut self, channel: Channel, kind: IoErrorKind, now: Instant) {
-        self.now = now;
+        self.now = self.now.advanced_to(now);
         if self.closing.is_some() {
             return;
         }
@@ -129,7 +129,7 @@ impl ServerSession {
 
     /// Passive mode: the driver's listener for `data` is bound to `addr`.
     pub fn handle_listening(&mut self, data: DataId, addr: SocketAddr, now: Instant) {
-        self.now = now;
+        self.now = self.now.advanced_to(now);
         let Wait::Listen {
             data: waiting,
             extended,
@@ -167,14 +167,22 @@ impl ServerSession {
         self.run();
     }
 
-    /// Passive mode: the listener for `data` accepted a connection from `peer`. Returns
-    /// `false` when the connection is refused: the driver closes that socket and keeps the
-    /// listener open (a connection from another host than the control peer is port theft).
-    pub fn handle_accepted(&mut self, data: DataId, peer: SocketAddr, now: Instant) -> bool {
-        self.now = now;
+    /// Passive mode: the listener for `data` accepted a connection from `peer`. A connection
+    /// from another host than the control peer (port theft), or one the data connection does
+    /// not need (it has its socket), is refused: the session asks the driver to drop that
+    /// socket and keep the listener open (`Io(RefuseAccepted)`), and keeps waiting.
+    pub fn handle_accepted(&mut self, data: DataId, peer: SocketAddr, now: Instant) {
+        self.now = self.now.advanced_to(now);
         if self.closing.is_some() {
-            return false;
+            return;
         }
+        if !self.accept_data_peer(data, peer) {
+            self.io.push_back(IoRequest::RefuseAccepted { data });
+        }
+    }
+
+    /// Whether the connection accepted for `data` from `peer` is taken.
+    fn accept_data_peer(&mut self, data: DataId, peer: SocketAddr) -> bool {
         if !self.config.allow_foreign_data_peer && !is_same_host(peer.ip(), self.peer.ip()) {
             self.events.push_back(ServerEvent::DataPeerRefused { peer });
             return false;
@@ -194,9 +202,26 @@ impl ServerSession {
         false
     }
 
-    /// Active mode: the connection requested for `channel` is up.
-    pub fn handle_connected(&mut self, channel: Channel, now: Instant) {
-        self.now = now;
+    /// The driver cannot write `channel` now (its socket buffer is full) and holds bytes for
+    /// it: the drain hands out no more bytes for that channel until
+    /// [`handle_transmit_ready`](Self::handle_transmit_ready), and the other channels keep
+    /// flowing.
+    pub fn handle_transmit_blocked(&mut self, channel: Channel, now: Instant) {
+        self.now = self.now.advanced_to(now);
+        self.blocked.set(channel, true);
+    }
+
+    /// The driver wrote what it held for `channel` and can take more.
+    pub fn handle_transmit_ready(&mut self, channel: Channel, now: Instant) {
+        self.now = self.now.advanced_to(now);
+        self.blocked.set(channel, false);
+    }
+
+    /// Active mode: the connection requested for `channel` (`Io(Connect)`) is up, with its
+    /// local address.
+    pub fn handle_connected(&mut self, channel: Channel, local: SocketAddr, now: Instant) {
+        let _ = local;
+        self.now = self.now.advanced_to(now);
         let Channel::Data(id) = channel else {
             return;
         };
@@ -225,7 +250,7 @@ impl ServerSession {
 
     /// The caller's clock reached a deadline from `Output::Wait`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
+        self.now = self.now.advanced_to(now);
         if self.closing.is_some() {
             return;
         }

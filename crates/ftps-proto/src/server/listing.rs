@@ -7,75 +7,88 @@ use super::{DirEntry, DirEntryKind, ListFormat, ServerSession};
 use crate::codec::listing::{Fact, ListEntry, ListEntryKind, ListTime, MlsxEntry};
 
 impl ServerSession {
+    /// The listing lines of `entries` (tests and small listings; transfers format one entry at
+    /// a time with [`format_entry`]).
+    #[cfg(test)]
     pub(super) fn format_listing(&self, format: ListFormat, entries: &[DirEntry]) -> Vec<u8> {
         let mut out = Vec::new();
         for entry in entries {
-            let start = out.len();
-            let ok = match format {
-                ListFormat::Nlst => {
-                    if entry.name.iter().any(|&b| b == b'\r' || b == b'\n') || entry.name.is_empty()
-                    {
-                        false
-                    } else {
-                        out.extend_from_slice(&entry.name);
-                        true
-                    }
-                }
-                ListFormat::Mlsd => self.mlsx_entry(entry).encode(&mut out).is_ok(),
-                ListFormat::List => list_entry(entry).encode(&mut out).is_ok(),
-            };
-            if ok {
-                out.extend_from_slice(b"\r\n");
-            } else {
-                // A name that cannot be sent is left out (RFC 3659 §7.2).
-                out.truncate(start);
-            }
+            format_entry(&self.mlst_selected, format, entry, &mut out);
         }
         out
     }
 
     pub(super) fn mlsx_entry(&self, entry: &DirEntry) -> MlsxEntry {
-        let selected = |name: &[u8]| {
-            self.mlst_selected
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(name))
-        };
-        let mut facts = Vec::new();
-        let mut fact = |name: &[u8], value: Vec<u8>| {
-            if selected(name) {
-                facts.push(Fact {
-                    name: name.to_vec(),
-                    value,
-                });
+        mlsx_entry(&self.mlst_selected, entry)
+    }
+}
+
+/// Appends the listing line of `entry` (with CRLF) to `out`, in `format`, with the selected
+/// MLST facts. A name that cannot be sent (CR, LF, empty) is left out (RFC 3659 §7.2).
+pub(super) fn format_entry(
+    selected: &[Vec<u8>],
+    format: ListFormat,
+    entry: &DirEntry,
+    out: &mut Vec<u8>,
+) {
+    let start = out.len();
+    let ok = match format {
+        ListFormat::Nlst => {
+            if entry.name.iter().any(|&b| b == b'\r' || b == b'\n') || entry.name.is_empty() {
+                false
+            } else {
+                out.extend_from_slice(&entry.name);
+                true
             }
-        };
-        let kind: &[u8] = match entry.kind {
-            DirEntryKind::File => b"file",
-            DirEntryKind::Directory => b"dir",
-            DirEntryKind::Symlink => b"OS.unix=symlink",
-        };
-        fact(b"type", kind.to_vec());
-        if entry.kind != DirEntryKind::Directory {
-            fact(b"size", format!("{}", entry.size).into_bytes());
         }
-        if let Some(modified) = entry.modified {
-            let mut value = Vec::new();
-            modified.encode(&mut value);
-            fact(b"modify", value);
+        ListFormat::Mlsd => mlsx_entry(selected, entry).encode(out).is_ok(),
+        ListFormat::List => list_entry(entry).encode(out).is_ok(),
+    };
+    if ok {
+        out.extend_from_slice(b"\r\n");
+    } else {
+        out.truncate(start);
+    }
+}
+
+/// The MLSx facts of `entry`, limited to the `selected` fact names (OPTS MLST).
+fn mlsx_entry(selected: &[Vec<u8>], entry: &DirEntry) -> MlsxEntry {
+    let selected = |name: &[u8]| selected.iter().any(|s| s.eq_ignore_ascii_case(name));
+    let mut facts = Vec::new();
+    let mut fact = |name: &[u8], value: Vec<u8>| {
+        if selected(name) {
+            facts.push(Fact {
+                name: name.to_vec(),
+                value,
+            });
         }
-        let mut perm = Vec::new();
-        entry.permissions.encode(&mut perm);
-        fact(b"perm", perm);
-        if let Some(unique) = &entry.unique {
-            fact(b"unique", unique.clone());
-        }
-        if let Some(mode) = entry.mode {
-            fact(b"UNIX.mode", format!("{:04o}", mode & 0o7777).into_bytes());
-        }
-        MlsxEntry {
-            facts,
-            name: entry.name.clone(),
-        }
+    };
+    let kind: &[u8] = match entry.kind {
+        DirEntryKind::File => b"file",
+        DirEntryKind::Directory => b"dir",
+        DirEntryKind::Symlink => b"OS.unix=symlink",
+    };
+    fact(b"type", kind.to_vec());
+    if entry.kind != DirEntryKind::Directory {
+        fact(b"size", format!("{}", entry.size).into_bytes());
+    }
+    if let Some(modified) = entry.modified {
+        let mut value = Vec::new();
+        modified.encode(&mut value);
+        fact(b"modify", value);
+    }
+    let mut perm = Vec::new();
+    entry.permissions.encode(&mut perm);
+    fact(b"perm", perm);
+    if let Some(unique) = &entry.unique {
+        fact(b"unique", unique.clone());
+    }
+    if let Some(mode) = entry.mode {
+        fact(b"UNIX.mode", format!("{:04o}", mode & 0o7777).into_bytes());
+    }
+    MlsxEntry {
+        facts,
+        name: entry.name.clone(),
     }
 }
 

@@ -75,10 +75,11 @@ mod listing;
 mod security;
 mod transfers;
 
+pub use crate::error::UsageError;
 pub use config::{ClientCertificates, Limits, SessionConfig, Timeouts, TlsMode};
 pub use event::{
     Answer, DirEntry, DirEntryKind, FsError, ListFormat, Refusal, Request, RequestId, ServerError,
-    ServerEvent, UsageError,
+    ServerEvent,
 };
 
 use alloc::collections::VecDeque;
@@ -183,8 +184,12 @@ struct Transfer {
     want_writable: bool,
     conn_writable: bool,
     decoder: AsciiDecoder,
-    /// An upload chunk after TYPE A conversion, lent to the application.
+    /// Upload bytes after TYPE A conversion, not yet read by the application.
     upload: Vec<u8>,
+    /// TYPE A uploads: raw bytes taken from the connection for decoding (reused).
+    raw: Vec<u8>,
+    /// `Readable` was reported and the application has not emptied the buffers since.
+    readable_announced: bool,
     result: Option<Result<(), DataError>>,
 }
 
@@ -234,12 +239,13 @@ pub struct ServerSession {
     /// A data connection whose transfer is over: flushed, then closed.
     closing_data: Vec<DataConnection>,
     quit_after_transfer: bool,
-    /// The last bytes of a TYPE A upload (a final bare CR), lent once before its
-    /// `UploadFinished`; emptied by the next drain call.
+    /// The last bytes of a TYPE A upload (a final bare CR), announced as `Readable` before
+    /// its `UploadFinished` and read with `read_data`.
     upload_tail: Option<(RequestId, Vec<u8>)>,
-    tail_lent: bool,
+    /// Channels the driver cannot write now.
+    blocked: crate::io::BlockedChannels,
     io: VecDeque<IoRequest>,
-    events: VecDeque<ServerEvent<'static>>,
+    events: VecDeque<ServerEvent>,
     idle_deadline: Option<Instant>,
     data_deadline: Option<Instant>,
     /// `Some` once the session is ending: the error, `None` for QUIT.
@@ -323,7 +329,7 @@ impl ServerSession {
             closing_data: Vec::new(),
             quit_after_transfer: false,
             upload_tail: None,
-            tail_lent: false,
+            blocked: crate::io::BlockedChannels::default(),
             io: VecDeque::new(),
             events: VecDeque::new(),
             idle_deadline: Some(now.saturating_add(config.timeouts.idle)),

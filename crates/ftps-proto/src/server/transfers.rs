@@ -75,7 +75,6 @@ impl ServerSession {
         &mut self,
         id: RequestId,
         kind: TransferKind,
-        staged: Vec<u8>,
         unique_name: Option<Vec<u8>>,
     ) {
         let direction = match kind {
@@ -132,19 +131,21 @@ impl ServerSession {
         };
         self.reply(150, &text);
         let ascii = self.ascii && !matches!(kind, TransferKind::Listing(_));
-        let source_done = matches!(kind, TransferKind::Listing(_));
         let mut transfer = Transfer {
             id,
             kind,
             ascii,
             conn,
-            staging: staged,
-            source_done,
+            staging: Vec::new(),
+            source_done: false,
             finish_called: false,
-            want_writable: kind == TransferKind::Retrieve,
+            // Downloads and listings take their payload as the client reads it.
+            want_writable: !matches!(kind, TransferKind::Store { .. }),
             conn_writable: false,
             decoder: AsciiDecoder::default(),
             upload: Vec::new(),
+            raw: Vec::new(),
+            readable_announced: false,
             result: None,
         };
         Self::flush_staging(&mut transfer);
@@ -215,7 +216,8 @@ impl ServerSession {
             t.decoder.finish(&mut tail);
             if !tail.is_empty() {
                 self.upload_tail = Some((t.id, tail));
-                self.tail_lent = false;
+                // Announced before the UploadFinished pushed next.
+                self.events.push_back(ServerEvent::Readable { id: t.id });
             }
         }
         self.push_transfer_finished(&t, complete);

@@ -79,6 +79,8 @@ pub(crate) struct Fs {
     pub(crate) incomplete: Vec<Vec<u8>>,
     uploads: HashMap<RequestId, (Vec<u8>, Vec<u8>)>,
     downloads: HashMap<RequestId, (Vec<u8>, usize)>,
+    /// Listings being sent: the entries not yet taken by the session.
+    listings: HashMap<RequestId, VecDeque<DirEntry>>,
     next_unique: u32,
 }
 
@@ -371,7 +373,7 @@ impl Pair {
                 self.links.push((cid, sid));
                 self.client
                     .handle_connected(Channel::Data(cid), CLIENT_ADDR, now);
-                assert!(self.server.handle_accepted(sid, data_client_addr(cid), now));
+                self.server.handle_accepted(sid, data_client_addr(cid), now);
             }
             IoRequest::Listen { data, ip } => {
                 let addr = SocketAddr::new(ip, 50_000 + data.get() as u16);
@@ -409,7 +411,8 @@ impl Pair {
                     .get(&addr)
                     .unwrap_or_else(|| panic!("server connects to {addr}, nobody listens"));
                 self.links.push((cid, sid));
-                self.server.handle_connected(Channel::Data(sid), now);
+                self.server
+                    .handle_connected(Channel::Data(sid), SERVER_ADDR, now);
                 self.client
                     .handle_accepted(cid, SocketAddr::new(SERVER_ADDR.ip(), 20), now);
             }
@@ -452,13 +455,20 @@ impl Pair {
                         request = Some((id, r));
                     }
                     ServerEvent::Writable { id } => writable = Some(id),
-                    ServerEvent::Data { id, bytes } => {
-                        self.fs
-                            .uploads
-                            .get_mut(&id)
-                            .unwrap()
-                            .1
-                            .extend_from_slice(bytes);
+                    ServerEvent::Readable { id } => {
+                        let mut chunk = [0u8; 3000];
+                        loop {
+                            let n = self.server.read_data(id, &mut chunk).unwrap();
+                            if n == 0 {
+                                break;
+                            }
+                            self.fs
+                                .uploads
+                                .get_mut(&id)
+                                .unwrap()
+                                .1
+                                .extend_from_slice(&chunk[..n]);
+                        }
                     }
                     ServerEvent::UploadFinished {
                         id,
@@ -520,6 +530,18 @@ impl Pair {
     }
 
     fn feed_download(&mut self, id: RequestId) {
+        if let Some(entries) = self.fs.listings.get_mut(&id) {
+            // A listing, one entry at a time, as the session takes them.
+            while let Some(entry) = entries.front() {
+                if !self.server.write_entry(id, entry).unwrap() {
+                    return;
+                }
+                entries.pop_front();
+            }
+            self.fs.listings.remove(&id);
+            self.server.finish_data(id).unwrap();
+            return;
+        }
         let Some((data, pos)) = self.fs.downloads.get_mut(&id) else {
             return;
         };
@@ -619,7 +641,8 @@ impl Pair {
                         }
                     }
                 }
-                self.server.answer_listing(id, Ok(entries)).unwrap();
+                fs.listings.insert(id, entries.into());
+                self.server.answer(id, Ok(Answer::Done)).unwrap();
             }
             Request::Retrieve { path, offset } => match fs.files.get(&normalise(&path)) {
                 Some(data) => {
@@ -808,11 +831,18 @@ impl Raw {
                         self.events.push(SEv::Request(id, request.clone()));
                         self.requests.push((id, request));
                     }
-                    ServerEvent::Data { id, bytes } => {
-                        self.uploaded
-                            .entry(id)
-                            .or_default()
-                            .extend_from_slice(bytes);
+                    ServerEvent::Readable { id } => {
+                        let mut chunk = [0u8; 3000];
+                        loop {
+                            let n = self.server.read_data(id, &mut chunk).unwrap();
+                            if n == 0 {
+                                break;
+                            }
+                            self.uploaded
+                                .entry(id)
+                                .or_default()
+                                .extend_from_slice(&chunk[..n]);
+                        }
                     }
                     ServerEvent::UploadFinished { id, complete, .. } => {
                         self.events.push(SEv::UploadFinished(id, complete));
@@ -943,10 +973,8 @@ impl Raw {
             .handle_listening(data, "127.0.0.1:50123".parse().unwrap(), self.now);
         self.drain();
         assert_eq!(self.last_code(), 229);
-        assert!(
-            self.server
-                .handle_accepted(data, "127.0.0.1:41001".parse().unwrap(), self.now)
-        );
+        self.server
+            .handle_accepted(data, "127.0.0.1:41001".parse().unwrap(), self.now);
         data
     }
 
