@@ -1265,8 +1265,13 @@ fn data_connection_pair_in_both_roles_with_truncation_detection() {
                 sender.process();
             }
             receiver.process();
-            if receiver.has_chunk() {
-                got.extend_from_slice(receiver.chunk());
+            let mut piece = [0u8; 2048];
+            loop {
+                let n = receiver.read(&mut piece);
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&piece[..n]);
             }
             while let Some(event) = receiver.next_event() {
                 if let DataEvent::Finished(result) = event {
