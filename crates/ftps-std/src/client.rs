@@ -2,12 +2,12 @@
 //! completes, and gives the application plain Rust calls. Every protocol decision is the
 //! session's; this file only moves bytes and events.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ftps_kit::input::{InputBacklog, SessionInput};
 use ftps_proto::client::{
     ClientEvent, ClientSession, DataConnectionMode, DataProtection, ListingEntry, OpId,
     SessionConfig, Timeouts, TlsMode, TraceDirection, UsageError,
@@ -155,8 +155,9 @@ pub struct Client {
     out: Vec<u8>,
     /// Socket reads land here.
     recv: Vec<u8>,
-    /// Received bytes the session has not accepted yet, per channel (its backpressure).
-    backlog: HashMap<Channel, Vec<u8>>,
+    /// Received bytes the session has not accepted yet, per channel (its backpressure), and
+    /// ends of stream behind them.
+    input: InputBacklog,
     tls_info: Option<TlsInfo>,
     features: Vec<Vec<u8>>,
     progress: Option<Progress>,
@@ -234,7 +235,7 @@ impl Client {
             write_timeout: timeouts.data_idle,
             out: vec![0; IO_BUFFER],
             recv: vec![0; IO_BUFFER],
-            backlog: HashMap::new(),
+            input: InputBacklog::new(),
             tls_info: None,
             features: Vec::new(),
             progress: None,
@@ -629,30 +630,20 @@ impl Client {
             IoRequest::ShutdownWrite { channel } => self.sockets.shutdown_write(channel),
             IoRequest::Close { channel } => {
                 self.sockets.close(channel);
-                self.backlog.remove(&channel);
+                self.input.forget(channel);
             }
             _ => {}
         }
     }
 
-    /// Feeds held-back bytes first; otherwise waits for the next socket event or the
+    /// Feeds held-back input first; otherwise waits for the next socket event or the
     /// session's deadline and reports it.
     fn wait_for_io(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
         let now = self.now();
-        let mut progressed = false;
-        let channels: Vec<Channel> = self.backlog.keys().copied().collect();
-        for channel in channels {
-            let Some(bytes) = self.backlog.get_mut(&channel) else {
-                continue;
-            };
-            let taken = self.session.handle_receive(channel, bytes, now)?;
-            bytes.drain(..taken);
-            progressed |= taken > 0;
-            if bytes.is_empty() {
-                self.backlog.remove(&channel);
-            }
-        }
-        if progressed {
+        if self
+            .input
+            .retry(&mut SessionInput::new(&mut self.session, now))?
+        {
             return Ok(());
         }
         if let Some(deadline) = deadline {
@@ -662,22 +653,16 @@ impl Client {
             }
         }
         let timeout = deadline.map(|d| d.saturating_duration_since(now));
-        let paused: Vec<Channel> = self.backlog.keys().copied().collect();
+        let paused = self.input.paused();
         let readiness = self.sockets.wait(timeout, &paused, &mut self.recv)?;
         let now = self.now();
+        let mut input = SessionInput::new(&mut self.session, now);
         match readiness {
             Readiness::Received { channel, len } => {
-                let taken = self
-                    .session
-                    .handle_receive(channel, &self.recv[..len], now)?;
-                if taken < len {
-                    self.backlog
-                        .entry(channel)
-                        .or_default()
-                        .extend_from_slice(&self.recv[taken..len]);
-                }
+                self.input
+                    .received(&mut input, channel, &self.recv[..len])?;
             }
-            Readiness::Eof { channel } => self.session.handle_eof(channel, now),
+            Readiness::Eof { channel } => self.input.ended(&mut input, channel),
             Readiness::Accepted { data, peer } => {
                 self.session.handle_accepted(data, peer, now);
                 self.sockets.keep_accepted(data);

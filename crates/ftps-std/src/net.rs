@@ -6,6 +6,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+use ftps_kit::ports::PortOrder;
 use ftps_proto::io::{Channel, DataId, IoErrorKind};
 use rustix::event::{PollFd, PollFlags, Timespec};
 
@@ -78,9 +79,8 @@ impl Sockets {
         self.listen_in(data, ip, None)
     }
 
-    /// Listens for `data` on `ip`, on a port of `ports` (any free port when `None`). The
-    /// search starts at a port derived from `data`, so consecutive transfers spread over the
-    /// range instead of all probing its first ports.
+    /// Listens for `data` on `ip`, on a port of `ports` (any free port when `None`), trying
+    /// them in the kit's [`PortOrder`] for `data`.
     pub(crate) fn listen_in(
         &mut self,
         data: DataId,
@@ -90,19 +90,11 @@ impl Sockets {
         let listener = match ports {
             None => TcpListener::bind((ip, 0))?,
             Some(range) => {
-                let (first, last) = (u32::from(*range.start()), u32::from(*range.end()));
-                if first > last {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "empty passive port range",
-                    ));
-                }
-                let count = last - first + 1;
-                let start = data.get() % count;
+                let order = PortOrder::new(data, range)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
                 let mut bound = None;
                 let mut last_error = io::Error::from(io::ErrorKind::AddrInUse);
-                for step in 0..count {
-                    let port = u16::try_from(first + (start + step) % count).unwrap_or(u16::MAX);
+                for port in order {
                     match TcpListener::bind((ip, port)) {
                         Ok(listener) => {
                             bound = Some(listener);

@@ -1,21 +1,18 @@
 //! The blocking FTPS server: listeners for explicit and implicit FTPS, one thread per session,
 //! each running one [`ServerSession`] over its own sockets. Every reply, policy and format is
-//! the session's; this module moves bytes, carries out socket requests, and routes the
-//! session's requests to [`Storage`] and [`Auth`]. What happens in each session (logins,
-//! transfers, refusals, ends) goes to the optional [`SessionLog`] of [`ServerOptions::log`].
+//! the session's; this module moves bytes and carries out socket requests. Everything else —
+//! answering the session's requests from [`Storage`] and [`Auth`], running transfers, and
+//! reporting what happens in each session (logins, transfers, refusals, ends) to the optional
+//! [`SessionLog`] of [`ServerOptions::log`] — is the shared driver kit's
+//! ([`ftps_kit::server::SessionApp`]).
 
-mod auth;
-mod log;
-mod storage;
-
-pub use auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_password};
+pub use ftps_kit::auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_password};
+pub use ftps_kit::log::{FileOp, SessionEvent, SessionLog, TransferKind};
+pub use ftps_kit::storage::{Download, LocalFs, Storage, Upload};
 /// The session configuration and listener modes, re-exported for [`ServerOptions`].
 pub use ftps_proto::server::{SessionConfig, TlsMode};
-pub use log::{FileOp, SessionEvent, SessionLog, TransferKind};
-pub use storage::{Download, LocalFs, Storage, Upload};
 
-use std::collections::HashMap;
-use std::io::{self, Read};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -23,11 +20,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use ftps_kit::input::{InputBacklog, SessionInput};
+use ftps_kit::server::{Backends, SessionApp, SplitEvent, split_event};
 use ftps_proto::io::{Channel, Instant, IoRequest, Output};
-use ftps_proto::server::{
-    Answer, FsError, Request, RequestId, ServerError, ServerEvent, ServerSession,
-};
-use ftps_proto::tls::{TlsInfo, TlsVersion};
+use ftps_proto::server::{ServerError, ServerEvent, ServerSession};
 use rustix::event::{PollFd, PollFlags};
 
 use crate::net::{Readiness, Sockets, io_error_kind};
@@ -101,11 +97,10 @@ pub enum SessionEnd {
 
 /// What every session thread shares.
 struct Shared {
-    storage: Arc<dyn Storage>,
-    auth: Arc<dyn Auth>,
+    /// Storage, auth and log, handed to each session's [`SessionApp`].
+    backends: Backends,
     passive_ports: Option<RangeInclusive<u16>>,
     shutdown: ShutdownHandle,
-    log: Option<Arc<dyn SessionLog>>,
     /// The number of the last session accepted (sessions count from 1).
     sessions: AtomicU64,
 }
@@ -159,11 +154,13 @@ impl Server {
             listeners,
             session,
             shared: Arc::new(Shared {
-                storage: options.storage,
-                auth: options.auth,
+                backends: Backends {
+                    storage: options.storage,
+                    auth: options.auth,
+                    log: options.log,
+                },
                 passive_ports: options.passive_ports,
                 shutdown: ShutdownHandle(Arc::new(AtomicBool::new(false))),
-                log: options.log,
                 sessions: AtomicU64::new(0),
             }),
         })
@@ -278,40 +275,18 @@ impl Server {
     }
 }
 
-/// A running transfer's local side.
-enum Transfer {
-    Download {
-        source: Download,
-        /// Bytes read from the source and not yet taken by the session.
-        pending: Vec<u8>,
-        writable: bool,
-        finished: bool,
-    },
-    Upload(Option<Box<dyn Upload>>),
-}
-
-/// What the log needs of a transfer the backend accepted.
-struct TransferLog {
-    kind: TransferKind,
-    path: String,
-    started: std::time::Instant,
-}
-
-/// One session's state on its thread.
+/// One session's state on its thread: its sockets and the kit's application side.
 struct SessionRunner<'a> {
     session: ServerSession,
     sockets: Sockets,
     shared: &'a Shared,
+    app: SessionApp,
     epoch: std::time::Instant,
     write_timeout: Duration,
     out: Vec<u8>,
     recv: Vec<u8>,
-    backlog: HashMap<Channel, Vec<u8>>,
-    transfers: HashMap<RequestId, Transfer>,
-    /// This session's number and peer, for the log.
-    number: u64,
-    peer: SocketAddr,
-    transfer_logs: HashMap<RequestId, TransferLog>,
+    /// Received bytes the session has not taken yet (and ends of stream behind them).
+    input: InputBacklog,
 }
 
 fn run_session(
@@ -327,21 +302,12 @@ fn run_session(
         Ok(addrs) => addrs,
         Err(e) => return SessionEnd::Io(e),
     };
-    let log = |event: &SessionEvent| {
-        if let Some(log) = &shared.log {
-            log.event(number, peer, event);
-        }
-    };
-    log(&SessionEvent::Connected {
-        peer,
-        implicit: config.tls_mode == TlsMode::Implicit,
-    });
+    let app = SessionApp::new(shared.backends.clone(), number, peer);
+    app.connected(config.tls_mode == TlsMode::Implicit);
     let sockets = match Sockets::with_control(stream) {
         Ok(sockets) => sockets,
         Err(e) => {
-            log(&SessionEvent::Closed {
-                reason: Some(format!("I/O error: {e}")),
-            });
+            app.closed(Some(format!("I/O error: {e}")));
             return SessionEnd::Io(e);
         }
     };
@@ -352,28 +318,25 @@ fn run_session(
         session,
         sockets,
         shared,
+        app,
         epoch,
         write_timeout,
         out: vec![0; IO_BUFFER],
         recv: vec![0; IO_BUFFER],
-        backlog: HashMap::new(),
-        transfers: HashMap::new(),
-        number,
-        peer,
-        transfer_logs: HashMap::new(),
+        input: InputBacklog::new(),
     };
     let end = match runner.run() {
         Ok(end) => end,
         Err(e) => SessionEnd::Io(e),
     };
-    // Dropping the runner closes every socket and discards unfinished uploads.
-    drop(runner);
+    // Closes every socket; closing the app then discards unfinished uploads.
+    let app = runner.into_app();
     let reason = match &end {
         SessionEnd::Closed(error) => error.as_ref().map(ToString::to_string),
         SessionEnd::Shutdown => Some("server shut down".to_owned()),
         SessionEnd::Io(e) => Some(format!("I/O error: {e}")),
     };
-    log(&SessionEvent::Closed { reason });
+    app.closed(reason);
     end
 }
 
@@ -383,13 +346,18 @@ impl SessionRunner<'_> {
         Instant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
+    /// The application side, the sockets closed.
+    fn into_app(self) -> SessionApp {
+        self.app
+    }
+
     fn run(&mut self) -> io::Result<SessionEnd> {
         loop {
             let (deadline, closed) = self.drain();
             if let Some(error) = closed {
                 return Ok(SessionEnd::Closed(error));
             }
-            if self.pump_downloads() {
+            if self.app.pump(&mut self.session) {
                 continue;
             }
             if self.shared.shutdown.is_set() {
@@ -399,13 +367,13 @@ impl SessionRunner<'_> {
         }
     }
 
-    /// Drains the session; returns its deadline, and `Some(error)` once it closed.
+    /// Drains the session; returns its deadline, and `Some(error)` once it closed. Events go
+    /// to the kit's application side once the session's borrow of them has ended.
     fn drain(&mut self) -> (Option<Instant>, Option<Option<ServerError>>) {
         loop {
             let now = self.now();
-            let mut request = None;
+            let mut event = None;
             let mut failed_upload = None;
-            let mut finished_upload = None;
             match self.session.poll_output(&mut self.out, now) {
                 Output::Wait { deadline } => return (deadline, None),
                 Output::Transmit { channel, len } => {
@@ -417,325 +385,23 @@ impl SessionRunner<'_> {
                     }
                 }
                 Output::Io(io_request) => self.perform(io_request),
-                Output::Event(event) => match event {
-                    ServerEvent::Request { id, request: r } => request = Some((id, r)),
-                    ServerEvent::Writable { id } => {
-                        if let Some(Transfer::Download { writable, .. }) =
-                            self.transfers.get_mut(&id)
-                        {
-                            *writable = true;
-                        }
+                Output::Event(borrowed) => match split_event(borrowed) {
+                    SplitEvent::Owned(ServerEvent::Closed { error }) => return (None, Some(error)),
+                    SplitEvent::Owned(owned) => event = Some(owned),
+                    SplitEvent::UploadData { id, bytes } => {
+                        failed_upload = self.app.on_upload_data(id, bytes);
                     }
-                    ServerEvent::Data { id, bytes } => {
-                        if let Some(Transfer::Upload(Some(upload))) = self.transfers.get_mut(&id) {
-                            if let Err(e) = upload.write(bytes) {
-                                failed_upload = Some((id, e));
-                            }
-                        }
-                    }
-                    ServerEvent::UploadFinished {
-                        id,
-                        complete,
-                        bytes,
-                        resumed_tls,
-                    } => finished_upload = Some((id, complete, bytes, resumed_tls)),
-                    ServerEvent::SendFinished {
-                        id,
-                        complete,
-                        bytes,
-                        resumed_tls,
-                    } => {
-                        self.transfers.remove(&id);
-                        self.log_transfer(id, complete, bytes, resumed_tls);
-                    }
-                    ServerEvent::Secured { info } => {
-                        let event = secured_event(&info);
-                        emit(self.shared, self.number, self.peer, &event);
-                    }
-                    ServerEvent::Refused { reason } => {
-                        let reason = reason.to_string();
-                        emit(
-                            self.shared,
-                            self.number,
-                            self.peer,
-                            &SessionEvent::Refused { reason },
-                        );
-                    }
-                    ServerEvent::DataPeerRefused { peer } => {
-                        let reason =
-                            format!("passive data connection from {peer} refused (port theft)");
-                        emit(
-                            self.shared,
-                            self.number,
-                            self.peer,
-                            &SessionEvent::Refused { reason },
-                        );
-                    }
-                    ServerEvent::Closed { error } => return (None, Some(error)),
                     _ => {}
                 },
                 _ => {}
             }
-            if let Some((id, error)) = failed_upload {
-                if let Some(Transfer::Upload(upload)) = self.transfers.get_mut(&id) {
-                    if let Some(upload) = upload.take() {
-                        upload.abort();
-                    }
-                }
-                let _ = self.session.fail_transfer(id, error);
+            if let Some(failed) = failed_upload {
+                self.app.upload_failed(&mut self.session, failed);
             }
-            if let Some((id, complete, bytes, resumed_tls)) = finished_upload {
-                let committed = self.finish_upload(id, complete);
-                self.log_transfer(id, committed, bytes, resumed_tls);
-            }
-            if let Some((id, request)) = request {
-                self.answer(id, request);
+            if let Some(event) = event {
+                self.app.on_event(&mut self.session, event);
             }
         }
-    }
-
-    /// An upload ended: a complete one is committed (made visible under its name) and the
-    /// session hears the outcome before it sends the final reply; an incomplete one is
-    /// discarded (its reply does not wait). True when the file was committed.
-    fn finish_upload(&mut self, id: RequestId, complete: bool) -> bool {
-        let upload = match self.transfers.remove(&id) {
-            Some(Transfer::Upload(upload)) => upload,
-            _ => None,
-        };
-        if !complete {
-            if let Some(upload) = upload {
-                upload.abort();
-            }
-            return false;
-        }
-        // A complete upload without its file (its write failed earlier): nothing to commit.
-        let result = upload.map_or(Err(FsError::Local), |upload| upload.commit());
-        let committed = result.is_ok();
-        let _ = self.session.finish_upload(id, result);
-        committed
-    }
-
-    /// Logs the end of a transfer the backend accepted.
-    fn log_transfer(&mut self, id: RequestId, ok: bool, bytes: u64, resumed_tls: bool) {
-        let Some(started) = self.transfer_logs.remove(&id) else {
-            return;
-        };
-        let event = SessionEvent::Transfer {
-            kind: started.kind,
-            path: started.path,
-            bytes,
-            duration: started.started.elapsed(),
-            ok,
-            resumed_tls,
-        };
-        emit(self.shared, self.number, self.peer, &event);
-    }
-
-    /// Remembers a transfer the backend accepted, for its log line.
-    fn start_transfer_log(&mut self, id: RequestId, kind: TransferKind, path: &[u8]) {
-        if self.shared.log.is_some() {
-            let path = String::from_utf8_lossy(path).into_owned();
-            let started = std::time::Instant::now();
-            self.transfer_logs.insert(
-                id,
-                TransferLog {
-                    kind,
-                    path,
-                    started,
-                },
-            );
-        }
-    }
-
-    /// Answers one request from auth, or from storage (logging the file operation).
-    fn answer(&mut self, id: RequestId, request: Request) {
-        let Request::Login {
-            user,
-            password,
-            client_certificate,
-            ..
-        } = request
-        else {
-            // Described before the request is consumed; only when someone listens.
-            let described = if self.shared.log.is_some() {
-                describe_file_op(&request)
-            } else {
-                None
-            };
-            let outcome = self.answer_from_storage(id, request);
-            if let Some((op, path, to)) = described {
-                self.log_file_op(op, path, to, outcome);
-            }
-            return;
-        };
-        let attempt = LoginAttempt {
-            user: &user,
-            password: password.as_bytes(),
-            client_certificate: client_certificate.as_deref(),
-            peer: self.session.peer_addr(),
-        };
-        let granted = self.shared.auth.authenticate(&attempt);
-        let user = String::from_utf8_lossy(&user).into_owned();
-        let event = if granted {
-            SessionEvent::LoggedIn { user }
-        } else {
-            SessionEvent::LoginRefused { user }
-        };
-        emit(self.shared, self.number, self.peer, &event);
-        let _ = self.session.answer_login(id, granted);
-    }
-
-    /// Logs a file operation: every change, and anything the storage refused. Accepted reads
-    /// are not logged here (a SIZE or CWD line per command is noise; accepted transfers get
-    /// their own line when they end).
-    fn log_file_op(
-        &self,
-        op: FileOp,
-        path: String,
-        to: Option<String>,
-        outcome: Result<(), FsError>,
-    ) {
-        if outcome.is_ok() && !op.is_change() {
-            return;
-        }
-        let event = SessionEvent::FileOp {
-            op,
-            path,
-            to,
-            result: outcome.map_err(|e| fs_error_reason(e).to_owned()),
-        };
-        emit(self.shared, self.number, self.peer, &event);
-    }
-
-    /// Answers a file-system request from storage; returns the storage's verdict (whether or
-    /// not the session still took the answer).
-    fn answer_from_storage(&mut self, id: RequestId, request: Request) -> Result<(), FsError> {
-        let storage = &*self.shared.storage;
-        let answer = match request {
-            Request::List { path, .. } => {
-                let entries = storage.list(&path);
-                let outcome = entries.as_ref().map(|_| ()).map_err(|e| *e);
-                if entries.is_ok() {
-                    self.start_transfer_log(id, TransferKind::Listing, &path);
-                }
-                if self.session.answer_listing(id, entries).is_err() {
-                    self.transfer_logs.remove(&id);
-                }
-                return outcome;
-            }
-            Request::Cwd { path } => storage.change_dir(&path).map(Answer::Path),
-            Request::Mkdir { path } => storage.make_dir(&path).map(Answer::Path),
-            Request::Rmdir { path } => storage.remove_dir(&path).map(|()| Answer::Done),
-            Request::Delete { path } => storage.delete(&path).map(|()| Answer::Done),
-            Request::Rename { from, to } => storage.rename(&from, &to).map(|()| Answer::Done),
-            Request::Size { path } => storage.entry(&path).map(|e| Answer::Size(e.size)),
-            Request::Mdtm { path } => storage
-                .entry(&path)
-                .and_then(|e| e.modified.ok_or(FsError::Unavailable))
-                .map(Answer::Modified),
-            Request::Mlst { path } => storage.entry(&path).map(Answer::Entry),
-            Request::Retrieve { path, offset } => storage.open_read(&path, offset).map(|source| {
-                self.start_transfer_log(id, TransferKind::Download, &path);
-                self.transfers.insert(
-                    id,
-                    Transfer::Download {
-                        source,
-                        pending: Vec::new(),
-                        writable: false,
-                        finished: false,
-                    },
-                );
-                Answer::Done
-            }),
-            Request::Store {
-                path,
-                offset,
-                append,
-                unique,
-            } => {
-                let opened = if unique {
-                    storage
-                        .open_unique(&path)
-                        .map(|(name, upload)| (Answer::Path(name), upload))
-                } else {
-                    storage
-                        .open_write(&path, offset, append)
-                        .map(|upload| (Answer::Done, upload))
-                };
-                opened.map(|(answer, upload)| {
-                    let logged = match &answer {
-                        Answer::Path(name) => name.as_slice(),
-                        _ => path.as_slice(),
-                    };
-                    self.start_transfer_log(id, TransferKind::Upload, logged);
-                    self.transfers.insert(id, Transfer::Upload(Some(upload)));
-                    answer
-                })
-            }
-            // Requests a newer core may add: refused until this driver knows them.
-            _ => Err(FsError::PermissionDenied),
-        };
-        let outcome = answer.as_ref().map(|_| ()).map_err(|e| *e);
-        if self.session.answer(id, answer).is_err() {
-            self.transfers.remove(&id);
-            self.transfer_logs.remove(&id);
-        }
-        outcome
-    }
-
-    /// Feeds writable downloads; true when anything moved (drain again before waiting).
-    fn pump_downloads(&mut self) -> bool {
-        let mut progressed = false;
-        let mut failed = Vec::new();
-        for (id, transfer) in &mut self.transfers {
-            let Transfer::Download {
-                source,
-                pending,
-                writable,
-                finished,
-            } = transfer
-            else {
-                continue;
-            };
-            while *writable && !*finished {
-                if pending.is_empty() {
-                    pending.resize(IO_BUFFER, 0);
-                    match source.read(pending) {
-                        Ok(0) => {
-                            pending.clear();
-                            *finished = true;
-                            let _ = self.session.finish_data(*id);
-                            progressed = true;
-                            break;
-                        }
-                        Ok(n) => pending.truncate(n),
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                            pending.clear();
-                            continue;
-                        }
-                        Err(_) => {
-                            pending.clear();
-                            *finished = true;
-                            failed.push(*id);
-                            break;
-                        }
-                    }
-                }
-                match self.session.write_data(*id, pending) {
-                    Ok(0) => *writable = false,
-                    Ok(n) => {
-                        pending.drain(..n);
-                        progressed = true;
-                    }
-                    Err(_) => *finished = true,
-                }
-            }
-        }
-        for id in failed {
-            let _ = self.session.fail_transfer(id, FsError::Local);
-            progressed = true;
-        }
-        progressed
     }
 
     /// Carries out one socket request and reports the outcome to the session.
@@ -766,29 +432,19 @@ impl SessionRunner<'_> {
             IoRequest::ShutdownWrite { channel } => self.sockets.shutdown_write(channel),
             IoRequest::Close { channel } => {
                 self.sockets.close(channel);
-                self.backlog.remove(&channel);
+                self.input.forget(channel);
             }
             _ => {}
         }
     }
 
-    /// Feeds held-back bytes first; otherwise waits for the next socket event, the session's
+    /// Feeds held-back input first; otherwise waits for the next socket event, the session's
     /// deadline or the shutdown poll interval, and reports it.
     fn wait_for_io(&mut self, deadline: Option<Instant>) -> io::Result<()> {
         let now = self.now();
-        let mut progressed = false;
-        let channels: Vec<Channel> = self.backlog.keys().copied().collect();
-        for channel in channels {
-            let Some(bytes) = self.backlog.get_mut(&channel) else {
-                continue;
-            };
-            let taken = self.session.handle_receive(channel, bytes, now);
-            bytes.drain(..taken);
-            progressed |= taken > 0;
-            if bytes.is_empty() {
-                self.backlog.remove(&channel);
-            }
-        }
+        let Ok(progressed) = self
+            .input
+            .retry(&mut SessionInput::new(&mut self.session, now));
         if progressed {
             return Ok(());
         }
@@ -801,24 +457,19 @@ impl SessionRunner<'_> {
         let timeout = deadline
             .map(|d| d.saturating_duration_since(now).min(SHUTDOWN_POLL))
             .unwrap_or(SHUTDOWN_POLL);
-        let paused: Vec<Channel> = self.backlog.keys().copied().collect();
+        let paused = self.input.paused();
         let readiness = match self.sockets.wait(Some(timeout), &paused, &mut self.recv) {
             Ok(readiness) => readiness,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         };
         let now = self.now();
+        let mut input = SessionInput::new(&mut self.session, now);
         match readiness {
             Readiness::Received { channel, len } => {
-                let taken = self.session.handle_receive(channel, &self.recv[..len], now);
-                if taken < len {
-                    self.backlog
-                        .entry(channel)
-                        .or_default()
-                        .extend_from_slice(&self.recv[taken..len]);
-                }
+                let Ok(()) = self.input.received(&mut input, channel, &self.recv[..len]);
             }
-            Readiness::Eof { channel } => self.session.handle_eof(channel, now),
+            Readiness::Eof { channel } => self.input.ended(&mut input, channel),
             Readiness::Accepted { data, peer } => {
                 if self.session.handle_accepted(data, peer, now) {
                     self.sockets.keep_accepted(data);
@@ -843,59 +494,5 @@ fn listen_ip(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,
-    }
-}
-
-/// The operation, path and (for a rename) new name of a file-system request, for its log
-/// line; `None` for a request that is not one (a login, or one a newer core may add).
-fn describe_file_op(request: &Request) -> Option<(FileOp, String, Option<String>)> {
-    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-    let (op, path) = match request {
-        Request::Cwd { path } => (FileOp::ChangeDir, path),
-        Request::Mkdir { path } => (FileOp::MakeDir, path),
-        Request::Rmdir { path } => (FileOp::RemoveDir, path),
-        Request::Delete { path } => (FileOp::Delete, path),
-        Request::Rename { from, to } => return Some((FileOp::Rename, text(from), Some(text(to)))),
-        Request::Size { path } => (FileOp::Size, path),
-        Request::Mdtm { path } => (FileOp::ModTime, path),
-        Request::Mlst { path } => (FileOp::Stat, path),
-        Request::List { path, .. } => (FileOp::Listing, path),
-        Request::Retrieve { path, .. } => (FileOp::Download, path),
-        Request::Store { path, .. } => (FileOp::Upload, path),
-        _ => return None,
-    };
-    Some((op, text(path), None))
-}
-
-/// Why the storage refused, for a log line.
-fn fs_error_reason(error: FsError) -> &'static str {
-    match error {
-        FsError::NotFound => "not found",
-        FsError::PermissionDenied => "permission denied",
-        FsError::WrongKind => "wrong kind (file vs. directory)",
-        FsError::AlreadyExists => "already exists",
-        FsError::InvalidName => "invalid name",
-        FsError::NoSpace => "no space left",
-        FsError::Unavailable => "temporarily unavailable",
-        FsError::Local => "local error",
-        _ => "refused by the storage",
-    }
-}
-
-/// Hands `event` to the server's log, if any.
-fn emit(shared: &Shared, number: u64, peer: SocketAddr, event: &SessionEvent) {
-    if let Some(log) = &shared.log {
-        log.event(number, peer, event);
-    }
-}
-
-fn secured_event(info: &TlsInfo) -> SessionEvent {
-    let version = match info.version {
-        TlsVersion::Tls13 => "TLSv1.3".to_owned(),
-        TlsVersion::Tls12 => "TLSv1.2".to_owned(),
-    };
-    SessionEvent::Secured {
-        version,
-        cipher: info.cipher_suite_name.clone(),
     }
 }

@@ -1,5 +1,6 @@
 //! What a server session reports for log lines: [`SessionEvent`]s handed to the
-//! [`SessionLog`] of [`ServerOptions::log`](super::ServerOptions::log).
+//! [`SessionLog`] a driver's server options name (`ftps_std::server::ServerOptions::log`),
+//! fed by [`SessionApp`](crate::server::SessionApp).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -31,7 +32,7 @@ pub enum SessionEvent {
         /// The user name.
         user: String,
     },
-    /// A login was refused by the [`Auth`](super::Auth) backend.
+    /// A login was refused by the [`Auth`](crate::auth::Auth) backend.
     LoginRefused {
         /// The user name that was tried.
         user: String,
@@ -60,7 +61,7 @@ pub enum SessionEvent {
         /// What was refused, as text.
         reason: String,
     },
-    /// A file-system request answered by the [`Storage`](super::Storage): every change
+    /// A file-system request answered by the [`Storage`](crate::storage::Storage): every change
     /// (delete, rename, mkdir, rmdir) whatever its outcome, and any other request only when
     /// refused (a refused upload, a download of a missing file, a refused `CWD`, …). Accepted
     /// transfers are reported as [`Transfer`](Self::Transfer) when they end.

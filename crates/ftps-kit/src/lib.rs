@@ -1,0 +1,35 @@
+//! # ftps-kit — what every ftps driver shares that is not sockets or tasks
+//!
+//! A driver moves bytes between sockets and a sans-IO [`ftps_proto`] session, carries out the
+//! session's IO requests and keeps its timers (DESIGN §9). Everything else a driver does is
+//! the same whether it blocks on threads (`ftps-std`), runs on tokio, or lives inside a C or
+//! Python binding, so it is written once, here, and every driver calls it instead of copying
+//! another driver:
+//!
+//! - [`storage`]: the [`Storage`](storage::Storage) trait a server answers file-system
+//!   requests from, and [`LocalFs`](storage::LocalFs), a local directory tree jailed to a
+//!   root.
+//! - [`auth`]: the [`Auth`](auth::Auth) trait a server checks logins with, and
+//!   [`UserTable`](auth::UserTable) of argon2 password hashes
+//!   ([`hash_password`](auth::hash_password)).
+//! - [`log`]: what a server session reports for log lines ([`SessionEvent`](log::SessionEvent))
+//!   and where it goes ([`SessionLog`](log::SessionLog)).
+//! - [`server`]: [`SessionApp`](server::SessionApp), the application side of one server
+//!   session: it routes the session's events and requests to storage, auth and the log, runs
+//!   the downloads and uploads, and commits an upload before its final reply.
+//! - [`input`]: [`InputBacklog`](input::InputBacklog), the per-channel bookkeeping of
+//!   received bytes a session has not taken yet (its backpressure) and of an end of stream that
+//!   must wait for them.
+//! - [`ports`]: [`PortOrder`](ports::PortOrder), which ports of a passive port range a data
+//!   listener tries, in which order.
+//!
+//! Nothing here opens a socket, spawns a thread or task, or reads a clock other than for
+//! log durations.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod input;
+pub mod log;
+pub mod ports;
+pub mod server;
+pub mod storage;

@@ -1,0 +1,614 @@
+//! The application side of one server session: [`SessionApp`].
+//!
+//! A server driver drains its [`ServerSession`], sends what it transmits and carries out its
+//! socket requests; every event the session reports goes to the session's [`SessionApp`],
+//! which answers requests from [`Auth`] and [`Storage`], runs the downloads and uploads they
+//! start, commits a complete upload before the session sends its `226`, and reports what
+//! happened to the [`SessionLog`]. Between drains the driver calls [`SessionApp::pump`] to
+//! feed writable downloads.
+//!
+//! ```text
+//! loop {
+//!     match session.poll_output(&mut out, now) {
+//!         Output::Transmit { .. } | Output::Io(..) => { /* sockets: the driver's */ }
+//!         Output::Event(event) => match split_event(event) {
+//!             SplitEvent::Owned(ServerEvent::Closed { error }) => return error,
+//!             SplitEvent::Owned(event) => owned = Some(event),
+//!             SplitEvent::UploadData { id, bytes } => failed = app.on_upload_data(id, bytes),
+//!             _ => {}
+//!         },
+//!         Output::Wait { .. } => { if app.pump(&mut session) { continue } /* wait */ }
+//!     }
+//!     // The event's borrow of the session has ended:
+//!     if let Some(event) = owned.take() { app.on_event(&mut session, event) }
+//!     if let Some(failed) = failed.take() { app.upload_failed(&mut session, failed) }
+//! }
+//! ```
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ftps_proto::server::{Answer, FsError, Request, RequestId, ServerEvent, ServerSession};
+use ftps_proto::tls::{TlsInfo, TlsVersion};
+
+use crate::auth::{Auth, LoginAttempt};
+use crate::log::{FileOp, SessionEvent, SessionLog, TransferKind};
+use crate::storage::{Download, Storage, Upload};
+
+/// How many bytes a download reads from its source at a time.
+const DOWNLOAD_CHUNK: usize = 64 * 1024;
+
+/// What every session of one server shares: its files, who may log in, and where session
+/// events go. Cheap to clone (three reference counts).
+#[derive(Clone)]
+pub struct Backends {
+    /// The files.
+    pub storage: Arc<dyn Storage>,
+    /// Who may log in.
+    pub auth: Arc<dyn Auth>,
+    /// Where session events go for logging (`None`: nowhere).
+    pub log: Option<Arc<dyn SessionLog>>,
+}
+
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backends")
+            .field("log", &self.log.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A server event split by what it borrows: owned events are handled with
+/// [`SessionApp::on_event`] once the event's borrow of the session has ended; upload bytes are
+/// borrowed from the session and go to [`SessionApp::on_upload_data`] at once.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SplitEvent<'a> {
+    /// An event that borrows nothing (including [`ServerEvent::Closed`], which ends the
+    /// session: the driver's to handle).
+    Owned(ServerEvent<'static>),
+    /// [`ServerEvent::Data`]: upload bytes, borrowed until the session is called again.
+    UploadData {
+        /// The transfer.
+        id: RequestId,
+        /// The bytes, in order.
+        bytes: &'a [u8],
+    },
+    /// An event this kit does not know (from a newer core): nothing to do.
+    Unknown,
+}
+
+/// Splits `event` into an owned event or borrowed upload bytes (see [`SplitEvent`]).
+pub fn split_event(event: ServerEvent<'_>) -> SplitEvent<'_> {
+    let owned = match event {
+        ServerEvent::Data { id, bytes } => return SplitEvent::UploadData { id, bytes },
+        ServerEvent::Secured { info } => ServerEvent::Secured { info },
+        ServerEvent::Request { id, request } => ServerEvent::Request { id, request },
+        ServerEvent::Writable { id } => ServerEvent::Writable { id },
+        ServerEvent::UploadFinished {
+            id,
+            complete,
+            bytes,
+            resumed_tls,
+        } => ServerEvent::UploadFinished {
+            id,
+            complete,
+            bytes,
+            resumed_tls,
+        },
+        ServerEvent::SendFinished {
+            id,
+            complete,
+            bytes,
+            resumed_tls,
+        } => ServerEvent::SendFinished {
+            id,
+            complete,
+            bytes,
+            resumed_tls,
+        },
+        ServerEvent::Refused { reason } => ServerEvent::Refused { reason },
+        ServerEvent::DataPeerRefused { peer } => ServerEvent::DataPeerRefused { peer },
+        ServerEvent::Closed { error } => ServerEvent::Closed { error },
+        _ => return SplitEvent::Unknown,
+    };
+    SplitEvent::Owned(owned)
+}
+
+/// An upload whose bytes the storage refused: already discarded; hand it to
+/// [`SessionApp::upload_failed`] once the session can be called again, so the session fails
+/// the transfer.
+#[derive(Debug)]
+#[must_use = "the session must hear that the upload failed"]
+pub struct FailedUpload {
+    id: RequestId,
+    error: FsError,
+}
+
+/// A running transfer's local side.
+enum Transfer {
+    Download {
+        source: Download,
+        /// Bytes read from the source and not yet taken by the session.
+        pending: Vec<u8>,
+        writable: bool,
+        finished: bool,
+    },
+    /// `None` once discarded (its write failed).
+    Upload(Option<Box<dyn Upload>>),
+}
+
+/// What the log needs of a transfer the backend accepted.
+struct TransferLog {
+    kind: TransferKind,
+    path: String,
+    started: std::time::Instant,
+}
+
+/// The application side of one server session: answers its requests from [`Auth`] and
+/// [`Storage`], moves the bytes of its transfers between the session and the storage, and
+/// reports its events to the [`SessionLog`]. Owns no socket; the driver hands it the session
+/// with each call.
+///
+/// Dropping it discards unfinished uploads (and closes downloads).
+pub struct SessionApp {
+    backends: Backends,
+    /// This session's number and peer, for the log.
+    number: u64,
+    peer: SocketAddr,
+    transfers: HashMap<RequestId, Transfer>,
+    transfer_logs: HashMap<RequestId, TransferLog>,
+}
+
+impl std::fmt::Debug for SessionApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionApp")
+            .field("number", &self.number)
+            .field("peer", &self.peer)
+            .field("transfers", &self.transfers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionApp {
+    /// The application side of session number `number` (a per-server counter starting at 1)
+    /// with the client at `peer`.
+    pub fn new(backends: Backends, number: u64, peer: SocketAddr) -> Self {
+        Self {
+            backends,
+            number,
+            peer,
+            transfers: HashMap::new(),
+            transfer_logs: HashMap::new(),
+        }
+    }
+
+    /// Logs the accepted control connection ([`SessionEvent::Connected`]); `implicit`: TLS
+    /// from the first byte.
+    pub fn connected(&self, implicit: bool) {
+        self.emit(&SessionEvent::Connected {
+            peer: self.peer,
+            implicit,
+        });
+    }
+
+    /// The session ended (`reason`: why, `None` after `QUIT`): discards unfinished uploads,
+    /// then logs [`SessionEvent::Closed`], always the session's last event.
+    pub fn closed(mut self, reason: Option<String>) {
+        self.transfers.clear();
+        self.emit(&SessionEvent::Closed { reason });
+    }
+
+    /// Handles one owned event of `session` (see [`split_event`]): answers requests, marks
+    /// downloads writable, commits or discards finished uploads, and logs. [`ServerEvent::Closed`]
+    /// is the driver's (it ends the session) and ignored here.
+    pub fn on_event(&mut self, session: &mut ServerSession, event: ServerEvent<'static>) {
+        match event {
+            ServerEvent::Request { id, request } => self.answer(session, id, request),
+            ServerEvent::Writable { id } => {
+                if let Some(Transfer::Download { writable, .. }) = self.transfers.get_mut(&id) {
+                    *writable = true;
+                }
+            }
+            ServerEvent::Data { id, bytes } => {
+                if let Some(failed) = self.on_upload_data(id, bytes) {
+                    self.upload_failed(session, failed);
+                }
+            }
+            ServerEvent::UploadFinished {
+                id,
+                complete,
+                bytes,
+                resumed_tls,
+            } => {
+                let committed = self.finish_upload(session, id, complete);
+                self.log_transfer(id, committed, bytes, resumed_tls);
+            }
+            ServerEvent::SendFinished {
+                id,
+                complete,
+                bytes,
+                resumed_tls,
+            } => {
+                self.transfers.remove(&id);
+                self.log_transfer(id, complete, bytes, resumed_tls);
+            }
+            ServerEvent::Secured { info } => self.emit(&secured_event(&info)),
+            ServerEvent::Refused { reason } => {
+                let reason = reason.to_string();
+                self.emit(&SessionEvent::Refused { reason });
+            }
+            ServerEvent::DataPeerRefused { peer } => {
+                let reason = format!("passive data connection from {peer} refused (port theft)");
+                self.emit(&SessionEvent::Refused { reason });
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes upload bytes ([`ServerEvent::Data`]) to their upload. When the storage refuses
+    /// them the upload is discarded and the failure returned: hand it to
+    /// [`upload_failed`](Self::upload_failed) once the session can be called again.
+    pub fn on_upload_data(&mut self, id: RequestId, bytes: &[u8]) -> Option<FailedUpload> {
+        let Some(Transfer::Upload(slot)) = self.transfers.get_mut(&id) else {
+            return None;
+        };
+        let upload = slot.as_mut()?;
+        let error = upload.write(bytes).err()?;
+        if let Some(upload) = slot.take() {
+            upload.abort();
+        }
+        Some(FailedUpload { id, error })
+    }
+
+    /// Tells `session` that an upload failed (see [`on_upload_data`](Self::on_upload_data)).
+    pub fn upload_failed(&mut self, session: &mut ServerSession, failed: FailedUpload) {
+        let _ = session.fail_transfer(failed.id, failed.error);
+    }
+
+    /// Feeds writable downloads from their sources; true when anything moved (drain the
+    /// session again before waiting).
+    pub fn pump(&mut self, session: &mut ServerSession) -> bool {
+        let mut progressed = false;
+        let mut failed = Vec::new();
+        for (id, transfer) in &mut self.transfers {
+            let Transfer::Download {
+                source,
+                pending,
+                writable,
+                finished,
+            } = transfer
+            else {
+                continue;
+            };
+            while *writable && !*finished {
+                if pending.is_empty() {
+                    pending.resize(DOWNLOAD_CHUNK, 0);
+                    match source.read(pending) {
+                        Ok(0) => {
+                            pending.clear();
+                            *finished = true;
+                            let _ = session.finish_data(*id);
+                            progressed = true;
+                            break;
+                        }
+                        Ok(n) => pending.truncate(n),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                            pending.clear();
+                            continue;
+                        }
+                        Err(_) => {
+                            pending.clear();
+                            *finished = true;
+                            failed.push(*id);
+                            break;
+                        }
+                    }
+                }
+                match session.write_data(*id, pending) {
+                    Ok(0) => *writable = false,
+                    Ok(n) => {
+                        pending.drain(..n);
+                        progressed = true;
+                    }
+                    Err(_) => *finished = true,
+                }
+            }
+        }
+        for id in failed {
+            let _ = session.fail_transfer(id, FsError::Local);
+            progressed = true;
+        }
+        progressed
+    }
+
+    /// An upload ended: a complete one is committed (made visible under its name) and the
+    /// session hears the outcome before it sends the final reply; an incomplete one is
+    /// discarded (its reply does not wait). True when the file was committed.
+    fn finish_upload(
+        &mut self,
+        session: &mut ServerSession,
+        id: RequestId,
+        complete: bool,
+    ) -> bool {
+        let upload = match self.transfers.remove(&id) {
+            Some(Transfer::Upload(upload)) => upload,
+            _ => None,
+        };
+        if !complete {
+            if let Some(upload) = upload {
+                upload.abort();
+            }
+            return false;
+        }
+        // A complete upload without its file (its write failed earlier): nothing to commit.
+        let result = upload.map_or(Err(FsError::Local), |upload| upload.commit());
+        let committed = result.is_ok();
+        let _ = session.finish_upload(id, result);
+        committed
+    }
+
+    /// Logs the end of a transfer the backend accepted.
+    fn log_transfer(&mut self, id: RequestId, ok: bool, bytes: u64, resumed_tls: bool) {
+        let Some(started) = self.transfer_logs.remove(&id) else {
+            return;
+        };
+        let event = SessionEvent::Transfer {
+            kind: started.kind,
+            path: started.path,
+            bytes,
+            duration: started.started.elapsed(),
+            ok,
+            resumed_tls,
+        };
+        self.emit(&event);
+    }
+
+    /// Remembers a transfer the backend accepted, for its log line.
+    fn start_transfer_log(&mut self, id: RequestId, kind: TransferKind, path: &[u8]) {
+        if self.backends.log.is_some() {
+            let path = String::from_utf8_lossy(path).into_owned();
+            let started = std::time::Instant::now();
+            self.transfer_logs.insert(
+                id,
+                TransferLog {
+                    kind,
+                    path,
+                    started,
+                },
+            );
+        }
+    }
+
+    /// Answers one request from auth, or from storage (logging the file operation).
+    fn answer(&mut self, session: &mut ServerSession, id: RequestId, request: Request) {
+        let Request::Login {
+            user,
+            password,
+            client_certificate,
+            ..
+        } = request
+        else {
+            // Described before the request is consumed; only when someone listens.
+            let described = if self.backends.log.is_some() {
+                describe_file_op(&request)
+            } else {
+                None
+            };
+            let outcome = self.answer_from_storage(session, id, request);
+            if let Some((op, path, to)) = described {
+                self.log_file_op(op, path, to, outcome);
+            }
+            return;
+        };
+        let attempt = LoginAttempt {
+            user: &user,
+            password: password.as_bytes(),
+            client_certificate: client_certificate.as_deref(),
+            peer: session.peer_addr(),
+        };
+        let granted = self.backends.auth.authenticate(&attempt);
+        let user = String::from_utf8_lossy(&user).into_owned();
+        let event = if granted {
+            SessionEvent::LoggedIn { user }
+        } else {
+            SessionEvent::LoginRefused { user }
+        };
+        self.emit(&event);
+        let _ = session.answer_login(id, granted);
+    }
+
+    /// Logs a file operation: every change, and anything the storage refused. Accepted reads
+    /// are not logged here (a SIZE or CWD line per command is noise; accepted transfers get
+    /// their own line when they end).
+    fn log_file_op(
+        &self,
+        op: FileOp,
+        path: String,
+        to: Option<String>,
+        outcome: Result<(), FsError>,
+    ) {
+        if outcome.is_ok() && !op.is_change() {
+            return;
+        }
+        let event = SessionEvent::FileOp {
+            op,
+            path,
+            to,
+            result: outcome.map_err(|e| fs_error_reason(e).to_owned()),
+        };
+        self.emit(&event);
+    }
+
+    /// Answers a file-system request from storage; returns the storage's verdict (whether or
+    /// not the session still took the answer).
+    fn answer_from_storage(
+        &mut self,
+        session: &mut ServerSession,
+        id: RequestId,
+        request: Request,
+    ) -> Result<(), FsError> {
+        let storage = Arc::clone(&self.backends.storage);
+        let answer = match request {
+            Request::List { path, .. } => {
+                let entries = storage.list(&path);
+                let outcome = entries.as_ref().map(|_| ()).map_err(|e| *e);
+                if entries.is_ok() {
+                    self.start_transfer_log(id, TransferKind::Listing, &path);
+                }
+                if session.answer_listing(id, entries).is_err() {
+                    self.transfer_logs.remove(&id);
+                }
+                return outcome;
+            }
+            Request::Cwd { path } => storage.change_dir(&path).map(Answer::Path),
+            Request::Mkdir { path } => storage.make_dir(&path).map(Answer::Path),
+            Request::Rmdir { path } => storage.remove_dir(&path).map(|()| Answer::Done),
+            Request::Delete { path } => storage.delete(&path).map(|()| Answer::Done),
+            Request::Rename { from, to } => storage.rename(&from, &to).map(|()| Answer::Done),
+            Request::Size { path } => storage.entry(&path).map(|e| Answer::Size(e.size)),
+            Request::Mdtm { path } => storage
+                .entry(&path)
+                .and_then(|e| e.modified.ok_or(FsError::Unavailable))
+                .map(Answer::Modified),
+            Request::Mlst { path } => storage.entry(&path).map(Answer::Entry),
+            Request::Retrieve { path, offset } => storage.open_read(&path, offset).map(|source| {
+                self.start_transfer_log(id, TransferKind::Download, &path);
+                self.transfers.insert(
+                    id,
+                    Transfer::Download {
+                        source,
+                        pending: Vec::new(),
+                        writable: false,
+                        finished: false,
+                    },
+                );
+                Answer::Done
+            }),
+            Request::Store {
+                path,
+                offset,
+                append,
+                unique,
+            } => {
+                let opened = if unique {
+                    storage
+                        .open_unique(&path)
+                        .map(|(name, upload)| (Answer::Path(name), upload))
+                } else {
+                    storage
+                        .open_write(&path, offset, append)
+                        .map(|upload| (Answer::Done, upload))
+                };
+                opened.map(|(answer, upload)| {
+                    let logged = match &answer {
+                        Answer::Path(name) => name.as_slice(),
+                        _ => path.as_slice(),
+                    };
+                    self.start_transfer_log(id, TransferKind::Upload, logged);
+                    self.transfers.insert(id, Transfer::Upload(Some(upload)));
+                    answer
+                })
+            }
+            // Requests a newer core may add: refused until this kit knows them.
+            _ => Err(FsError::PermissionDenied),
+        };
+        let outcome = answer.as_ref().map(|_| ()).map_err(|e| *e);
+        if session.answer(id, answer).is_err() {
+            self.transfers.remove(&id);
+            self.transfer_logs.remove(&id);
+        }
+        outcome
+    }
+
+    /// Hands `event` to the server's log, if any.
+    fn emit(&self, event: &SessionEvent) {
+        if let Some(log) = &self.backends.log {
+            log.event(self.number, self.peer, event);
+        }
+    }
+}
+
+/// The operation, path and (for a rename) new name of a file-system request, for its log
+/// line; `None` for a request that is not one (a login, or one a newer core may add).
+fn describe_file_op(request: &Request) -> Option<(FileOp, String, Option<String>)> {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let (op, path) = match request {
+        Request::Cwd { path } => (FileOp::ChangeDir, path),
+        Request::Mkdir { path } => (FileOp::MakeDir, path),
+        Request::Rmdir { path } => (FileOp::RemoveDir, path),
+        Request::Delete { path } => (FileOp::Delete, path),
+        Request::Rename { from, to } => return Some((FileOp::Rename, text(from), Some(text(to)))),
+        Request::Size { path } => (FileOp::Size, path),
+        Request::Mdtm { path } => (FileOp::ModTime, path),
+        Request::Mlst { path } => (FileOp::Stat, path),
+        Request::List { path, .. } => (FileOp::Listing, path),
+        Request::Retrieve { path, .. } => (FileOp::Download, path),
+        Request::Store { path, .. } => (FileOp::Upload, path),
+        _ => return None,
+    };
+    Some((op, text(path), None))
+}
+
+/// Why the storage refused, for a log line.
+fn fs_error_reason(error: FsError) -> &'static str {
+    match error {
+        FsError::NotFound => "not found",
+        FsError::PermissionDenied => "permission denied",
+        FsError::WrongKind => "wrong kind (file vs. directory)",
+        FsError::AlreadyExists => "already exists",
+        FsError::InvalidName => "invalid name",
+        FsError::NoSpace => "no space left",
+        FsError::Unavailable => "temporarily unavailable",
+        FsError::Local => "local error",
+        _ => "refused by the storage",
+    }
+}
+
+fn secured_event(info: &TlsInfo) -> SessionEvent {
+    let version = match info.version {
+        TlsVersion::Tls13 => "TLSv1.3".to_owned(),
+        TlsVersion::Tls12 => "TLSv1.2".to_owned(),
+    };
+    SessionEvent::Secured {
+        version,
+        cipher: info.cipher_suite_name.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_ops_are_described_for_the_log() {
+        let rename = Request::Rename {
+            from: b"/a".to_vec(),
+            to: b"/b\xff".to_vec(),
+        };
+        assert_eq!(
+            describe_file_op(&rename),
+            Some((
+                FileOp::Rename,
+                "/a".to_owned(),
+                Some("/b\u{fffd}".to_owned())
+            ))
+        );
+        let cwd = Request::Cwd {
+            path: b"/pub".to_vec(),
+        };
+        assert_eq!(
+            describe_file_op(&cwd),
+            Some((FileOp::ChangeDir, "/pub".to_owned(), None))
+        );
+    }
+
+    #[test]
+    fn storage_refusals_have_log_reasons() {
+        assert_eq!(fs_error_reason(FsError::NotFound), "not found");
+        assert_eq!(fs_error_reason(FsError::AlreadyExists), "already exists");
+        assert_eq!(fs_error_reason(FsError::Local), "local error");
+    }
+}
