@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::hash::Hash;
 
-use ftps_proto::client::{ClientSession, UsageError};
+use ftps_proto::client::ClientSession;
 use ftps_proto::io::{Channel, Instant};
 use ftps_proto::server::ServerSession;
 
@@ -57,10 +57,10 @@ impl InputSink for SessionInput<'_, ServerSession> {
 }
 
 impl InputSink for SessionInput<'_, ClientSession> {
-    type Error = UsageError;
+    type Error = Infallible;
 
-    fn receive(&mut self, channel: Channel, bytes: &[u8]) -> Result<usize, UsageError> {
-        self.session.handle_receive(channel, bytes, self.now)
+    fn receive(&mut self, channel: Channel, bytes: &[u8]) -> Result<usize, Infallible> {
+        Ok(self.session.handle_receive(channel, bytes, self.now))
     }
 
     fn end(&mut self, channel: Channel) {

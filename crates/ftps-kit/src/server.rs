@@ -30,15 +30,19 @@ use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use ftps_proto::server::{Answer, FsError, Request, RequestId, ServerEvent, ServerSession};
+use ftps_proto::server::{
+    Answer, DirEntry, FsError, Request, RequestId, ServerEvent, ServerSession,
+};
 use ftps_proto::tls::{TlsInfo, TlsVersion};
 
 use crate::auth::{Auth, LoginAttempt};
 use crate::log::{FileOp, SessionEvent, SessionLog, TransferKind};
-use crate::storage::{Download, Storage, Upload};
+use crate::storage::{Download, Listing, Storage, Upload};
 
 /// How many bytes a download reads from its source at a time.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
+/// How many upload bytes are read from the session per call.
+const UPLOAD_CHUNK: usize = 64 * 1024;
 
 /// What every session of one server shares: its files, who may log in, and where session
 /// events go. Cheap to clone (three reference counts).
@@ -60,73 +64,6 @@ impl std::fmt::Debug for Backends {
     }
 }
 
-/// A server event split by what it borrows: owned events are handled with
-/// [`SessionApp::on_event`] once the event's borrow of the session has ended; upload bytes are
-/// borrowed from the session and go to [`SessionApp::on_upload_data`] at once.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum SplitEvent<'a> {
-    /// An event that borrows nothing (including [`ServerEvent::Closed`], which ends the
-    /// session: the driver's to handle).
-    Owned(ServerEvent<'static>),
-    /// [`ServerEvent::Data`]: upload bytes, borrowed until the session is called again.
-    UploadData {
-        /// The transfer.
-        id: RequestId,
-        /// The bytes, in order.
-        bytes: &'a [u8],
-    },
-    /// An event this kit does not know (from a newer core): nothing to do.
-    Unknown,
-}
-
-/// Splits `event` into an owned event or borrowed upload bytes (see [`SplitEvent`]).
-pub fn split_event(event: ServerEvent<'_>) -> SplitEvent<'_> {
-    let owned = match event {
-        ServerEvent::Data { id, bytes } => return SplitEvent::UploadData { id, bytes },
-        ServerEvent::Secured { info } => ServerEvent::Secured { info },
-        ServerEvent::Request { id, request } => ServerEvent::Request { id, request },
-        ServerEvent::Writable { id } => ServerEvent::Writable { id },
-        ServerEvent::UploadFinished {
-            id,
-            complete,
-            bytes,
-            resumed_tls,
-        } => ServerEvent::UploadFinished {
-            id,
-            complete,
-            bytes,
-            resumed_tls,
-        },
-        ServerEvent::SendFinished {
-            id,
-            complete,
-            bytes,
-            resumed_tls,
-        } => ServerEvent::SendFinished {
-            id,
-            complete,
-            bytes,
-            resumed_tls,
-        },
-        ServerEvent::Refused { reason } => ServerEvent::Refused { reason },
-        ServerEvent::DataPeerRefused { peer } => ServerEvent::DataPeerRefused { peer },
-        ServerEvent::Closed { error } => ServerEvent::Closed { error },
-        _ => return SplitEvent::Unknown,
-    };
-    SplitEvent::Owned(owned)
-}
-
-/// An upload whose bytes the storage refused: already discarded; hand it to
-/// [`SessionApp::upload_failed`] once the session can be called again, so the session fails
-/// the transfer.
-#[derive(Debug)]
-#[must_use = "the session must hear that the upload failed"]
-pub struct FailedUpload {
-    id: RequestId,
-    error: FsError,
-}
-
 /// A running transfer's local side.
 enum Transfer {
     Download {
@@ -138,6 +75,14 @@ enum Transfer {
     },
     /// `None` once discarded (its write failed).
     Upload(Option<Box<dyn Upload>>),
+    /// A directory listing, handed to the session entry by entry as it takes them.
+    Listing {
+        entries: Listing,
+        /// An entry the session had no room for yet.
+        pending: Option<DirEntry>,
+        writable: bool,
+        finished: bool,
+    },
 }
 
 /// What the log needs of a transfer the backend accepted.
@@ -160,6 +105,8 @@ pub struct SessionApp {
     peer: SocketAddr,
     transfers: HashMap<RequestId, Transfer>,
     transfer_logs: HashMap<RequestId, TransferLog>,
+    /// Upload bytes read from the session on their way to storage (reused).
+    upload_buffer: Vec<u8>,
 }
 
 impl std::fmt::Debug for SessionApp {
@@ -182,6 +129,7 @@ impl SessionApp {
             peer,
             transfers: HashMap::new(),
             transfer_logs: HashMap::new(),
+            upload_buffer: Vec::new(),
         }
     }
 
@@ -201,22 +149,19 @@ impl SessionApp {
         self.emit(&SessionEvent::Closed { reason });
     }
 
-    /// Handles one owned event of `session` (see [`split_event`]): answers requests, marks
-    /// downloads writable, commits or discards finished uploads, and logs. [`ServerEvent::Closed`]
-    /// is the driver's (it ends the session) and ignored here.
-    pub fn on_event(&mut self, session: &mut ServerSession, event: ServerEvent<'static>) {
+    /// Handles one event of `session`: answers requests, marks downloads and listings
+    /// writable, moves upload bytes to storage, commits or discards finished uploads, and logs.
+    /// [`ServerEvent::Closed`] is the driver's (it ends the session) and ignored here.
+    pub fn on_event(&mut self, session: &mut ServerSession, event: ServerEvent) {
         match event {
             ServerEvent::Request { id, request } => self.answer(session, id, request),
-            ServerEvent::Writable { id } => {
-                if let Some(Transfer::Download { writable, .. }) = self.transfers.get_mut(&id) {
-                    *writable = true;
-                }
-            }
-            ServerEvent::Data { id, bytes } => {
-                if let Some(failed) = self.on_upload_data(id, bytes) {
-                    self.upload_failed(session, failed);
-                }
-            }
+            ServerEvent::Writable { id } => match self.transfers.get_mut(&id) {
+                Some(
+                    Transfer::Download { writable, .. } | Transfer::Listing { writable, .. },
+                ) => *writable = true,
+                _ => {}
+            },
+            ServerEvent::Readable { id } => self.store_upload_bytes(session, id),
             ServerEvent::UploadFinished {
                 id,
                 complete,
@@ -248,32 +193,63 @@ impl SessionApp {
         }
     }
 
-    /// Writes upload bytes ([`ServerEvent::Data`]) to their upload. When the storage refuses
-    /// them the upload is discarded and the failure returned: hand it to
-    /// [`upload_failed`](Self::upload_failed) once the session can be called again.
-    pub fn on_upload_data(&mut self, id: RequestId, bytes: &[u8]) -> Option<FailedUpload> {
-        let Some(Transfer::Upload(slot)) = self.transfers.get_mut(&id) else {
-            return None;
-        };
-        let upload = slot.as_mut()?;
-        let error = upload.write(bytes).err()?;
-        if let Some(upload) = slot.take() {
-            upload.abort();
+    /// Reads the upload bytes `session` holds for `id` and writes them to their upload. When
+    /// the storage refuses them the upload is discarded and the session fails the transfer
+    /// (`451`, `552` when out of space).
+    fn store_upload_bytes(&mut self, session: &mut ServerSession, id: RequestId) {
+        self.upload_buffer.resize(UPLOAD_CHUNK, 0);
+        loop {
+            let n = match session.read_data(id, &mut self.upload_buffer) {
+                Ok(n) if n > 0 => n,
+                _ => return,
+            };
+            let Some(Transfer::Upload(slot)) = self.transfers.get_mut(&id) else {
+                continue; // not ours (any more): drain and drop
+            };
+            let Some(upload) = slot.as_mut() else {
+                continue;
+            };
+            if let Err(error) = upload.write(&self.upload_buffer[..n]) {
+                if let Some(upload) = slot.take() {
+                    upload.abort();
+                }
+                let _ = session.fail_transfer(id, error);
+                return;
+            }
         }
-        Some(FailedUpload { id, error })
     }
 
-    /// Tells `session` that an upload failed (see [`on_upload_data`](Self::on_upload_data)).
-    pub fn upload_failed(&mut self, session: &mut ServerSession, failed: FailedUpload) {
-        let _ = session.fail_transfer(failed.id, failed.error);
-    }
-
-    /// Feeds writable downloads from their sources; true when anything moved (drain the
-    /// session again before waiting).
+    /// Feeds writable downloads from their sources and writable listings from their
+    /// entries; true when anything moved (drain the session again before waiting).
     pub fn pump(&mut self, session: &mut ServerSession) -> bool {
         let mut progressed = false;
         let mut failed = Vec::new();
         for (id, transfer) in &mut self.transfers {
+            if let Transfer::Listing {
+                entries,
+                pending,
+                writable,
+                finished,
+            } = transfer
+            {
+                while *writable && !*finished {
+                    let Some(entry) = pending.take().or_else(|| entries.next()) else {
+                        *finished = true;
+                        let _ = session.finish_data(*id);
+                        progressed = true;
+                        break;
+                    };
+                    match session.write_entry(*id, &entry) {
+                        Ok(true) => progressed = true,
+                        Ok(false) => {
+                            *pending = Some(entry);
+                            *writable = false;
+                        }
+                        Err(_) => *finished = true,
+                    }
+                }
+                continue;
+            }
             let Transfer::Download {
                 source,
                 pending,
@@ -452,17 +428,19 @@ impl SessionApp {
     ) -> Result<(), FsError> {
         let storage = Arc::clone(&self.backends.storage);
         let answer = match request {
-            Request::List { path, .. } => {
-                let entries = storage.list(&path);
-                let outcome = entries.as_ref().map(|_| ()).map_err(|e| *e);
-                if entries.is_ok() {
-                    self.start_transfer_log(id, TransferKind::Listing, &path);
-                }
-                if session.answer_listing(id, entries).is_err() {
-                    self.transfer_logs.remove(&id);
-                }
-                return outcome;
-            }
+            Request::List { path, .. } => storage.list(&path).map(|entries| {
+                self.start_transfer_log(id, TransferKind::Listing, &path);
+                self.transfers.insert(
+                    id,
+                    Transfer::Listing {
+                        entries,
+                        pending: None,
+                        writable: false,
+                        finished: false,
+                    },
+                );
+                Answer::Done
+            }),
             Request::Cwd { path } => storage.change_dir(&path).map(Answer::Path),
             Request::Mkdir { path } => storage.make_dir(&path).map(Answer::Path),
             Request::Rmdir { path } => storage.remove_dir(&path).map(|()| Answer::Done),

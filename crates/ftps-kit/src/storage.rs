@@ -41,8 +41,10 @@ pub trait Storage: Send + Sync {
     fn rename(&self, from: &[u8], to: &[u8]) -> Result<(), FsError>;
     /// The entry for `path` (SIZE, MDTM, MLST); its name is the canonical path.
     fn entry(&self, path: &[u8]) -> Result<DirEntry, FsError>;
-    /// The entries of the directory `path` (or the one entry when `path` is a file).
-    fn list(&self, path: &[u8]) -> Result<Vec<DirEntry>, FsError>;
+    /// The entries of the directory `path` (or the one entry when `path` is a file), as an
+    /// iterator the session pulls from as the client reads: a backend may stream a directory
+    /// of any size.
+    fn list(&self, path: &[u8]) -> Result<Listing, FsError>;
     /// RETR from `offset`.
     fn open_read(&self, path: &[u8], offset: u64) -> Result<Download, FsError>;
     /// STOR (from `offset`) or APPE (`append`).
@@ -55,6 +57,9 @@ pub trait Storage: Send + Sync {
     /// STOU: a new file with a unique name in the directory `dir`; returns its canonical path.
     fn open_unique(&self, dir: &[u8]) -> Result<(Vec<u8>, Box<dyn Upload>), FsError>;
 }
+
+/// The entries of a directory listing, produced as the client takes them.
+pub type Listing = Box<dyn Iterator<Item = DirEntry> + Send>;
 
 /// Marks the temporary files of uploads in progress; they are hidden from listings and cannot
 /// be named by clients.
@@ -74,6 +79,35 @@ pub struct LocalFs {
 }
 
 impl LocalFs {
+    /// The entries of `path` sorted by name (a file: itself alone). Sorting needs the whole
+    /// directory in memory; a backend streaming in `read_dir` order would not.
+    fn sorted_entries(&self, path: &[u8]) -> Result<Vec<DirEntry>, FsError> {
+        let (local, _) = self.resolve(path)?;
+        let meta = fs::metadata(&local).map_err(|e| fs_error(&e))?;
+        if !meta.is_dir() {
+            let name = local
+                .file_name()
+                .map(|n| n.as_bytes().to_vec())
+                .unwrap_or_default();
+            return Ok(vec![self.describe(name, &meta)]);
+        }
+        let mut entries = Vec::new();
+        for item in fs::read_dir(&local).map_err(|e| fs_error(&e))? {
+            let item = item.map_err(|e| fs_error(&e))?;
+            let name = item.file_name();
+            if name.as_bytes().starts_with(PART_MARKER.as_bytes()) {
+                continue;
+            }
+            // Links are listed as links, never followed.
+            let Ok(meta) = fs::symlink_metadata(item.path()) else {
+                continue;
+            };
+            entries.push(self.describe(name.as_bytes().to_vec(), &meta));
+        }
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
+    }
+
     /// The tree under `root` (which must be an existing directory), writable.
     pub fn new(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = fs::canonicalize(root.into())?;
@@ -354,31 +388,9 @@ impl Storage for LocalFs {
         Ok(self.describe(canonical, &meta))
     }
 
-    fn list(&self, path: &[u8]) -> Result<Vec<DirEntry>, FsError> {
-        let (local, _) = self.resolve(path)?;
-        let meta = fs::metadata(&local).map_err(|e| fs_error(&e))?;
-        if !meta.is_dir() {
-            let name = local
-                .file_name()
-                .map(|n| n.as_bytes().to_vec())
-                .unwrap_or_default();
-            return Ok(vec![self.describe(name, &meta)]);
-        }
-        let mut entries = Vec::new();
-        for item in fs::read_dir(&local).map_err(|e| fs_error(&e))? {
-            let item = item.map_err(|e| fs_error(&e))?;
-            let name = item.file_name();
-            if name.as_bytes().starts_with(PART_MARKER.as_bytes()) {
-                continue;
-            }
-            // Links are listed as links, never followed.
-            let Ok(meta) = fs::symlink_metadata(item.path()) else {
-                continue;
-            };
-            entries.push(self.describe(name.as_bytes().to_vec(), &meta));
-        }
-        entries.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(entries)
+    fn list(&self, path: &[u8]) -> Result<Listing, FsError> {
+        self.sorted_entries(path)
+            .map(|entries| Box::new(entries.into_iter()) as Listing)
     }
 
     fn open_read(&self, path: &[u8], offset: u64) -> Result<Download, FsError> {

@@ -144,12 +144,16 @@ impl crate::tls::TlsError {
     /// caller's misuse, [`ErrorKind::Config`] for a refused configuration, [`ErrorKind::Tls`]
     /// for everything else.
     pub fn kind(&self) -> ErrorKind {
-        use crate::tls::TlsError;
         match self {
-            TlsError::Rustls(rustls::Error::InvalidCertificate(_)) => ErrorKind::Certificate,
-            TlsError::InvalidLimit(_) | TlsError::EarlyDataEnabled => ErrorKind::Config,
-            TlsError::BytesBeforeHandshake { .. } => ErrorKind::Protocol,
-            TlsError::IncomingTooLarge { .. } => ErrorKind::Limit,
+            error if error.certificate_problem().is_some() => ErrorKind::Certificate,
+            Self::InvalidLimit(_)
+            | Self::EarlyDataEnabled
+            | Self::Pem(_)
+            | Self::NoCertificates
+            | Self::NoPrivateKey
+            | Self::InvalidTrustAnchor { .. } => ErrorKind::Config,
+            Self::BytesBeforeHandshake { .. } => ErrorKind::Protocol,
+            Self::IncomingTooLarge { .. } => ErrorKind::Limit,
             error if error.is_usage_error() => ErrorKind::Usage,
             _ => ErrorKind::Tls,
         }

@@ -209,6 +209,127 @@ pub enum Output<E> {
     },
 }
 
+/// The one contract of both session roles: the same inputs with the same signatures and
+/// meaning, and the same drain. A driver written against this trait drives a
+/// [`ClientSession`](crate::client::ClientSession) and a
+/// [`ServerSession`](crate::server::ServerSession) with one loop; the application's verbs
+/// and answers stay on the concrete types.
+///
+/// Every input carries the caller's time; a session's time never goes back
+/// ([`Instant::advanced_to`]). Input for a data channel the session does not know (any more)
+/// is taken and ignored.
+pub trait Session {
+    /// What the drain reports to the application.
+    type Event;
+
+    /// A requested connection (`IoRequest::Connect`) is up, with its local address.
+    fn handle_connected(&mut self, channel: Channel, local: SocketAddr, now: Instant);
+    /// The listener for `data` (`IoRequest::Listen`) is bound to `addr`.
+    fn handle_listening(&mut self, data: DataId, addr: SocketAddr, now: Instant);
+    /// The listener for `data` accepted a connection from `peer`; a refused one comes back
+    /// as `IoRequest::RefuseAccepted` (client: `Close`).
+    fn handle_accepted(&mut self, data: DataId, peer: SocketAddr, now: Instant);
+    /// Bytes received on `channel`; returns how many were taken (keep the rest, pause that
+    /// socket, feed the rest after draining).
+    fn handle_receive(&mut self, channel: Channel, bytes: &[u8], now: Instant) -> usize;
+    /// End of stream on `channel` — only after every received byte of it was taken.
+    fn handle_eof(&mut self, channel: Channel, now: Instant);
+    /// A socket operation on `channel` failed.
+    fn handle_io_error(&mut self, channel: Channel, kind: IoErrorKind, now: Instant);
+    /// The deadline of the last `Output::Wait` passed.
+    fn handle_timeout(&mut self, now: Instant);
+    /// The driver cannot write `channel` now and holds bytes for it.
+    fn handle_transmit_blocked(&mut self, channel: Channel, now: Instant);
+    /// The driver wrote what it held for `channel`.
+    fn handle_transmit_ready(&mut self, channel: Channel, now: Instant);
+    /// The next thing to do: call until `Output::Wait`.
+    fn poll_output(&mut self, buf: &mut [u8], now: Instant) -> Output<Self::Event>;
+    /// True once the session ended (its `Closed` event may still be pending in the drain).
+    fn is_closed(&self) -> bool;
+}
+
+/// Implements [`Session`] for a session type by delegating to its inherent methods of the
+/// same names (one signature per input, checked here by the compiler for both roles).
+macro_rules! impl_session {
+    ($session:ty, $event:ty) => {
+        impl $crate::io::Session for $session {
+            type Event = $event;
+
+            fn handle_connected(
+                &mut self,
+                channel: $crate::io::Channel,
+                local: core::net::SocketAddr,
+                now: $crate::io::Instant,
+            ) {
+                <$session>::handle_connected(self, channel, local, now)
+            }
+            fn handle_listening(
+                &mut self,
+                data: $crate::io::DataId,
+                addr: core::net::SocketAddr,
+                now: $crate::io::Instant,
+            ) {
+                <$session>::handle_listening(self, data, addr, now)
+            }
+            fn handle_accepted(
+                &mut self,
+                data: $crate::io::DataId,
+                peer: core::net::SocketAddr,
+                now: $crate::io::Instant,
+            ) {
+                <$session>::handle_accepted(self, data, peer, now)
+            }
+            fn handle_receive(
+                &mut self,
+                channel: $crate::io::Channel,
+                bytes: &[u8],
+                now: $crate::io::Instant,
+            ) -> usize {
+                <$session>::handle_receive(self, channel, bytes, now)
+            }
+            fn handle_eof(&mut self, channel: $crate::io::Channel, now: $crate::io::Instant) {
+                <$session>::handle_eof(self, channel, now)
+            }
+            fn handle_io_error(
+                &mut self,
+                channel: $crate::io::Channel,
+                kind: $crate::io::IoErrorKind,
+                now: $crate::io::Instant,
+            ) {
+                <$session>::handle_io_error(self, channel, kind, now)
+            }
+            fn handle_timeout(&mut self, now: $crate::io::Instant) {
+                <$session>::handle_timeout(self, now)
+            }
+            fn handle_transmit_blocked(
+                &mut self,
+                channel: $crate::io::Channel,
+                now: $crate::io::Instant,
+            ) {
+                <$session>::handle_transmit_blocked(self, channel, now)
+            }
+            fn handle_transmit_ready(
+                &mut self,
+                channel: $crate::io::Channel,
+                now: $crate::io::Instant,
+            ) {
+                <$session>::handle_transmit_ready(self, channel, now)
+            }
+            fn poll_output(
+                &mut self,
+                buf: &mut [u8],
+                now: $crate::io::Instant,
+            ) -> $crate::io::Output<$event> {
+                <$session>::poll_output(self, buf, now)
+            }
+            fn is_closed(&self) -> bool {
+                <$session>::is_closed(self)
+            }
+        }
+    };
+}
+pub(crate) use impl_session;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,3 +39,11 @@ pub mod error;
 pub mod io;
 pub mod server;
 pub mod tls;
+
+/// Both sessions can move to another thread (a driver's task or a binding's handle); neither is
+/// `Sync`: share one behind a lock.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<client::ClientSession>();
+    assert_send::<server::ServerSession>();
+};

@@ -269,6 +269,8 @@ pub struct ClientSession {
     cleared_tls: Option<TlsChannel>,
 }
 
+crate::io::impl_session!(ClientSession, ClientEvent);
+
 impl ClientSession {
     /// A session that starts by asking its driver to connect the control connection to
     /// `config.peer`.

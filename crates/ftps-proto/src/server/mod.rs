@@ -273,6 +273,8 @@ fn quoted(path: &[u8]) -> Vec<u8> {
     out
 }
 
+crate::io::impl_session!(ServerSession, ServerEvent);
+
 impl ServerSession {
     /// A session for a control connection the driver accepted from `peer` on `local`.
     pub fn new(config: SessionConfig, peer: SocketAddr, local: SocketAddr, now: Instant) -> Self {
