@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ftps_std::{ClientOptions, DataConnectionMode, Timeouts, TlsMode, Trust};
+use ftps_std::{ClientOptions, DataConnectionMode, Timeouts, TlsMode};
 
 use crate::peers::{self, Endpoint};
 
@@ -59,7 +59,7 @@ pub fn client_options(endpoint: &Endpoint, data: DataSetup) -> ClientOptions {
         peers::TlsMode::Explicit => TlsMode::Explicit,
         peers::TlsMode::Implicit => TlsMode::Implicit,
     };
-    options.trust = Trust::CaFile(endpoint.ca_cert_path.clone());
+    options.trust = ftps_std::trust_ca_file(&endpoint.ca_cert_path).expect("the test CA");
     options.data_mode = data.mode;
     options.extended_data_commands = data.extended;
     options.timeouts = Timeouts {

@@ -5,13 +5,12 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ftps_proto::tls::{self, TlsError};
 use ftps_std::{
     Client, ClientOptions, DataConnectionMode, DataProtection, Error, HandshakeKind, ListingEntry,
     Timeouts, TlsInfo, TlsMode, TlsVersion, TraceDirection, Tracer, TransferSummary, Trust,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::errors::{CliError, ExitCode, Stage, reply_text};
 use crate::listing::{self, Kind};
@@ -634,25 +633,14 @@ fn client_options(url: &FtpUrl, options: &GlobalOptions) -> Result<ClientOptions
     out.trust = if options.insecure {
         Trust::InsecureSkipVerification
     } else if let Some(ca) = &options.cacert {
-        fs::metadata(ca).map_err(|e| CliError::local(ca, &e))?;
-        Trust::CaFile(ca.clone())
+        Trust::Certificates(read_pem(ca, tls::certificates_from_pem)?)
     } else {
         Trust::WebpkiRoots
     };
     if let Some(cert) = &options.cert {
-        let chain = CertificateDer::pem_file_iter(cert)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| CliError::new(ExitCode::LocalIo, format!("{}: {e}", cert.display())))?;
-        if chain.is_empty() {
-            return Err(CliError::usage(format!(
-                "{}: no certificate in it",
-                cert.display()
-            )));
-        }
+        let chain = read_pem(cert, tls::certificates_from_pem)?;
         let key_file = options.key.as_ref().unwrap_or(cert);
-        let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| {
-            CliError::new(ExitCode::LocalIo, format!("{}: {e}", key_file.display()))
-        })?;
+        let key = read_pem(key_file, tls::private_key_from_pem)?;
         out.client_certificate = Some((chain, key));
     }
     out.data_mode = if options.active {
@@ -684,6 +672,17 @@ fn client_options(url: &FtpUrl, options: &GlobalOptions) -> Result<ClientOptions
         }));
     }
     Ok(out)
+}
+
+/// Reads the PEM file `path` and parses it with `parse` (one of the `ftps_proto::tls` PEM
+/// functions): a file that cannot be read is a local I/O error, one whose contents are not
+/// what is needed a usage error naming the file.
+pub(crate) fn read_pem<T>(
+    path: &Path,
+    parse: impl FnOnce(&[u8]) -> Result<T, TlsError>,
+) -> Result<T, CliError> {
+    let pem = fs::read(path).map_err(|e| CliError::local(path, &e))?;
+    parse(&pem).map_err(|e| CliError::usage(format!("{}: {e}", path.display())))
 }
 
 /// One line of the -v dialogue, curl style: `> ` for a command (its password already hidden by

@@ -6,7 +6,7 @@ use std::fmt;
 use ftps_proto::client::{ClientError, OpError, TimeoutKind};
 use ftps_proto::codec::reply::Reply;
 use ftps_proto::data::DataError;
-use ftps_proto::tls::TlsError;
+use ftps_proto::tls::{CertificateProblem, TlsError};
 use ftps_std::Error;
 
 /// The exit codes (also listed in `--help` and the crate documentation).
@@ -163,27 +163,23 @@ fn tls_error(error: &Error) -> Option<&TlsError> {
 }
 
 fn hint(error: &Error, host: &str) -> Option<String> {
-    if let Some(TlsError::Rustls(rustls::Error::InvalidCertificate(cert))) = tls_error(error) {
-        use rustls::CertificateError as C;
-        return Some(match cert {
-            C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+    if let Some(problem) = tls_error(error).and_then(TlsError::certificate_problem) {
+        return Some(match problem {
+            CertificateProblem::NotValidForName => format!(
                 "the certificate is not valid for {host}; use the name on the certificate or --cacert"
             ),
-            C::UnknownIssuer | C::BadSignature | C::UnhandledCriticalExtension => {
+            CertificateProblem::UnknownIssuer | CertificateProblem::BadSignature => {
                 "the server's certificate is not signed by a trusted CA; pass that CA (or the \
                  self-signed certificate) with --cacert FILE, or --insecure to skip the check"
                     .into()
             }
-            C::Expired
-            | C::ExpiredContext { .. }
-            | C::NotValidYet
-            | C::NotValidYetContext { .. } => {
+            CertificateProblem::Expired | CertificateProblem::NotValidYet => {
                 "the certificate is outside its validity period; check the clocks".into()
             }
             _ => "the certificate was refused; --cacert FILE names the CA to trust".into(),
         });
     }
-    if let Some(TlsError::Rustls(rustls::Error::PeerIncompatible(_))) = tls_error(error) {
+    if tls_error(error).is_some_and(TlsError::is_peer_incompatible) {
         return Some(
             "the server offers no TLS version or cipher in common (TLS 1.2 is the minimum)".into(),
         );

@@ -11,11 +11,13 @@ use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use ftps_proto::server::ClientCertificates;
-use ftps_proto::tls::{self, CertificateDer, PrivateKeyDer, ResumptionPolicy, RootCertStore};
+use ftps_proto::tls::{
+    self, CertificateDer, PrivateKeyDer, ResumptionPolicy, RootCertStore, ServerTlsOptions,
+};
 use ftps_std::server::{LocalFs, Server, ServerOptions, SessionConfig, TlsMode, UserTable};
-use rustls_pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
 
+use crate::commands::read_pem;
 use crate::errors::{CliError, ExitCode};
 use crate::session_log::StderrLog;
 
@@ -140,22 +142,10 @@ pub(crate) fn self_signed_certificate() -> Result<ServerCertificate, CliError> {
 
 /// The chain in `cert` and the key in `key` (or in `cert` too), both PEM.
 fn load_certificate(cert: &Path, key: Option<&Path>) -> Result<ServerCertificate, CliError> {
-    let unreadable = |path: &Path, e: &dyn std::fmt::Display| {
-        CliError::new(ExitCode::LocalIo, format!("{}: {e}", path.display()))
-    };
-    let chain = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| unreadable(cert, &e))?;
-    let Some(leaf) = chain.first() else {
-        return Err(CliError::usage(format!(
-            "{}: no certificate in it",
-            cert.display()
-        )));
-    };
-    let key_file = key.unwrap_or(cert);
-    let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| unreadable(key_file, &e))?;
+    let chain = read_pem(cert, tls::certificates_from_pem)?;
+    let key = read_pem(key.unwrap_or(cert), tls::private_key_from_pem)?;
     Ok(ServerCertificate {
-        fingerprint: fingerprint(leaf),
+        fingerprint: fingerprint(&chain[0]),
         self_signed_pem: None,
         chain,
         key,
@@ -208,13 +198,10 @@ pub(crate) fn session_config(
     allow_ccc: bool,
     reuse: Reuse,
 ) -> Result<SessionConfig, CliError> {
-    let (chain, key) = (cert.chain.clone(), cert.key.clone_key());
     let required = client_roots.is_some();
-    let tls = match client_roots {
-        Some(roots) => tls::server_config_with_client_auth(chain, key, roots),
-        None => tls::server_config(chain, key),
-    }
-    .map_err(|e| {
+    let mut options = ServerTlsOptions::new(cert.chain.clone(), cert.key.clone_key());
+    options.client_roots = client_roots;
+    let tls = tls::server_config_from_options(&options).map_err(|e| {
         CliError::usage(format!(
             "the certificate and key do not make a TLS configuration: {e}"
         ))
@@ -232,20 +219,9 @@ pub(crate) fn session_config(
     Ok(config)
 }
 
-/// The CA certificates of `--client-ca`.
+/// The CA certificates of `--client-ca` (every certificate in the file must be usable).
 fn client_roots(path: &Path) -> Result<RootCertStore, CliError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| CliError::new(ExitCode::LocalIo, format!("{}: {e}", path.display())))?;
-    let mut roots = RootCertStore::empty();
-    let (added, _ignored) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        return Err(CliError::usage(format!(
-            "{}: no usable CA certificate in it",
-            path.display()
-        )));
-    }
-    Ok(roots)
+    read_pem(path, tls::root_store_from_pem)
 }
 
 /// Adds the `NAME:HASH` lines of a users file to `table`; returns how many users it named.
@@ -655,9 +631,7 @@ mod tests {
         let cert = self_signed_certificate().unwrap();
         let pem = cert.self_signed_pem.as_deref().unwrap();
         assert!(!pem.contains("PRIVATE KEY"));
-        let parsed: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let parsed = tls::certificates_from_pem(pem.as_bytes()).unwrap();
         assert_eq!(parsed, cert.chain);
         assert_eq!(cert.fingerprint.len(), 32 * 3 - 1);
         assert_eq!(cert.fingerprint, fingerprint(&cert.chain[0]));

@@ -11,8 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
+use ftps_proto::tls::certificates_from_pem;
 use sha2::{Digest, Sha256};
 
 /// No command may take longer than this (everything is local).
@@ -382,7 +381,7 @@ fn read_only_server_with_generated_certificate_and_password() {
     // The printed fingerprint is the SHA-256 of the saved certificate, which holds no key.
     let pem = std::fs::read_to_string(&cert).unwrap();
     assert!(!pem.contains("PRIVATE"), "{pem}");
-    let der = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+    let der = certificates_from_pem(pem.as_bytes()).unwrap().remove(0);
     let fingerprint: Vec<String> = Sha256::digest(&der)
         .iter()
         .map(|b| format!("{b:02X}"))

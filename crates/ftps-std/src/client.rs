@@ -15,31 +15,25 @@ use ftps_proto::client::{
 use ftps_proto::codec::listing::FtpTime;
 use ftps_proto::codec::reply::{self, Reply};
 use ftps_proto::io::{Channel, Instant, IoRequest, Output};
-use ftps_proto::tls::{self, TlsError, TlsInfo, TlsVersion};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use ftps_proto::tls::{
+    self, CertificateDer, ClientTlsOptions, PrivateKeyDer, ServerName, TlsInfo, TlsVersion, Trust,
+};
 
 use crate::Error;
 use crate::net::{Readiness, Sockets, io_error_kind};
 
-/// Which certificates the client trusts.
-#[derive(Debug, Clone, Default)]
-pub enum Trust {
-    /// Mozilla's root certificates (the `webpki-roots` crate): for public servers.
-    #[default]
-    WebpkiRoots,
-    /// The certificates in a PEM file (a private CA, or a self-signed server certificate).
-    CaFile(std::path::PathBuf),
-    /// These certificates.
-    Certificates(Vec<CertificateDer<'static>>),
-    /// No certificate check at all: any certificate, for any name, from any issuer, is
-    /// accepted. The handshake signatures are still verified (the peer must hold the key of
-    /// the certificate it shows), but nothing ties that certificate to the server, so an
-    /// active attacker can read and change everything. For tests and emergencies only
-    /// (curl's `--insecure`).
-    InsecureSkipVerification,
+/// Trusts the certificates in the PEM file at `path` (a private CA, or a self-signed server
+/// certificate): [`Trust::Certificates`] with every certificate in it. The file is read and
+/// parsed now, so a missing file or one without a certificate fails here rather than at
+/// connect; [`Client::connect`] then checks each certificate as a trust anchor.
+///
+/// Errors: [`Error::Io`] if the file cannot be read, [`Error::Tls`] with
+/// [`TlsError::Pem`](ftps_proto::tls::TlsError::Pem) or
+/// [`TlsError::NoCertificates`](ftps_proto::tls::TlsError::NoCertificates) if it holds no
+/// certificate.
+pub fn trust_ca_file(path: impl AsRef<std::path::Path>) -> Result<Trust, Error> {
+    let pem = std::fs::read(path)?;
+    Ok(Trust::Certificates(tls::certificates_from_pem(&pem)?))
 }
 
 /// How to reach and talk to a server. Defaults: explicit FTPS with TLS required, `PROT P`,
@@ -52,9 +46,11 @@ pub struct ClientOptions {
     pub port: Option<u16>,
     /// Explicit (default), implicit, or an explicit opt-in to plaintext.
     pub tls_mode: TlsMode,
-    /// Trust anchors for the server certificate.
+    /// Trust anchors for the server certificate (default [`Trust::WebpkiRoots`]; a PEM file:
+    /// [`trust_ca_file`]).
     pub trust: Trust,
-    /// A client certificate chain and its key, for servers that ask for one.
+    /// A client certificate chain and its key, for servers that ask for one
+    /// ([`tls::client_certificate_from_pem`] reads PEM bytes).
     pub client_certificate: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     /// Passive (default) or active data connections.
     pub data_mode: DataConnectionMode,
@@ -80,7 +76,7 @@ impl ClientOptions {
             host: host.into(),
             port: None,
             tls_mode: TlsMode::default(),
-            trust: Trust::default(),
+            trust: Trust::WebpkiRoots,
             client_certificate: None,
             data_mode: DataConnectionMode::default(),
             data_protection: DataProtection::default(),
@@ -193,7 +189,13 @@ impl Client {
             .ok_or(Error::NoAddress)?;
         let server_name = ServerName::try_from(options.host.clone())
             .map_err(|_| Error::InvalidHostName(options.host.clone()))?;
-        let tls_config = client_tls_config(&options)?;
+        // The base config (trust, client certificate, versions); the session derives the
+        // per-control-connection clone (resumption store, ALPN `ftp`, no early data) from it.
+        let tls_config = tls::client_config_from_options(&ClientTlsOptions {
+            trust: options.trust,
+            client_certificate: options.client_certificate,
+            max_version: options.max_tls_version,
+        })?;
         let trace = options.trace;
         let mut config = SessionConfig::new(peer, server_name, Arc::new(tls_config));
         config.tls_mode = options.tls_mode;
@@ -682,115 +684,4 @@ enum Step {
     Transmit(Channel, usize),
     Io(IoRequest),
     Continue,
-}
-
-/// The base TLS configuration for `options`: trust, client certificate and version range. The
-/// session derives its per-control-connection clone (resumption store, ALPN `ftp`, no early
-/// data) from it.
-fn client_tls_config(options: &ClientOptions) -> Result<ClientConfig, Error> {
-    let provider = tls::crypto_provider();
-    let versions: &[&'static rustls::SupportedProtocolVersion] = match options.max_tls_version {
-        TlsVersion::Tls12 => &[&rustls::version::TLS12],
-        TlsVersion::Tls13 => &[&rustls::version::TLS13, &rustls::version::TLS12],
-    };
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions)
-        .map_err(TlsError::from)?;
-    let builder = match &options.trust {
-        Trust::InsecureSkipVerification => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate { provider })),
-        trust => builder.with_root_certificates(root_store(trust)?),
-    };
-    let mut config = match &options.client_certificate {
-        Some((chain, key)) => builder
-            .with_client_auth_cert(chain.clone(), key.clone_key())
-            .map_err(TlsError::from)?,
-        None => builder.with_no_client_auth(),
-    };
-    tls::apply_client_defaults(&mut config);
-    Ok(config)
-}
-
-/// [`Trust::InsecureSkipVerification`]: every certificate is accepted, but the handshake
-/// signature must still be valid for the certificate's key.
-#[derive(Debug)]
-struct AcceptAnyCertificate {
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-fn root_store(trust: &Trust) -> Result<RootCertStore, Error> {
-    let mut roots = RootCertStore::empty();
-    match trust {
-        Trust::WebpkiRoots => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        Trust::CaFile(path) => {
-            for cert in CertificateDer::pem_file_iter(path)
-                .map_err(|e| Error::Certificate(e.to_string()))?
-            {
-                let cert = cert.map_err(|e| Error::Certificate(e.to_string()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::Certificate(e.to_string()))?;
-            }
-        }
-        Trust::InsecureSkipVerification => {}
-        Trust::Certificates(certs) => {
-            for cert in certs {
-                roots
-                    .add(cert.clone())
-                    .map_err(|e| Error::Certificate(e.to_string()))?;
-            }
-        }
-    }
-    if roots.is_empty() {
-        return Err(Error::Certificate("no trusted certificate".into()));
-    }
-    Ok(roots)
 }

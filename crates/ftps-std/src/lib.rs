@@ -5,10 +5,10 @@
 //! (poll(2) over the control and data sockets, with the session's deadline as timeout).
 //!
 //! ```no_run
-//! use ftps_std::{Client, ClientOptions, Trust};
+//! use ftps_std::{Client, ClientOptions};
 //!
 //! let mut options = ClientOptions::new("ftp.example.org");
-//! options.trust = Trust::CaFile("ca.pem".into());
+//! options.trust = ftps_std::trust_ca_file("ca.pem")?; // default: Mozilla's roots
 //! let mut client = Client::connect(options)?; // explicit FTPS, TLS required
 //! client.login("user", "secret")?;            // + PBSZ 0 / PROT P
 //! let mut file = Vec::new();
@@ -25,16 +25,14 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use ftps_proto::tls::{self, CertificateDer, PrivateKeyDer};
+//! use ftps_proto::tls::{self, ServerTlsOptions};
 //! use ftps_std::server::{LocalFs, Server, ServerOptions, SessionConfig, UserTable};
-//! use rustls_pki_types::pem::PemObject;
 //!
-//! let chain = CertificateDer::pem_file_iter("cert.pem")?.collect::<Result<Vec<_>, _>>()?;
-//! let key = PrivateKeyDer::from_pem_file("key.pem")?;
+//! let tls = ServerTlsOptions::from_pem(&std::fs::read("cert.pem")?, &std::fs::read("key.pem")?)?;
 //! let mut users = UserTable::new();
 //! users.add_user("alice", "$argon2id$v=19$m=19456,t=2,p=1$...")?;
 //! let server = Server::bind(ServerOptions {
-//!     session: SessionConfig::new(Arc::new(tls::server_config(chain, key)?)),
+//!     session: SessionConfig::new(Arc::new(tls::server_config_from_options(&tls)?)),
 //!     explicit: vec!["[::]:2121".parse().unwrap()],
 //!     implicit: vec!["[::]:9990".parse().unwrap()],
 //!     passive_ports: Some(50000..=50100),
@@ -58,7 +56,7 @@ pub mod server;
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
-pub use client::{Client, ClientOptions, Progress, Tracer, TransferSummary, Trust};
+pub use client::{Client, ClientOptions, Progress, Tracer, TransferSummary, trust_ca_file};
 pub use ftps_proto::client::{
     ClientError, DataConnectionMode, DataProtection, ListingEntry, OpError, Timeouts, TlsMode,
     TraceDirection, UsageError,
@@ -67,7 +65,7 @@ pub use server::{Server, ServerOptions, ShutdownHandle};
 
 use ftps_proto::codec::reply::Reply;
 use ftps_proto::tls::TlsError;
-pub use ftps_proto::tls::{HandshakeKind, TlsInfo, TlsVersion};
+pub use ftps_proto::tls::{HandshakeKind, TlsInfo, TlsVersion, Trust};
 
 /// Everything the blocking client can fail with. Each variant names its cause; a refused
 /// operation carries the server's reply.
@@ -83,10 +81,8 @@ pub enum Error {
     /// The host is neither a DNS name nor an IP address usable for certificate checks.
     #[error("invalid host name {0:?}")]
     InvalidHostName(String),
-    /// Trust anchors or client certificate could not be loaded.
-    #[error("certificate: {0}")]
-    Certificate(String),
-    /// The TLS configuration was refused.
+    /// The TLS configuration was refused (including trust anchors, client certificates and
+    /// keys that could not be parsed or used).
     #[error("TLS configuration: {0}")]
     Tls(#[from] TlsError),
     /// The operation failed; the session goes on (a 4yz/5yz reply is [`OpError::Rejected`]).

@@ -20,7 +20,7 @@ use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 #[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
-use super::TlsError;
+use super::{TlsError, TlsVersion};
 
 /// The IANA ALPN protocol id for FTP (RFC 4217 / the ALPACA countermeasure).
 pub const ALPN_FTP: &[u8] = b"ftp";
@@ -81,22 +81,94 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
     Arc::new(provider)
 }
 
+/// The protocol versions offered up to `max`: TLS 1.2 is always the minimum.
 #[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
-fn versions() -> [&'static rustls::SupportedProtocolVersion; 2] {
-    [&rustls::version::TLS13, &rustls::version::TLS12]
+fn protocol_versions(max: TlsVersion) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    static UP_TO_TLS12: [&rustls::SupportedProtocolVersion; 1] = [&rustls::version::TLS12];
+    static UP_TO_TLS13: [&rustls::SupportedProtocolVersion; 2] =
+        [&rustls::version::TLS13, &rustls::version::TLS12];
+    match max {
+        TlsVersion::Tls12 => &UP_TO_TLS12,
+        TlsVersion::Tls13 => &UP_TO_TLS13,
+    }
+}
+
+/// How a client config checks the server's certificate.
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+pub(super) enum ServerCheck {
+    /// WebPKI verification against these trust anchors.
+    Roots(RootCertStore),
+    /// A verifier of our own (the insecure one of [`super::Trust::InsecureSkipVerification`]).
+    Custom(Arc<dyn rustls::client::danger::ServerCertVerifier>),
+}
+
+/// The one place a client config is built: `provider`, TLS 1.2 up to `max_version`, the
+/// server check, an optional client certificate, and [`apply_client_defaults`].
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+pub(super) fn build_client_config(
+    provider: Arc<CryptoProvider>,
+    check: ServerCheck,
+    client_certificate: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    max_version: TlsVersion,
+) -> Result<ClientConfig, TlsError> {
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(protocol_versions(max_version))?;
+    let builder = match check {
+        ServerCheck::Roots(roots) => builder.with_root_certificates(roots),
+        ServerCheck::Custom(verifier) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier),
+    };
+    let mut config = match client_certificate {
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
+        None => builder.with_no_client_auth(),
+    };
+    apply_client_defaults(&mut config);
+    Ok(config)
+}
+
+/// The one place a server config is built: the crate's provider, TLS 1.2 up to
+/// `max_version`, the certificate chain and key, client certificates required to chain to
+/// `client_roots` when given, and the server defaults (ALPN `ftp`, no early data).
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+pub(super) fn build_server_config(
+    cert_chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_roots: Option<RootCertStore>,
+    max_version: TlsVersion,
+) -> Result<ServerConfig, TlsError> {
+    let provider = crypto_provider();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(protocol_versions(max_version))?;
+    let builder = match client_roots {
+        Some(roots) => {
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|err| rustls::Error::General(alloc::format!("client verifier: {err}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(cert_chain, key)?;
+    apply_server_defaults(&mut config);
+    Ok(config)
 }
 
 /// A base client config: the crate's provider, TLS 1.3 and 1.2, the given trust anchors, no
 /// client certificate, ALPN `ftp`, no early data. Derive the per-control config with
-/// [`client_config_for_control`].
+/// [`client_config_for_control`]. [`client_config_from_options`](super::client_config_from_options)
+/// builds one from plain options (PEM bytes, a TLS version cap, ...).
 #[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
 pub fn client_config(roots: RootCertStore) -> Result<ClientConfig, TlsError> {
-    let mut config = ClientConfig::builder_with_provider(crypto_provider())
-        .with_protocol_versions(&versions())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    apply_client_defaults(&mut config);
-    Ok(config)
+    build_client_config(
+        crypto_provider(),
+        ServerCheck::Roots(roots),
+        None,
+        TlsVersion::Tls13,
+    )
 }
 
 /// Like [`client_config`], presenting a client certificate chain (end-entity first) and its
@@ -107,28 +179,25 @@ pub fn client_config_with_certificate(
     cert_chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<ClientConfig, TlsError> {
-    let mut config = ClientConfig::builder_with_provider(crypto_provider())
-        .with_protocol_versions(&versions())?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(cert_chain, key)?;
-    apply_client_defaults(&mut config);
-    Ok(config)
+    build_client_config(
+        crypto_provider(),
+        ServerCheck::Roots(roots),
+        Some((cert_chain, key)),
+        TlsVersion::Tls13,
+    )
 }
 
 /// A base server config: the crate's provider, TLS 1.3 and 1.2, the given certificate chain
 /// (end-entity first) and key, no client authentication, ALPN `ftp`, no early data. Derive the
 /// per-control config with [`server_config_for_control`].
+/// [`server_config_from_options`](super::server_config_from_options) builds one from plain
+/// options (PEM bytes, a TLS version cap, ...).
 #[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
 pub fn server_config(
     cert_chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<ServerConfig, TlsError> {
-    let mut config = ServerConfig::builder_with_provider(crypto_provider())
-        .with_protocol_versions(&versions())?
-        .with_no_client_auth()
-        .with_single_cert(cert_chain, key)?;
-    apply_server_defaults(&mut config);
-    Ok(config)
+    build_server_config(cert_chain, key, None, TlsVersion::Tls13)
 }
 
 /// Like [`server_config`], requiring a client certificate that chains to `client_roots`.
@@ -138,19 +207,7 @@ pub fn server_config_with_client_auth(
     key: PrivateKeyDer<'static>,
     client_roots: RootCertStore,
 ) -> Result<ServerConfig, TlsError> {
-    let provider = crypto_provider();
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-        Arc::new(client_roots),
-        provider.clone(),
-    )
-    .build()
-    .map_err(|err| rustls::Error::General(alloc::format!("client verifier: {err}")))?;
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&versions())?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(cert_chain, key)?;
-    apply_server_defaults(&mut config);
-    Ok(config)
+    build_server_config(cert_chain, key, Some(client_roots), TlsVersion::Tls13)
 }
 
 /// Applies this crate's client defaults to a config built elsewhere (a custom verifier, a

@@ -1,6 +1,15 @@
-//! Errors of the TLS adapter.
+//! Errors of the TLS adapter and of the config builders, with plain classifications
+//! ([`CertificateProblem`], [`PemProblem`]) that need no rustls type.
 
-/// Everything that can go wrong on a [`TlsChannel`](super::TlsChannel).
+use alloc::string::String;
+
+/// Everything that can go wrong on a [`TlsChannel`](super::TlsChannel), or while building a
+/// configuration from PEM bytes or options ([`client_config_from_options`],
+/// [`server_config_from_options`], [`root_store_from_pem`], ...).
+///
+/// [`client_config_from_options`]: super::client_config_from_options
+/// [`server_config_from_options`]: super::server_config_from_options
+/// [`root_store_from_pem`]: super::root_store_from_pem
 ///
 /// Once a channel returned an error other than a usage error it is dead: every later call
 /// returns the same error again (the value is sticky), and the only useful thing left to do is
@@ -88,6 +97,74 @@ pub enum TlsError {
     /// rustls behaved in a way this adapter does not expect (a bug, not a peer fault).
     #[error("unexpected TLS engine behaviour: {0}")]
     Internal(&'static str),
+
+    /// Configuration: PEM data could not be parsed.
+    #[error("invalid PEM data: {0}")]
+    Pem(PemProblem),
+
+    /// Configuration: no certificate where at least one is needed (PEM data without a
+    /// `CERTIFICATE` section, or an empty certificate list).
+    #[error("no certificate found (the PEM data has no CERTIFICATE section, or the list is empty)")]
+    NoCertificates,
+
+    /// Configuration: PEM data without a private key section (`PRIVATE KEY`,
+    /// `RSA PRIVATE KEY` or `EC PRIVATE KEY`).
+    #[error("no private key found in the PEM data")]
+    NoPrivateKey,
+
+    /// Configuration: a certificate given as a trust anchor could not be used as one
+    /// (typically DER that is not an X.509 certificate).
+    #[error("trusted certificate #{index} (counting from 0) is unusable: {reason}")]
+    InvalidTrustAnchor {
+        /// Its position in the PEM data or the list, from 0.
+        index: usize,
+        /// Why it was refused.
+        reason: String,
+    },
+}
+
+/// What was wrong with PEM data ([`TlsError::Pem`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PemProblem {
+    /// A `-----BEGIN ...-----` line without its `-----END ...-----` line.
+    #[error("a section has no END line")]
+    MissingSectionEnd,
+    /// A malformed `-----BEGIN ...-----` line.
+    #[error("malformed BEGIN line")]
+    IllegalSectionStart,
+    /// A section's contents are not valid base64.
+    #[error("a section is not valid base64")]
+    Base64,
+    /// A section is larger than the PEM parser allows.
+    #[error("a section is too large")]
+    TooLarge,
+    /// Any other parse failure, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why a certificate was refused during a handshake, as plain data (see
+/// [`TlsError::certificate_problem`]): what a binding or a CLI needs to explain the failure
+/// without matching rustls types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// The certificate is not valid for the server name that was dialled.
+    NotValidForName,
+    /// The certificate does not chain to a trusted root (unknown CA, or self-signed).
+    UnknownIssuer,
+    /// The certificate's validity period ended.
+    Expired,
+    /// The certificate's validity period has not started (check the clocks).
+    NotValidYet,
+    /// The certificate was revoked.
+    Revoked,
+    /// A signature in the chain is invalid.
+    BadSignature,
+    /// Anything else (bad encoding, unsupported algorithm, wrong key usage, ...); the
+    /// error's `Display` text has the details.
+    Other,
 }
 
 impl TlsError {
@@ -104,6 +181,32 @@ impl TlsError {
                 | Self::InvalidLimit(_)
                 | Self::EarlyDataEnabled
         )
+    }
+
+    /// If this error is the refusal of a peer's certificate (or of a certificate given in the
+    /// configuration) by the verifier, why it was refused. `None` for every other error.
+    pub fn certificate_problem(&self) -> Option<CertificateProblem> {
+        use rustls::CertificateError as C;
+        let Self::Rustls(rustls::Error::InvalidCertificate(error)) = self else {
+            return None;
+        };
+        Some(match error {
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                CertificateProblem::NotValidForName
+            }
+            C::UnknownIssuer => CertificateProblem::UnknownIssuer,
+            C::Expired | C::ExpiredContext { .. } => CertificateProblem::Expired,
+            C::NotValidYet | C::NotValidYetContext { .. } => CertificateProblem::NotValidYet,
+            C::Revoked => CertificateProblem::Revoked,
+            C::BadSignature => CertificateProblem::BadSignature,
+            _ => CertificateProblem::Other,
+        })
+    }
+
+    /// True if the peer offers nothing this side accepts (no common protocol version, cipher
+    /// suite, signature scheme or key exchange group; e.g. a server without TLS 1.2 or 1.3).
+    pub fn is_peer_incompatible(&self) -> bool {
+        matches!(self, Self::Rustls(rustls::Error::PeerIncompatible(_)))
     }
 }
 

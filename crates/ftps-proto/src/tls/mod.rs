@@ -46,6 +46,20 @@
 //! the control connection, new tickets for a client that asks (RFC 9149, as this crate's
 //! client does), and otherwise one on downloads and none on uploads.
 //!
+//! # Configs from bytes
+//! Drivers and bindings build configs from plain data, never from rustls builders, so they all
+//! get the same defaults (TLS 1.2 minimum, ALPN `ftp`, no early data): PEM bytes become
+//! certificates, keys and trust anchors with [`certificates_from_pem`],
+//! [`private_key_from_pem`], [`root_store_from_pem`] and [`client_certificate_from_pem`];
+//! [`ClientTlsOptions`] (a [`Trust`], an optional client certificate, a [`TlsVersion`] cap)
+//! becomes a client config with [`client_config_from_options`], [`ServerTlsOptions`] (built
+//! with [`ServerTlsOptions::from_pem`]) a server config with [`server_config_from_options`].
+//! Failures are typed ([`TlsError::Pem`], [`TlsError::NoCertificates`],
+//! [`TlsError::NoPrivateKey`], [`TlsError::InvalidTrustAnchor`]), and a refused certificate is
+//! classified by [`TlsError::certificate_problem`] as a plain [`CertificateProblem`]. Reading
+//! the files is the driver's job. (These need the `std` feature and a crypto provider;
+//! `Trust::WebpkiRoots` also the `webpki-roots` feature.)
+//!
 //! # Example: handshake and echo in memory
 //!
 //! ```
@@ -127,7 +141,13 @@ mod buffers;
 mod channel;
 mod config;
 mod error;
+#[cfg(all(test, feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+mod from_bytes_tests;
 mod info;
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+mod options;
+#[cfg(feature = "std")]
+mod pem;
 
 pub use channel::{TlsChannel, TlsEvent, TlsRole};
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
@@ -145,8 +165,17 @@ pub use config::{
 pub use config::{
     client_config, client_config_with_certificate, server_config, server_config_with_client_auth,
 };
-pub use error::TlsError;
+pub use error::{CertificateProblem, PemProblem, TlsError};
 pub use info::{HandshakeKind, ResumptionPolicy, TlsInfo, TlsLimits, TlsVersion};
+#[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
+pub use options::{
+    ClientTlsOptions, ServerTlsOptions, Trust, client_config_from_options,
+    server_config_from_options,
+};
+#[cfg(feature = "std")]
+pub use pem::{
+    certificates_from_pem, client_certificate_from_pem, private_key_from_pem, root_store_from_pem,
+};
 /// The rustls types that appear in this module's signatures, re-exported so callers use the
 /// same rustls version as the adapter.
 pub use rustls::{ClientConfig, RootCertStore, ServerConfig};
