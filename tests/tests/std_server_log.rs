@@ -83,7 +83,7 @@ impl Storage for CommitFails {
     fn entry(&self, path: &[u8]) -> Result<DirEntry, FsError> {
         self.0.entry(path)
     }
-    fn list(&self, path: &[u8]) -> Result<Vec<DirEntry>, FsError> {
+    fn list(&self, path: &[u8]) -> Result<ftps_std::server::Listing, FsError> {
         self.0.list(path)
     }
     fn open_read(&self, path: &[u8], offset: u64) -> Result<Download, FsError> {

@@ -13,9 +13,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::hash::Hash;
 
-use ftps_proto::client::ClientSession;
-use ftps_proto::io::{Channel, Instant};
-use ftps_proto::server::ServerSession;
+use ftps_proto::io::{Channel, Instant, Session};
 
 /// Where received input goes: a session's `handle_receive` and `handle_eof`.
 pub trait InputSink<C = Channel> {
@@ -44,19 +42,7 @@ impl<'a, S> SessionInput<'a, S> {
     }
 }
 
-impl InputSink for SessionInput<'_, ServerSession> {
-    type Error = Infallible;
-
-    fn receive(&mut self, channel: Channel, bytes: &[u8]) -> Result<usize, Infallible> {
-        Ok(self.session.handle_receive(channel, bytes, self.now))
-    }
-
-    fn end(&mut self, channel: Channel) {
-        self.session.handle_eof(channel, self.now);
-    }
-}
-
-impl InputSink for SessionInput<'_, ClientSession> {
+impl<S: Session> InputSink for SessionInput<'_, S> {
     type Error = Infallible;
 
     fn receive(&mut self, channel: Channel, bytes: &[u8]) -> Result<usize, Infallible> {

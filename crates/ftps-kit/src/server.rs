@@ -156,9 +156,9 @@ impl SessionApp {
         match event {
             ServerEvent::Request { id, request } => self.answer(session, id, request),
             ServerEvent::Writable { id } => match self.transfers.get_mut(&id) {
-                Some(
-                    Transfer::Download { writable, .. } | Transfer::Listing { writable, .. },
-                ) => *writable = true,
+                Some(Transfer::Download { writable, .. } | Transfer::Listing { writable, .. }) => {
+                    *writable = true
+                }
                 _ => {}
             },
             ServerEvent::Readable { id } => self.store_upload_bytes(session, id),

@@ -1346,8 +1346,8 @@ fn drive_plaintext_session_with(control: &[u8], cuts: &[usize]) -> usize {
         let end = cut.clamp(start, control.len());
         let mut rest = &control[start..end];
         while !rest.is_empty() {
-            let taken = session
-                .handle_receive(Channel::Control, rest, Instant::from_nanos(2 + i as u64));
+            let taken =
+                session.handle_receive(Channel::Control, rest, Instant::from_nanos(2 + i as u64));
             rest = &rest[taken.max(1).min(rest.len())..];
             drain(&mut session, &mut closed, 2 + i as u64);
         }
@@ -2158,7 +2158,10 @@ fn a_positive_reply_without_the_promised_value_fails_the_operation_only() {
     ));
     assert!(matches!(
         h.completed(size),
-        Some(Err(OpError::UnparsableReply { command: "SIZE", .. }))
+        Some(Err(OpError::UnparsableReply {
+            command: "SIZE",
+            ..
+        }))
     ));
     assert_eq!(h.completed(noop), Some(&Ok(200)));
     assert_eq!(
@@ -2170,7 +2173,11 @@ fn a_positive_reply_without_the_promised_value_fails_the_operation_only() {
 #[test]
 fn a_failed_login_fails_the_operations_queued_behind_it_and_sends_none_of_them() {
     let mut s = script();
-    reply_override(&mut s, Verb::Pass, &[b"530 Login incorrect\r\n", b"230 ok\r\n"]);
+    reply_override(
+        &mut s,
+        Verb::Pass,
+        &[b"530 Login incorrect\r\n", b"230 ok\r\n"],
+    );
     let mut h = Harness::new(client_config(TlsMode::Explicit), s);
     h.run();
     let login = h.client.login(b"alice", b"wrong", None).unwrap();
@@ -2262,17 +2269,16 @@ fn a_blocked_data_channel_does_not_hold_back_control_bytes() {
     let mut h = logged_in(client_config(TlsMode::Explicit), s);
     let op = h.client.store(b"up").unwrap();
     h.run();
-    let data = h
-        .io
-        .iter()
-        .find_map(|r| match r {
-            IoRequest::Connect {
-                channel: channel @ Channel::Data(_),
-                ..
-            } => Some(*channel),
-            _ => None,
-        })
-        .expect("a data connection");
+    let data =
+        h.io.iter()
+            .find_map(|r| match r {
+                IoRequest::Connect {
+                    channel: channel @ Channel::Data(_),
+                    ..
+                } => Some(*channel),
+                _ => None,
+            })
+            .expect("a data connection");
     h.client.handle_transmit_blocked(data, h.instant());
     // Upload bytes wait for the data channel; ABOR must still get out.
     h.client.write_data(op, &payload(50_000)).unwrap();
@@ -2289,6 +2295,9 @@ fn a_blocked_data_channel_does_not_hold_back_control_bytes() {
             _ => {}
         }
     }
-    assert!(control > 0, "ABOR went out while the data channel was blocked");
+    assert!(
+        control > 0,
+        "ABOR went out while the data channel was blocked"
+    );
     h.client.handle_transmit_ready(data, h.instant());
 }

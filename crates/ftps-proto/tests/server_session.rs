@@ -2215,9 +2215,7 @@ fn mlst_mlsd_default_to_the_cwd_and_mlsd_of_a_file_is_501() {
         matches!(&request, Request::List { path, format: ftps_proto::server::ListFormat::Mlsd } if path == b"/pub"),
         "{request:?}"
     );
-    raw.server
-        .answer(id, Err(FsError::NotFound))
-        .unwrap();
+    raw.server.answer(id, Err(FsError::NotFound)).unwrap();
     raw.drain();
     assert_eq!(raw.last_code(), 550);
 
@@ -2229,9 +2227,7 @@ fn mlst_mlsd_default_to_the_cwd_and_mlsd_of_a_file_is_501() {
         matches!(&request, Request::List { path, .. } if path == b"/pub/file.txt"),
         "{request:?}"
     );
-    raw.server
-        .answer(id, Err(FsError::WrongKind))
-        .unwrap();
+    raw.server.answer(id, Err(FsError::WrongKind)).unwrap();
     raw.drain();
     assert_eq!(codes(&raw.replies[before..]), vec![229, 501]);
     assert!(

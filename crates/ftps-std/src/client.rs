@@ -5,22 +5,20 @@
 use std::io::{Read, Write};
 use std::net::ToSocketAddrs;
 use std::sync::Arc;
-use std::time::Duration;
 
-use ftps_kit::input::{InputBacklog, SessionInput};
 use ftps_proto::client::{
-    ClientEvent, ClientSession, DataConnectionMode, DataProtection, ListingEntry, OpId,
-    SessionConfig, Timeouts, TlsMode, TraceDirection, UsageError,
+    ClientEvent, ClientSession, Completion, DataConnectionMode, DataProtection, ListingEntry, OpId,
+    OpValue, SessionConfig, Timeouts, TlsMode, TraceDirection, UsageError,
 };
 use ftps_proto::codec::listing::FtpTime;
-use ftps_proto::codec::reply::{self, Reply};
-use ftps_proto::io::{Channel, Instant, IoRequest, Output};
+use ftps_proto::codec::reply::Reply;
 use ftps_proto::tls::{
     self, CertificateDer, ClientTlsOptions, PrivateKeyDer, ServerName, TlsInfo, TlsVersion, Trust,
 };
 
 use crate::Error;
-use crate::net::{Readiness, Sockets, io_error_kind};
+use crate::link::{Drained, Link};
+use crate::net::Sockets;
 
 /// Trusts the certificates in the PEM file at `path` (a private CA, or a self-signed server
 /// certificate): [`Trust::Certificates`] with every certificate in it. The file is read and
@@ -134,26 +132,13 @@ enum Job<'a> {
     Upload(&'a mut dyn Read),
 }
 
-/// The outcome of driving one operation.
-struct Finished {
-    reply: Reply,
-    transfer: Option<(u64, Option<bool>)>,
-}
-
 /// A blocking FTPS client.
 pub struct Client {
     session: ClientSession,
-    sockets: Sockets,
-    epoch: std::time::Instant,
-    connect_timeout: Duration,
-    write_timeout: Duration,
-    /// The session writes transmits here.
-    out: Vec<u8>,
-    /// Socket reads land here.
-    recv: Vec<u8>,
-    /// Received bytes the session has not accepted yet, per channel (its backpressure), and
-    /// ends of stream behind them.
-    input: InputBacklog,
+    /// The sockets, held-back input and buffers: the run loop shared with the server.
+    link: Link,
+    /// Downloaded bytes read from the session on their way to the sink (reused).
+    download: Vec<u8>,
     tls_info: Option<TlsInfo>,
     features: Vec<Vec<u8>>,
     progress: Option<Progress>,
@@ -177,12 +162,9 @@ impl Client {
     /// server's features. Nothing is sent in clear but `AUTH TLS` unless the options allow
     /// plaintext.
     pub fn connect(options: ClientOptions) -> Result<Self, Error> {
-        let default_port = if options.tls_mode == TlsMode::Implicit {
-            990
-        } else {
-            21
-        };
-        let port = options.port.unwrap_or(default_port);
+        let port = options
+            .port
+            .unwrap_or_else(|| options.tls_mode.default_port());
         let peer = (options.host.as_str(), port)
             .to_socket_addrs()?
             .next()
@@ -226,18 +208,18 @@ impl Client {
     }
 
     fn start(config: SessionConfig, trace: Option<Tracer>) -> Result<Self, Error> {
-        let epoch = std::time::Instant::now();
         let timeouts = config.timeouts;
-        let session = ClientSession::new(config, Instant::from_nanos(0));
+        let link = Link::new(
+            Sockets::default(),
+            timeouts.connect,
+            timeouts.data_idle,
+            None,
+        );
+        let session = ClientSession::new(config, link.now());
         let mut client = Self {
             session,
-            sockets: Sockets::default(),
-            epoch,
-            connect_timeout: timeouts.connect,
-            write_timeout: timeouts.data_idle,
-            out: vec![0; IO_BUFFER],
-            recv: vec![0; IO_BUFFER],
-            input: InputBacklog::new(),
+            link,
+            download: vec![0; IO_BUFFER],
             tls_info: None,
             features: Vec::new(),
             progress: None,
@@ -278,17 +260,13 @@ impl Client {
         self.run(op, Job::Control).map(drop)
     }
 
-    /// A directory listing, parsed: `MLSD` when the server offers it, `LIST` otherwise.
+    /// A directory listing, parsed: `MLSD` when the server offers it, `LIST` otherwise (the
+    /// session decides from FEAT).
     pub fn list(&mut self, path: Option<&str>) -> Result<Vec<ListingEntry>, Error> {
-        let mlsd = self
-            .features
-            .iter()
-            .any(|f| f.len() >= 4 && f[..4].eq_ignore_ascii_case(b"MLST"));
-        if mlsd {
-            self.mlsd(path)
-        } else {
-            self.list_long(path)
-        }
+        let op = self.session.list_entries(path.map(str::as_bytes))?;
+        let mut entries = Vec::new();
+        self.run(op, Job::Listing(&mut entries))?;
+        Ok(entries)
     }
 
     /// A `LIST` listing (`ls -l` lines, parsed as well as they can be).
@@ -356,8 +334,10 @@ impl Client {
     /// Creates a directory; returns the server's name for it when the reply gives one.
     pub fn mkdir(&mut self, path: &str) -> Result<Option<Vec<u8>>, Error> {
         let op = self.session.mkd(path.as_bytes())?;
-        let done = self.run(op, Job::Control)?;
-        Ok(reply::quoted_pathname(&done.reply))
+        Ok(match self.run(op, Job::Control)?.value {
+            OpValue::Path(path) => Some(path),
+            _ => None,
+        })
     }
 
     /// Removes a directory.
@@ -388,21 +368,36 @@ impl Client {
     pub fn pwd(&mut self) -> Result<Vec<u8>, Error> {
         let op = self.session.pwd()?;
         let done = self.run(op, Job::Control)?;
-        reply::quoted_pathname(&done.reply).ok_or(Error::UnparsableReply(done.reply))
+        match done.value {
+            OpValue::Path(path) => Ok(path),
+            // The session fails the operation when the reply lacks the value; any other
+            // value would be a core bug, reported with the reply.
+            _ => Err(Error::UnparsableReply(done.reply)),
+        }
     }
 
     /// The size of a file in bytes (`SIZE`).
     pub fn size(&mut self, path: &str) -> Result<u64, Error> {
         let op = self.session.size(path.as_bytes())?;
         let done = self.run(op, Job::Control)?;
-        reply::size_value(&done.reply).ok_or(Error::UnparsableReply(done.reply))
+        match done.value {
+            OpValue::Size(size) => Ok(size),
+            // The session fails the operation when the reply lacks the value; any other
+            // value would be a core bug, reported with the reply.
+            _ => Err(Error::UnparsableReply(done.reply)),
+        }
     }
 
     /// The modification time of a file (`MDTM`, UTC).
     pub fn mtime(&mut self, path: &str) -> Result<FtpTime, Error> {
         let op = self.session.mdtm(path.as_bytes())?;
         let done = self.run(op, Job::Control)?;
-        FtpTime::parse(done.reply.first_line()).map_err(|_| Error::UnparsableReply(done.reply))
+        match done.value {
+            OpValue::Modified(time) => Ok(time),
+            // The session fails the operation when the reply lacks the value; any other
+            // value would be a core bug, reported with the reply.
+            _ => Err(Error::UnparsableReply(done.reply)),
+        }
     }
 
     /// Sends any command and returns its final reply (a 4yz/5yz reply is an error carrying it).
@@ -438,7 +433,10 @@ impl Client {
 
     fn run_transfer(&mut self, op: OpId, job: Job<'_>) -> Result<TransferSummary, Error> {
         let done = self.run(op, job)?;
-        let (bytes, resumed) = done.transfer.unwrap_or((0, None));
+        let (bytes, resumed) = match done.value {
+            OpValue::Transfer { bytes, resumed } => (bytes, resumed),
+            _ => (0, None),
+        };
         Ok(TransferSummary {
             bytes,
             resumed,
@@ -446,9 +444,9 @@ impl Client {
         })
     }
 
-    fn run(&mut self, op: OpId, job: Job<'_>) -> Result<Finished, Error> {
+    fn run(&mut self, op: OpId, job: Job<'_>) -> Result<Completion, Error> {
         let done = self.drive(Some(op), job)?.ok_or(Error::Closed(None))?;
-        if let Some((bytes, resumed)) = done.transfer {
+        if let OpValue::Transfer { bytes, resumed } = done.value {
             self.last_transfer = Some(TransferSummary {
                 bytes,
                 resumed,
@@ -458,21 +456,19 @@ impl Client {
         Ok(done)
     }
 
-    fn now(&self) -> Instant {
-        let nanos = self.epoch.elapsed().as_nanos();
-        Instant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-    }
-
     /// Runs the session until `target` completes (or, with `None`, until the session is ready
     /// for operations), feeding the job's data.
-    fn drive(&mut self, target: Option<OpId>, mut job: Job<'_>) -> Result<Option<Finished>, Error> {
+    fn drive(
+        &mut self,
+        target: Option<OpId>,
+        mut job: Job<'_>,
+    ) -> Result<Option<Completion>, Error> {
         if self.closed {
             return Err(Error::Closed(None));
         }
         let mut upload = Vec::new();
         let mut upload_done = false;
         let mut moved = 0u64;
-        let mut transfer = None;
         loop {
             // Uploads: hand the session as much as it takes; it says `Writable` when it
             // wants more.
@@ -489,7 +485,7 @@ impl Client {
                                     // The session ended (its `Closed` event says why), or the
                                     // server already refused the upload (its `Completed`
                                     // event is next in the drain).
-                                    Err(UsageError::Closed | UsageError::UnknownOp) | Ok(()) => {
+                                    Err(UsageError::Closed | UsageError::UnknownId) | Ok(()) => {
                                         break;
                                     }
                                     Err(e) => return Err(e.into()),
@@ -498,7 +494,7 @@ impl Client {
                         }
                         let taken = match self.session.write_data(op, &upload) {
                             Ok(taken) => taken,
-                            Err(UsageError::Closed | UsageError::UnknownOp) => {
+                            Err(UsageError::Closed | UsageError::UnknownId) => {
                                 upload_done = true;
                                 break;
                             }
@@ -519,169 +515,65 @@ impl Client {
             let mut finished = None;
             let mut writable = false;
             let deadline = loop {
-                let now = self.now();
-                let step = match self.session.poll_output(&mut self.out, now) {
-                    Output::Transmit { channel, len } => Step::Transmit(channel, len),
-                    Output::Io(request) => Step::Io(request),
-                    Output::Wait { deadline } => break deadline,
-                    Output::Event(event) => {
-                        match event {
-                            ClientEvent::Data { op, bytes } if Some(op) == target => {
-                                if let Job::Download(sink) = &mut job {
-                                    sink.write_all(bytes)?;
-                                    moved += bytes.len() as u64;
-                                    if let Some(progress) = &mut self.progress {
-                                        progress(moved);
-                                    }
-                                }
-                            }
-                            ClientEvent::Listing { op, entry } if Some(op) == target => {
-                                if let Job::Listing(entries) = &mut job {
-                                    entries.push(entry);
-                                }
-                            }
-                            ClientEvent::Writable { op } if Some(op) == target => writable = true,
-                            ClientEvent::Secured { info } => self.tls_info = Some(info),
-                            ClientEvent::ControlLine { direction, line } => {
-                                if let Some(Tracer(trace)) = &mut self.trace {
-                                    trace(direction, &line);
-                                }
-                            }
-                            ClientEvent::Ready { features } => {
-                                self.features = features;
-                                if target.is_none() {
-                                    return Ok(None);
-                                }
-                            }
-                            ClientEvent::TransferCompleted { op, bytes, resumed }
-                                if Some(op) == target =>
-                            {
-                                transfer = Some((bytes, resumed));
-                            }
-                            ClientEvent::Completed { op, result } if Some(op) == target => {
-                                finished = Some(result);
-                            }
-                            ClientEvent::Closed { error } => {
-                                self.closed = true;
-                                return match (error, finished.take()) {
-                                    // QUIT: the session ends right after its reply.
-                                    (None, Some(Ok(reply))) => {
-                                        Ok(Some(Finished { reply, transfer }))
-                                    }
-                                    (error, _) => Err(Error::Closed(error)),
-                                };
-                            }
-                            _ => {}
-                        }
-                        Step::Continue
-                    }
-                    // Outputs a newer core may add: nothing for this driver to do.
-                    _ => Step::Continue,
+                let event = match self.link.drain(&mut self.session) {
+                    Drained::Event(event) => event,
+                    Drained::Wait(deadline) => break deadline,
                 };
-                match step {
-                    Step::Transmit(channel, len) => {
-                        let deadline = std::time::Instant::now() + self.write_timeout;
-                        if let Err(e) = self.sockets.write_all(channel, &self.out[..len], deadline)
-                        {
-                            let now = self.now();
-                            self.session
-                                .handle_io_error(channel, io_error_kind(&e), now);
+                match event {
+                    ClientEvent::Readable { op } if Some(op) == target => {
+                        if let Job::Download(sink) = &mut job {
+                            loop {
+                                let n = self.session.read_data(op, &mut self.download)?;
+                                if n == 0 {
+                                    break;
+                                }
+                                sink.write_all(&self.download[..n])?;
+                                moved += n as u64;
+                                if let Some(progress) = &mut self.progress {
+                                    progress(moved);
+                                }
+                            }
                         }
                     }
-                    Step::Io(request) => self.perform(request),
-                    Step::Continue => {}
+                    ClientEvent::Listing { op, entry } if Some(op) == target => {
+                        if let Job::Listing(entries) = &mut job {
+                            entries.push(entry);
+                        }
+                    }
+                    ClientEvent::Writable { op } if Some(op) == target => writable = true,
+                    ClientEvent::Secured { info } => self.tls_info = Some(info),
+                    ClientEvent::ControlLine { direction, line } => {
+                        if let Some(Tracer(trace)) = &mut self.trace {
+                            trace(direction, &line);
+                        }
+                    }
+                    ClientEvent::Ready { features } => {
+                        self.features = features;
+                        if target.is_none() {
+                            return Ok(None);
+                        }
+                    }
+                    ClientEvent::Completed { op, result } if Some(op) == target => {
+                        finished = Some(result);
+                    }
+                    ClientEvent::Closed { error } => {
+                        self.closed = true;
+                        return match (error, finished.take()) {
+                            // QUIT: the session ends right after its reply.
+                            (None, Some(Ok(done))) => Ok(Some(done)),
+                            (error, _) => Err(Error::Closed(error)),
+                        };
+                    }
+                    _ => {}
                 }
             };
             if let Some(result) = finished {
-                return match result {
-                    Ok(reply) => Ok(Some(Finished { reply, transfer })),
-                    Err(error) => Err(Error::Operation(error)),
-                };
+                return result.map(Some).map_err(Error::Operation);
             }
             if writable && !upload_done {
                 continue; // the session takes more upload data now: no need to wait
             }
-            self.wait_for_io(deadline)?;
+            self.link.wait(&mut self.session, deadline, None)?;
         }
     }
-
-    /// Carries out one socket request and reports the outcome to the session.
-    fn perform(&mut self, request: IoRequest) {
-        match request {
-            IoRequest::Connect { channel, addr } => {
-                let result = self.sockets.connect(channel, addr, self.connect_timeout);
-                let now = self.now();
-                match result {
-                    Ok(local) => self.session.handle_connected(channel, local, now),
-                    Err(e) => self
-                        .session
-                        .handle_io_error(channel, io_error_kind(&e), now),
-                }
-            }
-            IoRequest::Listen { data, ip } => {
-                let result = self.sockets.listen(data, ip);
-                let now = self.now();
-                match result {
-                    Ok(local) => self.session.handle_listening(data, local, now),
-                    Err(e) => {
-                        self.session
-                            .handle_io_error(Channel::Data(data), io_error_kind(&e), now)
-                    }
-                }
-            }
-            IoRequest::ShutdownWrite { channel } => self.sockets.shutdown_write(channel),
-            IoRequest::Close { channel } => {
-                self.sockets.close(channel);
-                self.input.forget(channel);
-            }
-            _ => {}
-        }
-    }
-
-    /// Feeds held-back input first; otherwise waits for the next socket event or the
-    /// session's deadline and reports it.
-    fn wait_for_io(&mut self, deadline: Option<Instant>) -> Result<(), Error> {
-        let now = self.now();
-        if self
-            .input
-            .retry(&mut SessionInput::new(&mut self.session, now))?
-        {
-            return Ok(());
-        }
-        if let Some(deadline) = deadline {
-            if deadline <= now {
-                self.session.handle_timeout(now);
-                return Ok(());
-            }
-        }
-        let timeout = deadline.map(|d| d.saturating_duration_since(now));
-        let paused = self.input.paused();
-        let readiness = self.sockets.wait(timeout, &paused, &mut self.recv)?;
-        let now = self.now();
-        let mut input = SessionInput::new(&mut self.session, now);
-        match readiness {
-            Readiness::Received { channel, len } => {
-                self.input
-                    .received(&mut input, channel, &self.recv[..len])?;
-            }
-            Readiness::Eof { channel } => self.input.ended(&mut input, channel),
-            Readiness::Accepted { data, peer } => {
-                self.session.handle_accepted(data, peer, now);
-                self.sockets.keep_accepted(data);
-            }
-            Readiness::Failed { channel, kind } => self.session.handle_io_error(channel, kind, now),
-            Readiness::TimedOut => {
-                if deadline.is_some_and(|d| d <= now) {
-                    self.session.handle_timeout(now);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-enum Step {
-    Transmit(Channel, usize),
-    Io(IoRequest),
-    Continue,
 }

@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod link;
 mod net;
 pub mod server;
 

@@ -37,8 +37,9 @@ pub(crate) enum Readiness {
 pub(crate) struct Sockets {
     control: Option<TcpStream>,
     data: HashMap<DataId, DataSocket>,
-    /// Server side: the listener a passive data connection was accepted on, kept until the
-    /// session accepts the peer (a refused peer is dropped and the listener polled again).
+    /// The listener a data connection was accepted on, kept until the channel's `Close` (the
+    /// core's contract): a peer the session refuses (`RefuseAccepted`) is dropped and the
+    /// listener polled again.
     accepted_from: HashMap<DataId, TcpListener>,
     /// Channels whose peer already ended: not polled again (their EOF was reported).
     ended: Vec<Channel>,
@@ -73,10 +74,6 @@ impl Sockets {
             control: Some(stream),
             ..Self::default()
         })
-    }
-
-    pub(crate) fn listen(&mut self, data: DataId, ip: std::net::IpAddr) -> io::Result<SocketAddr> {
-        self.listen_in(data, ip, None)
     }
 
     /// Listens for `data` on `ip`, on a port of `ports` (any free port when `None`), trying
@@ -130,18 +127,13 @@ impl Sockets {
         self.ended.retain(|c| *c != channel);
     }
 
-    /// Server side: the session refused the peer accepted for `data` (port theft): drop that
-    /// connection and listen again.
+    /// The session refused the peer accepted for `data` (port theft): drop that connection
+    /// and listen again.
     pub(crate) fn refuse_accepted(&mut self, data: DataId) {
         if let Some(listener) = self.accepted_from.remove(&data) {
             self.data.insert(data, DataSocket::Listener(listener));
         }
         self.ended.retain(|c| *c != Channel::Data(data));
-    }
-
-    /// Server side: the session took the accepted peer; the listener is no longer needed.
-    pub(crate) fn keep_accepted(&mut self, data: DataId) {
-        self.accepted_from.remove(&data);
     }
 
     fn stream(&self, channel: Channel) -> Option<&TcpStream> {

@@ -24,6 +24,17 @@ pub enum TlsMode {
     Plaintext,
 }
 
+impl TlsMode {
+    /// The control port a server listens on for this mode when none is given: 990 for
+    /// implicit FTPS (IANA `ftps`), 21 otherwise (RFC 959, RFC 4217 §4).
+    pub const fn default_port(self) -> u16 {
+        match self {
+            Self::Implicit => 990,
+            _ => 21,
+        }
+    }
+}
+
 /// Data-connection protection (`PROT`, RFC 4217 §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DataProtection {

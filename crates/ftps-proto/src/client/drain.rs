@@ -64,8 +64,7 @@ impl ClientSession {
         }
         if let Some(slot) = &mut self.data {
             let download = self.ops.front().is_some_and(|op| {
-                op.id == slot.op
-                    && matches!(&op.kind, OpKind::Transfer(t) if t.listing.is_none())
+                op.id == slot.op && matches!(&op.kind, OpKind::Transfer(t) if t.listing.is_none())
             });
             if download && !slot.closing && !slot.readable_announced && slot.conn.has_unread() {
                 slot.readable_announced = true;
@@ -79,8 +78,7 @@ impl ClientSession {
     /// shutdown after CCC.
     fn take_control_transmit(&mut self, buf: &mut [u8]) -> Option<usize> {
         if let Some(tls) = &mut self.control_tls {
-            if self.ended.is_none() && tls.is_handshake_complete() && !self.command_out.is_empty()
-            {
+            if self.ended.is_none() && tls.is_handshake_complete() && !self.command_out.is_empty() {
                 match tls.write(&self.command_out) {
                     Ok(n) => {
                         self.command_out.drain(..n);

@@ -226,9 +226,7 @@ impl OpError {
     /// The stable category of this failure.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Rejected { .. } | Self::AccountRequired | Self::LoginFailed => {
-                ErrorKind::Refused
-            }
+            Self::Rejected { .. } | Self::AccountRequired | Self::LoginFailed => ErrorKind::Refused,
             Self::UnexpectedReply { .. }
             | Self::BadPassiveAddress(_)
             | Self::UnparsableReply { .. } => ErrorKind::Protocol,

@@ -45,8 +45,8 @@ mod ops;
 mod state;
 mod verbs;
 
-pub use config::{DataConnectionMode, DataProtection, Limits, SessionConfig, Timeouts, TlsMode};
 pub use crate::error::UsageError;
+pub use config::{DataConnectionMode, DataProtection, Limits, SessionConfig, Timeouts, TlsMode};
 pub use event::{
     ClientError, ClientEvent, Completion, ListingEntry, OpError, OpId, OpValue, ProtocolError,
     TimeoutKind, TraceDirection,

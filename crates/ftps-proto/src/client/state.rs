@@ -12,8 +12,8 @@ use super::{
     TlsMode, TraceDirection, TransferStep, Verdict, encode_port_argument, parse_epsv_reply,
     parse_pasv_reply,
 };
-use super::{LoginStep, ProtectionStep, Verb};
 use super::{Completion, OpValue};
+use super::{LoginStep, ProtectionStep, Verb};
 use crate::codec::listing::FtpTime;
 use crate::codec::reply::{quoted_pathname, size_value};
 use crate::io::{Channel, IoRequest};
@@ -1241,9 +1241,9 @@ fn op_value(kind: &OpKind, reply: &Reply) -> Result<OpValue, OpError> {
         // servers differ): the directory exists either way.
         Command::Mkd(_) => quoted_pathname(reply).map_or(OpValue::None, OpValue::Path),
         Command::Size(_) => OpValue::Size(size_value(reply).ok_or_else(|| unparsable("SIZE"))?),
-        Command::Mdtm(_) => OpValue::Modified(
-            FtpTime::parse(reply.first_line()).map_err(|_| unparsable("MDTM"))?,
-        ),
+        Command::Mdtm(_) => {
+            OpValue::Modified(FtpTime::parse(reply.first_line()).map_err(|_| unparsable("MDTM"))?)
+        }
         _ => OpValue::None,
     })
 }

@@ -18,6 +18,17 @@ pub enum TlsMode {
     Implicit,
 }
 
+impl TlsMode {
+    /// The port a listener of this mode uses by default: 990 for implicit FTPS (IANA
+    /// `ftps`), 21 for explicit (RFC 959, RFC 4217 §4).
+    pub const fn default_port(self) -> u16 {
+        match self {
+            Self::Implicit => 990,
+            Self::Explicit => 21,
+        }
+    }
+}
+
 /// Whether a TLS client certificate is needed to log in. Whether one is *asked for* is the
 /// rustls config's business (`tls::server_config_with_client_auth`); this is the session's
 /// policy on top of it.

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use ftps_proto::client::{
     ClientError, ClientEvent, ClientSession, Completion, ListingEntry, OpError, OpId, OpValue,
-    SessionConfig, TlsMode,
-    TraceDirection,
+    SessionConfig, TlsMode, TraceDirection,
 };
 use ftps_proto::codec::command::{Command, CommandParser, ProtectionLevel, Verb};
 use ftps_proto::io::{Channel, DataId, Instant, IoRequest, Output};

@@ -8,30 +8,27 @@
 
 pub use ftps_kit::auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_password};
 pub use ftps_kit::log::{FileOp, SessionEvent, SessionLog, TransferKind};
-pub use ftps_kit::storage::{Download, LocalFs, Storage, Upload};
+pub use ftps_kit::storage::{Download, Listing, LocalFs, Storage, Upload};
 /// The session configuration and listener modes, re-exported for [`ServerOptions`].
 pub use ftps_proto::server::{SessionConfig, TlsMode};
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ftps_kit::input::{InputBacklog, SessionInput};
-use ftps_kit::server::{Backends, SessionApp, SplitEvent, split_event};
-use ftps_proto::io::{Channel, Instant, IoRequest, Output};
+use ftps_kit::server::{Backends, SessionApp};
 use ftps_proto::server::{ServerError, ServerEvent, ServerSession};
 use rustix::event::{PollFd, PollFlags};
 
-use crate::net::{Readiness, Sockets, io_error_kind};
+use crate::link::{Drained, Link};
+use crate::net::Sockets;
 
 /// How often a waiting session or listener looks at the shutdown flag.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
-/// Socket read and session transmit buffer size.
-const IO_BUFFER: usize = 64 * 1024;
 
 /// Where and how the server listens, and what it serves.
 pub struct ServerOptions {
@@ -278,15 +275,9 @@ impl Server {
 /// One session's state on its thread: its sockets and the kit's application side.
 struct SessionRunner<'a> {
     session: ServerSession,
-    sockets: Sockets,
+    link: Link,
     shared: &'a Shared,
     app: SessionApp,
-    epoch: std::time::Instant,
-    write_timeout: Duration,
-    out: Vec<u8>,
-    recv: Vec<u8>,
-    /// Received bytes the session has not taken yet (and ends of stream behind them).
-    input: InputBacklog,
 }
 
 fn run_session(
@@ -311,19 +302,15 @@ fn run_session(
             return SessionEnd::Io(e);
         }
     };
-    let write_timeout = config.timeouts.data;
-    let epoch = std::time::Instant::now();
-    let session = ServerSession::new(config, peer, local, Instant::from_nanos(0));
+    // Active-mode connects and every write are bounded by the data timeout.
+    let timeout = config.timeouts.data;
+    let link = Link::new(sockets, timeout, timeout, shared.passive_ports.clone());
+    let session = ServerSession::new(config, peer, local, link.now());
     let mut runner = SessionRunner {
         session,
-        sockets,
+        link,
         shared,
         app,
-        epoch,
-        write_timeout,
-        out: vec![0; IO_BUFFER],
-        recv: vec![0; IO_BUFFER],
-        input: InputBacklog::new(),
     };
     let end = match runner.run() {
         Ok(end) => end,
@@ -341,11 +328,6 @@ fn run_session(
 }
 
 impl SessionRunner<'_> {
-    fn now(&self) -> Instant {
-        let nanos = self.epoch.elapsed().as_nanos();
-        Instant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-    }
-
     /// The application side, the sockets closed.
     fn into_app(self) -> SessionApp {
         self.app
@@ -353,146 +335,24 @@ impl SessionRunner<'_> {
 
     fn run(&mut self) -> io::Result<SessionEnd> {
         loop {
-            let (deadline, closed) = self.drain();
-            if let Some(error) = closed {
-                return Ok(SessionEnd::Closed(error));
-            }
+            let deadline = match self.link.drain(&mut self.session) {
+                Drained::Event(ServerEvent::Closed { error }) => {
+                    return Ok(SessionEnd::Closed(error));
+                }
+                Drained::Event(event) => {
+                    self.app.on_event(&mut self.session, event);
+                    continue;
+                }
+                Drained::Wait(deadline) => deadline,
+            };
             if self.app.pump(&mut self.session) {
                 continue;
             }
             if self.shared.shutdown.is_set() {
                 return Ok(SessionEnd::Shutdown);
             }
-            self.wait_for_io(deadline)?;
+            self.link
+                .wait(&mut self.session, deadline, Some(SHUTDOWN_POLL))?;
         }
-    }
-
-    /// Drains the session; returns its deadline, and `Some(error)` once it closed. Events go
-    /// to the kit's application side once the session's borrow of them has ended.
-    fn drain(&mut self) -> (Option<Instant>, Option<Option<ServerError>>) {
-        loop {
-            let now = self.now();
-            let mut event = None;
-            let mut failed_upload = None;
-            match self.session.poll_output(&mut self.out, now) {
-                Output::Wait { deadline } => return (deadline, None),
-                Output::Transmit { channel, len } => {
-                    let deadline = std::time::Instant::now() + self.write_timeout;
-                    if let Err(e) = self.sockets.write_all(channel, &self.out[..len], deadline) {
-                        let now = self.now();
-                        self.session
-                            .handle_io_error(channel, io_error_kind(&e), now);
-                    }
-                }
-                Output::Io(io_request) => self.perform(io_request),
-                Output::Event(borrowed) => match split_event(borrowed) {
-                    SplitEvent::Owned(ServerEvent::Closed { error }) => return (None, Some(error)),
-                    SplitEvent::Owned(owned) => event = Some(owned),
-                    SplitEvent::UploadData { id, bytes } => {
-                        failed_upload = self.app.on_upload_data(id, bytes);
-                    }
-                    _ => {}
-                },
-                _ => {}
-            }
-            if let Some(failed) = failed_upload {
-                self.app.upload_failed(&mut self.session, failed);
-            }
-            if let Some(event) = event {
-                self.app.on_event(&mut self.session, event);
-            }
-        }
-    }
-
-    /// Carries out one socket request and reports the outcome to the session.
-    fn perform(&mut self, request: IoRequest) {
-        let now = self.now();
-        match request {
-            IoRequest::Connect { channel, addr } => {
-                match self.sockets.connect(channel, addr, self.write_timeout) {
-                    Ok(_) => self.session.handle_connected(channel, self.now()),
-                    Err(e) => self
-                        .session
-                        .handle_io_error(channel, io_error_kind(&e), self.now()),
-                }
-            }
-            IoRequest::Listen { data, ip } => {
-                let ip = listen_ip(ip);
-                match self
-                    .sockets
-                    .listen_in(data, ip, self.shared.passive_ports.clone())
-                {
-                    Ok(local) => self.session.handle_listening(data, local, now),
-                    Err(e) => {
-                        self.session
-                            .handle_io_error(Channel::Data(data), io_error_kind(&e), now);
-                    }
-                }
-            }
-            IoRequest::ShutdownWrite { channel } => self.sockets.shutdown_write(channel),
-            IoRequest::Close { channel } => {
-                self.sockets.close(channel);
-                self.input.forget(channel);
-            }
-            _ => {}
-        }
-    }
-
-    /// Feeds held-back input first; otherwise waits for the next socket event, the session's
-    /// deadline or the shutdown poll interval, and reports it.
-    fn wait_for_io(&mut self, deadline: Option<Instant>) -> io::Result<()> {
-        let now = self.now();
-        let Ok(progressed) = self
-            .input
-            .retry(&mut SessionInput::new(&mut self.session, now));
-        if progressed {
-            return Ok(());
-        }
-        if let Some(deadline) = deadline {
-            if deadline <= now {
-                self.session.handle_timeout(now);
-                return Ok(());
-            }
-        }
-        let timeout = deadline
-            .map(|d| d.saturating_duration_since(now).min(SHUTDOWN_POLL))
-            .unwrap_or(SHUTDOWN_POLL);
-        let paused = self.input.paused();
-        let readiness = match self.sockets.wait(Some(timeout), &paused, &mut self.recv) {
-            Ok(readiness) => readiness,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let now = self.now();
-        let mut input = SessionInput::new(&mut self.session, now);
-        match readiness {
-            Readiness::Received { channel, len } => {
-                let Ok(()) = self.input.received(&mut input, channel, &self.recv[..len]);
-            }
-            Readiness::Eof { channel } => self.input.ended(&mut input, channel),
-            Readiness::Accepted { data, peer } => {
-                if self.session.handle_accepted(data, peer, now) {
-                    self.sockets.keep_accepted(data);
-                } else {
-                    self.sockets.refuse_accepted(data);
-                }
-            }
-            Readiness::Failed { channel, kind } => self.session.handle_io_error(channel, kind, now),
-            Readiness::TimedOut => {
-                if deadline.is_some_and(|d| d <= now) {
-                    self.session.handle_timeout(now);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The session asks to listen on the control connection's local address; an IPv4-mapped IPv6
-/// address is listened on as IPv4 (a dual-stack listener's control connection).
-fn listen_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
     }
 }
