@@ -43,16 +43,25 @@ fuzz_target!(|data: &[u8]| {
                     if let Channel::Data(id) = channel {
                         last_data = Some(id);
                     }
-                    session.handle_connected(channel, at);
+                    session.handle_connected(channel, "127.0.0.1:20".parse().expect("addr"), at);
                 }
                 Output::Io(IoRequest::Listen { data, .. }) => {
                     last_data = Some(data);
                     session.handle_listening(data, "127.0.0.1:40001".parse().expect("addr"), at);
-                    let _ = session.handle_accepted(data, peer, at);
+                    session.handle_accepted(data, peer, at);
                 }
                 Output::Event(ServerEvent::Request { id, request }) => requests.push((id, request)),
                 Output::Event(ServerEvent::UploadFinished { id, complete, .. }) => {
                     uploads.push((id, complete));
+                }
+                Output::Event(ServerEvent::Readable { id }) => {
+                    let mut chunk = [0u8; 512];
+                    while let Ok(n) = session.read_data(id, &mut chunk) {
+                        assert!(n <= chunk.len());
+                        if n == 0 {
+                            break;
+                        }
+                    }
                 }
                 Output::Event(ServerEvent::Closed { .. }) => closed += 1,
                 Output::Event(_) | Output::Io(_) => {}
@@ -76,18 +85,21 @@ fuzz_target!(|data: &[u8]| {
         for (id, request) in requests {
             let _ = match request {
                 Request::Login { .. } => session.answer_login(id, grant),
-                Request::List { .. } if grant => session.answer_listing(
-                    id,
-                    Ok(vec![DirEntry {
-                        name: b"file".to_vec(),
-                        kind: DirEntryKind::File,
-                        size: 3,
-                        modified: None,
-                        permissions: Permissions::from_letters(b"r"),
-                        mode: Some(0o644),
-                        unique: None,
-                    }]),
-                ),
+                Request::List { .. } if grant => {
+                    session.answer(id, Ok(Answer::Done)).and_then(|()| {
+                        let entry = DirEntry {
+                            name: b"file".to_vec(),
+                            kind: DirEntryKind::File,
+                            size: 3,
+                            modified: None,
+                            permissions: Permissions::from_letters(b"r"),
+                            mode: Some(0o644),
+                            unique: None,
+                        };
+                        session.write_entry(id, &entry)?;
+                        session.finish_data(id)
+                    })
+                }
                 Request::Retrieve { .. } if grant => session
                     .write_data(id, b"abc")
                     .and_then(|_| session.finish_data(id)),
