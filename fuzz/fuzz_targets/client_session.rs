@@ -6,8 +6,8 @@
 use std::sync::{Arc, OnceLock};
 
 use ftps_proto::client::{
-    ClientEvent, ClientSession, DataConnectionMode, DataProtection, SessionConfig, TlsMode,
-    TraceDirection,
+    ClientEvent, ClientSession, ClientSessionConfig, ClientTlsMode, DataConnectionMode,
+    DataProtection, TraceDirection,
 };
 use ftps_proto::io::{Channel, Instant, IoRequest, Output};
 use ftps_proto::tls::{self, ClientConfig, RootCertStore, ServerName};
@@ -34,12 +34,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let peer = "127.0.0.1:2121".parse().expect("address");
-    let mut config = SessionConfig::new(
+    let mut config = ClientSessionConfig::new(
         peer,
         ServerName::try_from("localhost").expect("name"),
         tls_config(),
     );
-    config.tls_mode = TlsMode::Plaintext;
+    config.tls_mode = ClientTlsMode::Plaintext;
     config.data_protection = DataProtection::Clear;
     if knobs & 1 == 1 {
         config.data_mode = DataConnectionMode::Active;
@@ -87,6 +87,15 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Output::Io(_) => {}
                 Output::Event(ClientEvent::Closed { .. }) => closed += 1,
+                Output::Event(ClientEvent::Readable { op }) => {
+                    let mut chunk = [0u8; 512];
+                    while let Ok(n) = session.read_data(op, &mut chunk) {
+                        assert!(n <= chunk.len());
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                }
                 Output::Event(ClientEvent::Writable { op }) if Some(op) == upload => {
                     let _ = session.write_data(op, b"upload bytes");
                     let _ = session.finish_upload(op);

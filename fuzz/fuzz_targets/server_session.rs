@@ -7,7 +7,8 @@
 use ftps_proto::codec::listing::Permissions;
 use ftps_proto::io::{Channel, Instant, IoRequest, Output};
 use ftps_proto::server::{
-    Answer, DirEntry, DirEntryKind, FsError, Request, ServerEvent, ServerSession, SessionConfig,
+    Answer, DirEntry, DirEntryKind, FsError, Request, ServerEvent, ServerSession,
+    ServerSessionConfig,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -18,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let peer = "127.0.0.1:40000".parse().expect("address");
     let local = "127.0.0.1:2121".parse().expect("address");
     let mut session = ServerSession::new(
-        SessionConfig::plaintext(),
+        ServerSessionConfig::plaintext(),
         peer,
         local,
         Instant::from_nanos(0),

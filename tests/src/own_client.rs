@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ftps_std::{ClientOptions, DataConnectionMode, Timeouts, TlsMode};
+use ftps_std::{ClientOptions, ClientTimeouts, ClientTlsMode, DataConnectionMode};
 
 use crate::peers::{self, Endpoint};
 
@@ -56,13 +56,13 @@ pub fn client_options(endpoint: &Endpoint, data: DataSetup) -> ClientOptions {
     let mut options = ClientOptions::new(endpoint.addr.ip().to_string());
     options.port = Some(endpoint.addr.port());
     options.tls_mode = match endpoint.tls_mode {
-        peers::TlsMode::Explicit => TlsMode::Explicit,
-        peers::TlsMode::Implicit => TlsMode::Implicit,
+        peers::TlsMode::Explicit => ClientTlsMode::Explicit,
+        peers::TlsMode::Implicit => ClientTlsMode::Implicit,
     };
     options.trust = ftps_std::trust_ca_file(&endpoint.ca_cert_path).expect("the test CA");
     options.data_mode = data.mode;
     options.extended_data_commands = data.extended;
-    options.timeouts = Timeouts {
+    options.timeouts = ClientTimeouts {
         connect: Duration::from_secs(10),
         reply: Duration::from_secs(20),
         data_idle: Duration::from_secs(20),

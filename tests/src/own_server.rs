@@ -20,10 +20,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ftps_std::server::{
-    LocalFs, Server, ServerOptions, SessionConfig, SessionLog, ShutdownHandle, Storage,
-    TlsMode as ServerTlsMode, UserTable, hash_password,
+    LocalFs, Server, ServerOptions, ServerSessionConfig, ServerTlsMode, SessionLog, ShutdownHandle,
+    Storage, UserTable, hash_password,
 };
-use ftps_std::{Client, ClientOptions, DataConnectionMode, Timeouts, TlsMode, Trust};
+use ftps_std::{Client, ClientOptions, ClientTimeouts, ClientTlsMode, DataConnectionMode, Trust};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -34,7 +34,7 @@ pub const DEFAULT_USER: &str = "alice";
 /// The password unless [`OwnServerBuilder::credentials`] says otherwise.
 pub const DEFAULT_PASSWORD: &str = "correct horse battery staple";
 
-type Configure = Box<dyn FnOnce(&mut SessionConfig)>;
+type Configure = Box<dyn FnOnce(&mut ServerSessionConfig)>;
 type MakeStorage = Box<dyn FnOnce(LocalFs) -> Arc<dyn Storage>>;
 
 /// Options for [`OwnServer`]; start with [`OwnServer::builder`], finish with
@@ -69,7 +69,7 @@ impl std::fmt::Debug for OwnServerBuilder {
 impl OwnServerBuilder {
     /// Changes the session configuration template after the TLS config is in place (timeouts,
     /// policies, limits). Several calls apply in order.
-    pub fn configure(mut self, change: impl FnOnce(&mut SessionConfig) + 'static) -> Self {
+    pub fn configure(mut self, change: impl FnOnce(&mut ServerSessionConfig) + 'static) -> Self {
         self.configure.push(Box::new(change));
         self
     }
@@ -137,7 +137,7 @@ impl OwnServerBuilder {
         ];
         let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).expect("key");
         let tls = ftps_proto::tls::server_config(chain, key).expect("server TLS config");
-        let mut session = SessionConfig::new(Arc::new(tls));
+        let mut session = ServerSessionConfig::new(Arc::new(tls));
         for change in self.configure {
             change(&mut session);
         }
@@ -216,7 +216,7 @@ impl Drop for OwnServer {
 
 impl OwnServer {
     /// Defaults: explicit listener on 127.0.0.1, implicit listener on 127.0.0.1, user
-    /// [`DEFAULT_USER`] with [`DEFAULT_PASSWORD`], `LocalFs`, no log, the `SessionConfig`
+    /// [`DEFAULT_USER`] with [`DEFAULT_PASSWORD`], `LocalFs`, no log, the `ServerSessionConfig`
     /// defaults.
     pub fn builder() -> OwnServerBuilder {
         OwnServerBuilder {
@@ -311,13 +311,13 @@ impl OwnServer {
     pub fn client_options(&self, implicit: bool, mode: DataConnectionMode) -> ClientOptions {
         let mut options = ClientOptions::new(self.explicit.ip().to_string());
         if implicit {
-            options.tls_mode = TlsMode::Implicit;
+            options.tls_mode = ClientTlsMode::Implicit;
         }
         options.port = Some(self.addr(implicit).port());
         // The test certificate names localhost, 127.0.0.1 and ::1.
         options.trust = Trust::Certificates(vec![self.ca_der.clone()]);
         options.data_mode = mode;
-        options.timeouts = Timeouts {
+        options.timeouts = ClientTimeouts {
             connect: Duration::from_secs(5),
             reply: Duration::from_secs(10),
             data_idle: Duration::from_secs(10),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ftps_proto::tls::ResumptionPolicy;
 use ftps_std::server::{
-    Auth as _, LocalFs, Server, ServerOptions, SessionConfig, Storage as _, UserTable,
+    Auth as _, LocalFs, Server, ServerOptions, ServerSessionConfig, Storage as _, UserTable,
     hash_password,
 };
 use ftps_std::{Client, ClientOptions, DataConnectionMode, Trust};
@@ -786,7 +786,7 @@ fn serve_one_runs_a_single_session_until_quit() {
         .add_user(USER, &hash_password(PASSWORD).unwrap())
         .unwrap();
     let server = Server::bind(ServerOptions {
-        session: SessionConfig::new(Arc::new(tls)),
+        session: ServerSessionConfig::new(Arc::new(tls)),
         explicit: vec!["127.0.0.1:0".parse().unwrap()],
         implicit: Vec::new(),
         passive_ports: None,

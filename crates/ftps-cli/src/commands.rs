@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use ftps_proto::tls::{self, TlsError};
 use ftps_std::{
-    Client, ClientOptions, DataConnectionMode, DataProtection, Error, HandshakeKind, ListingEntry,
-    Timeouts, TlsInfo, TlsMode, TlsVersion, TraceDirection, Tracer, TransferSummary, Trust,
+    Client, ClientOptions, ClientTimeouts, ClientTlsMode, DataConnectionMode, DataProtection,
+    Error, HandshakeKind, ListingEntry, TlsInfo, TlsVersion, TraceDirection, Tracer,
+    TransferSummary, Trust,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -628,7 +629,7 @@ fn client_options(url: &FtpUrl, options: &GlobalOptions) -> Result<ClientOptions
     out.tls_mode = url.tls_mode;
     debug_assert!(matches!(
         out.tls_mode,
-        TlsMode::Explicit | TlsMode::Implicit
+        ClientTlsMode::Explicit | ClientTlsMode::Implicit
     ));
     out.trust = if options.insecure {
         Trust::InsecureSkipVerification
@@ -656,7 +657,7 @@ fn client_options(url: &FtpUrl, options: &GlobalOptions) -> Result<ClientOptions
     out.extended_data_commands = !options.disable_epsv;
     if let Some(secs) = options.timeout {
         let t = Duration::from_secs(secs);
-        out.timeouts = Timeouts {
+        out.timeouts = ClientTimeouts {
             connect: t,
             reply: t,
             data_idle: t,

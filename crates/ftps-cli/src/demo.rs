@@ -14,7 +14,7 @@ use ftps_std::server::{
     LocalFs, Server, ServerOptions, SessionEvent, SessionLog, ShutdownHandle, UserTable,
 };
 use ftps_std::{
-    Client, ClientOptions, Error, HandshakeKind, Timeouts, TlsVersion, TransferSummary, Trust,
+    Client, ClientOptions, ClientTimeouts, Error, HandshakeKind, TlsVersion, TransferSummary, Trust,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sha2::{Digest, Sha256};
@@ -229,7 +229,7 @@ fn connect(
     options.port = Some(address.port());
     // Exactly this certificate is trusted: nothing else would pass.
     options.trust = Trust::Certificates(cert.chain.clone());
-    options.timeouts = Timeouts {
+    options.timeouts = ClientTimeouts {
         connect: STEP_TIMEOUT,
         reply: STEP_TIMEOUT,
         data_idle: STEP_TIMEOUT,

@@ -14,7 +14,9 @@ use ftps_proto::server::ClientCertificates;
 use ftps_proto::tls::{
     self, CertificateDer, PrivateKeyDer, ResumptionPolicy, RootCertStore, ServerTlsOptions,
 };
-use ftps_std::server::{LocalFs, Server, ServerOptions, SessionConfig, TlsMode, UserTable};
+use ftps_std::server::{
+    LocalFs, Server, ServerOptions, ServerSessionConfig, ServerTlsMode, UserTable,
+};
 use sha2::{Digest, Sha256};
 
 use crate::commands::read_pem;
@@ -197,7 +199,7 @@ pub(crate) fn session_config(
     client_roots: Option<RootCertStore>,
     allow_ccc: bool,
     reuse: Reuse,
-) -> Result<SessionConfig, CliError> {
+) -> Result<ServerSessionConfig, CliError> {
     let required = client_roots.is_some();
     let mut options = ServerTlsOptions::new(cert.chain.clone(), cert.key.clone_key());
     options.client_roots = client_roots;
@@ -206,7 +208,7 @@ pub(crate) fn session_config(
             "the certificate and key do not make a TLS configuration: {e}"
         ))
     })?;
-    let mut config = SessionConfig::new(Arc::new(tls));
+    let mut config = ServerSessionConfig::new(Arc::new(tls));
     if required {
         config.client_certificates = ClientCertificates::Required;
     }
@@ -430,7 +432,7 @@ fn startup_text(
     line(format!("serving {} ({mode})", root.display()));
     for (addr, tls_mode) in server.local_addrs() {
         let kind = match tls_mode {
-            TlsMode::Explicit => "explicit FTPS (AUTH TLS)",
+            ServerTlsMode::Explicit => "explicit FTPS (AUTH TLS)",
             _ => "implicit FTPS",
         };
         line(format!("listening on {addr} for {kind}"));
@@ -458,14 +460,14 @@ fn startup_text(
     let cacert = cert_file
         .map(|f| format!(" --cacert {}", shell_word(f)))
         .unwrap_or_default();
-    if let Some(addr) = server.local_addr_for(TlsMode::Explicit) {
+    if let Some(addr) = server.local_addr_for(ServerTlsMode::Explicit) {
         let addr = dial_address(addr);
         line(format!("try: ftps ls{cacert} ftp://{user}@{addr}/"));
         line(format!(
             " or: curl --ssl-reqd{cacert} --user {user} ftp://{addr}/"
         ));
     }
-    if let Some(addr) = server.local_addr_for(TlsMode::Implicit) {
+    if let Some(addr) = server.local_addr_for(ServerTlsMode::Implicit) {
         let addr = dial_address(addr);
         line(format!("try: ftps ls{cacert} ftps://{user}@{addr}/"));
     }

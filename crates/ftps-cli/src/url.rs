@@ -1,13 +1,13 @@
 //! `ftp://`, `ftpes://` and `ftps://` URLs (RFC 1738 §3.2 syntax, curl's scheme meanings).
 
-use ftps_std::TlsMode;
+use ftps_std::ClientTlsMode;
 
 /// A parsed FTP URL. The path is relative to the login directory, as in curl: `ftp://h/a/b`
 /// names `a/b`, `ftp://h//etc/x` names `/etc/x`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FtpUrl {
     /// Explicit (`ftp`, `ftpes`) or implicit (`ftps`) TLS.
-    pub(crate) tls_mode: TlsMode,
+    pub(crate) tls_mode: ClientTlsMode,
     /// Host name or IP address (IPv6 without brackets).
     pub(crate) host: String,
     /// The port, when given.
@@ -29,8 +29,8 @@ impl FtpUrl {
             .ok_or_else(|| format!("{text:?} is not a URL (expected ftp://host/path)"))?;
         let tls_mode = match scheme.to_ascii_lowercase().as_str() {
             // Plain `ftp://` still requires AUTH TLS: this tool never falls back to clear.
-            "ftp" | "ftpes" => TlsMode::Explicit,
-            "ftps" => TlsMode::Implicit,
+            "ftp" | "ftpes" => ClientTlsMode::Explicit,
+            "ftps" => ClientTlsMode::Implicit,
             other => {
                 return Err(format!(
                     "unsupported URL scheme {other:?} (use ftp, ftpes or ftps)"
@@ -149,15 +149,15 @@ mod tests {
     fn schemes_choose_tls_mode() {
         assert_eq!(
             FtpUrl::parse("ftp://h/").unwrap().tls_mode,
-            TlsMode::Explicit
+            ClientTlsMode::Explicit
         );
         assert_eq!(
             FtpUrl::parse("ftpes://h/").unwrap().tls_mode,
-            TlsMode::Explicit
+            ClientTlsMode::Explicit
         );
         assert_eq!(
             FtpUrl::parse("FTPS://h").unwrap().tls_mode,
-            TlsMode::Implicit
+            ClientTlsMode::Implicit
         );
         assert!(FtpUrl::parse("http://h/").is_err());
         assert!(FtpUrl::parse("h/x").is_err());

@@ -5,23 +5,17 @@
 //! which answers requests from [`Auth`] and [`Storage`], runs the downloads and uploads they
 //! start, commits a complete upload before the session sends its `226`, and reports what
 //! happened to the [`SessionLog`]. Between drains the driver calls [`SessionApp::pump`] to
-//! feed writable downloads.
+//! feed writable downloads and listings (a listing goes entry by entry from the storage's
+//! iterator, so a huge directory never sits in memory as formatted text).
 //!
 //! ```text
 //! loop {
 //!     match session.poll_output(&mut out, now) {
 //!         Output::Transmit { .. } | Output::Io(..) => { /* sockets: the driver's */ }
-//!         Output::Event(event) => match split_event(event) {
-//!             SplitEvent::Owned(ServerEvent::Closed { error }) => return error,
-//!             SplitEvent::Owned(event) => owned = Some(event),
-//!             SplitEvent::UploadData { id, bytes } => failed = app.on_upload_data(id, bytes),
-//!             _ => {}
-//!         },
+//!         Output::Event(ServerEvent::Closed { error }) => return error,
+//!         Output::Event(event) => app.on_event(&mut session, event), // owned: no borrow
 //!         Output::Wait { .. } => { if app.pump(&mut session) { continue } /* wait */ }
 //!     }
-//!     // The event's borrow of the session has ended:
-//!     if let Some(event) = owned.take() { app.on_event(&mut session, event) }
-//!     if let Some(failed) = failed.take() { app.upload_failed(&mut session, failed) }
 //! }
 //! ```
 
@@ -155,12 +149,14 @@ impl SessionApp {
     pub fn on_event(&mut self, session: &mut ServerSession, event: ServerEvent) {
         match event {
             ServerEvent::Request { id, request } => self.answer(session, id, request),
-            ServerEvent::Writable { id } => match self.transfers.get_mut(&id) {
-                Some(Transfer::Download { writable, .. } | Transfer::Listing { writable, .. }) => {
-                    *writable = true
+            ServerEvent::Writable { id } => {
+                if let Some(
+                    Transfer::Download { writable, .. } | Transfer::Listing { writable, .. },
+                ) = self.transfers.get_mut(&id)
+                {
+                    *writable = true;
                 }
-                _ => {}
-            },
+            }
             ServerEvent::Readable { id } => self.store_upload_bytes(session, id),
             ServerEvent::UploadFinished {
                 id,

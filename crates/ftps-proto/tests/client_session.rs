@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use client_support::{DataEnd, Ev, Harness, Script, Split, client_config};
 use ftps_proto::client::{
-    ClientError, DataProtection, OpError, ProtocolError, TimeoutKind, TlsMode, TraceDirection,
-    UsageError,
+    ClientError, ClientTlsMode, DataProtection, OpError, ProtocolError, TimeoutKind,
+    TraceDirection, UsageError,
 };
 use ftps_proto::codec::command::{Command, Verb};
 use ftps_proto::codec::reply::ReplyError;
@@ -30,7 +30,7 @@ fn reply_override(script: &mut Script, verb: Verb, raw: &[&[u8]]) {
 // spec: T02, T03, T09, T16, T17, T18, T31
 #[test]
 fn explicit_login_sets_up_pbsz_prot_and_asks_feat_only_after_tls() {
-    let mut h = Harness::new(client_config(TlsMode::Explicit), script());
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), script());
     h.run();
     let login = h.login();
     assert_eq!(
@@ -70,7 +70,7 @@ fn explicit_login_sets_up_pbsz_prot_and_asks_feat_only_after_tls() {
 fn implicit_mode_reads_the_greeting_inside_tls() {
     let mut s = script();
     s.implicit = true;
-    let mut h = Harness::new(client_config(TlsMode::Implicit), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::Implicit), s);
     h.run();
     h.login();
     assert!(matches!(h.events[0], Ev::Secured(_)));
@@ -95,7 +95,7 @@ fn refused_auth_never_leads_to_a_plaintext_login() {
     for refusal in refusals {
         let mut s = script();
         s.auth_reply = refusal.to_vec();
-        let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+        let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
         // The application queues its login before anything happened.
         let login = h.client.login(b"alice", b"secret", None).unwrap();
         h.run();
@@ -124,7 +124,7 @@ fn refused_auth_never_leads_to_a_plaintext_login() {
 fn plaintext_fallback_only_when_explicitly_allowed() {
     let mut s = script();
     s.auth_reply = b"502 no TLS here\r\n".to_vec();
-    let mut h = Harness::new(client_config(TlsMode::ExplicitIfAvailable), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::ExplicitIfAvailable), s);
     h.run();
     h.login();
     assert!(!h.client.is_secure());
@@ -140,7 +140,7 @@ fn plaintext_fallback_only_when_explicitly_allowed() {
 fn plaintext_bytes_after_234_abort_the_session() {
     let mut s = script();
     s.after_auth = b"230 fake login\r\n".to_vec();
-    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
     let login = h.client.login(b"alice", b"secret", None).unwrap();
     h.run();
     assert_eq!(
@@ -159,7 +159,7 @@ fn plaintext_bytes_after_234_abort_the_session() {
 fn refused_data_protection_ends_the_session_before_any_transfer() {
     let mut s = script();
     reply_override(&mut s, Verb::Prot, &[b"534 no private data\r\n"]);
-    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
     h.run();
     let login = h.client.login(b"alice", b"secret", None).unwrap();
     let retr = h.client.retrieve(b"file", None).unwrap();
@@ -175,7 +175,7 @@ fn refused_data_protection_ends_the_session_before_any_transfer() {
 
 #[test]
 fn clear_data_protection_on_request_sends_prot_c() {
-    let mut config = client_config(TlsMode::Explicit);
+    let mut config = client_config(ClientTlsMode::Explicit);
     config.data_protection = DataProtection::Clear;
     let mut h = Harness::new(config, script());
     h.run();
@@ -191,7 +191,7 @@ fn clear_data_protection_on_request_sends_prot_c() {
 fn a_232_to_user_is_a_complete_login() {
     let mut s = script();
     reply_override(&mut s, Verb::User, &[b"232 logged in by certificate\r\n"]);
-    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
     h.run();
     let op = h.client.login(b"alice", b"secret", None).unwrap();
     h.run();
@@ -207,7 +207,7 @@ fn a_rejected_login_is_an_operation_result_and_the_session_goes_on() {
         Verb::Pass,
         &[b"530 Login incorrect\r\n", b"230 ok now\r\n"],
     );
-    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
     h.run();
     let first = h.client.login(b"alice", b"wrong", None).unwrap();
     h.run();
@@ -224,7 +224,7 @@ fn a_rejected_login_is_an_operation_result_and_the_session_goes_on() {
 fn simple_commands_complete_with_their_replies() {
     let mut s = script();
     reply_override(&mut s, Verb::Dele, &[b"550 no such file\r\n"]);
-    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
     h.run();
     h.login();
     let cwd = h.client.cwd(b"/pub").unwrap();
@@ -260,7 +260,7 @@ fn simple_commands_complete_with_their_replies() {
 // spec: §3.2
 #[test]
 fn arguments_with_line_breaks_are_refused() {
-    let mut h = Harness::new(client_config(TlsMode::Explicit), script());
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), script());
     assert_eq!(
         h.client.cwd(b"a\r\nDELE x"),
         Err(UsageError::LineBreakInArgument)
@@ -282,7 +282,7 @@ fn arguments_with_line_breaks_are_refused() {
 fn an_unlisted_positive_reply_fails_the_operation_with_the_reply() {
     let mut s = script();
     reply_override(&mut s, Verb::Cwd, &[b"257 odd\r\n"]);
-    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
     h.run();
     h.login();
     let op = h.client.cwd(b"/x").unwrap();
@@ -303,7 +303,7 @@ fn an_unexpected_1yz_or_6yz_is_a_protocol_error() {
     for raw in [&b"150 what\r\n"[..], b"631 protected\r\n", b"331 more?\r\n"] {
         let mut s = script();
         reply_override(&mut s, Verb::Cwd, &[raw]);
-        let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+        let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
         h.run();
         h.login();
         let op = h.client.cwd(b"/x").unwrap();
@@ -326,7 +326,7 @@ fn an_unexpected_1yz_or_6yz_is_a_protocol_error() {
 // spec: §3.7
 #[test]
 fn quit_ends_the_session_in_order_exactly_once() {
-    let mut h = Harness::new(client_config(TlsMode::Explicit), script());
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), script());
     h.run();
     h.login();
     let quit = h.client.quit().unwrap();
@@ -351,7 +351,7 @@ fn quit_ends_the_session_in_order_exactly_once() {
 fn a_421_ends_the_session_with_an_event() {
     let mut s = script();
     reply_override(&mut s, Verb::Noop, &[b"421 shutting down\r\n"]);
-    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
     h.run();
     h.login();
     let noop = h.client.noop().unwrap();
@@ -368,7 +368,7 @@ fn a_421_ends_the_session_with_an_event() {
 
 #[test]
 fn a_dropped_control_connection_ends_the_session() {
-    let mut h = Harness::new(client_config(TlsMode::Explicit), script());
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), script());
     h.run();
     h.login();
     let now = h.instant();
@@ -390,7 +390,7 @@ fn an_over_long_reply_line_ends_the_session() {
     long.extend(std::iter::repeat_n(b'x', 9000));
     long.extend_from_slice(b"\r\n");
     reply_override(&mut s, Verb::Cwd, &[&long]);
-    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
     h.run();
     h.login();
     h.client.cwd(b"/x").unwrap();
@@ -407,7 +407,7 @@ fn an_over_long_reply_line_ends_the_session() {
 fn a_server_that_never_answers_times_out_through_the_deadline() {
     let mut s = script();
     s.mute.push(Verb::Pwd);
-    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
     h.run();
     h.login();
     let op = h.client.pwd().unwrap();
@@ -430,7 +430,7 @@ fn a_server_that_never_answers_times_out_through_the_deadline() {
 
 #[test]
 fn a_connect_that_never_completes_times_out() {
-    let config = client_config(TlsMode::Explicit);
+    let config = client_config(ClientTlsMode::Explicit);
     let mut session =
         ftps_proto::client::ClientSession::new(config, ftps_proto::io::Instant::from_nanos(5));
     let mut buf = [0u8; 64];
@@ -463,7 +463,7 @@ fn a_connect_that_never_completes_times_out() {
 // spec: §3.1
 #[test]
 fn a_multi_line_reply_split_at_every_byte_gives_the_same_session() {
-    let mut whole = Harness::new(client_config(TlsMode::Explicit), script());
+    let mut whole = Harness::new(client_config(ClientTlsMode::Explicit), script());
     whole.run();
     whole.login();
     whole.client.syst().unwrap();
@@ -471,7 +471,7 @@ fn a_multi_line_reply_split_at_every_byte_gives_the_same_session() {
 
     let mut s = script();
     s.greeting = b"220-Welcome\r\n220 still welcome\r\n".to_vec();
-    let mut bytewise = Harness::new(client_config(TlsMode::Explicit), s.clone());
+    let mut bytewise = Harness::new(client_config(ClientTlsMode::Explicit), s.clone());
     bytewise.set_split(Split::Bytewise);
     bytewise.run();
     bytewise.login();
@@ -493,7 +493,7 @@ fn payload(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
 }
 
-fn logged_in(config: ftps_proto::client::SessionConfig, script: Script) -> Harness {
+fn logged_in(config: ftps_proto::client::ClientSessionConfig, script: Script) -> Harness {
     let mut h = Harness::new(config, script);
     h.run();
     h.login();
@@ -520,11 +520,11 @@ fn download_with(server: Option<rustls::ServerConfig>, split: Split) {
     s.file = file.clone();
     let mut h = match server {
         Some(cfg) => Harness::with_server_config(
-            client_config(TlsMode::Explicit),
+            client_config(ClientTlsMode::Explicit),
             s,
             std::sync::Arc::new(cfg),
         ),
-        None => Harness::new(client_config(TlsMode::Explicit), s),
+        None => Harness::new(client_config(ClientTlsMode::Explicit), s),
     };
     h.set_split(split);
     h.run();
@@ -572,7 +572,7 @@ fn download_in_small_random_segments() {
 #[test]
 fn upload_delivers_every_byte_and_ends_with_close_notify() {
     let file = payload(150_000);
-    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), script());
     let op = h.client.store(b"up.bin").unwrap();
     h.uploads.insert(op, file.clone());
     h.run();
@@ -591,7 +591,7 @@ fn upload_delivers_every_byte_and_ends_with_close_notify() {
 // spec: T25, §9.4
 #[test]
 fn an_empty_upload_still_does_the_handshake_and_close_notify() {
-    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), script());
     let op = h.client.store(b"empty").unwrap();
     // Finished before the data connection even exists.
     h.client.finish_upload(op).unwrap();
@@ -605,7 +605,7 @@ fn an_empty_upload_still_does_the_handshake_and_close_notify() {
 
 #[test]
 fn uploads_in_clear_when_prot_c_was_requested() {
-    let mut config = client_config(TlsMode::Explicit);
+    let mut config = client_config(ClientTlsMode::Explicit);
     config.data_protection = DataProtection::Clear;
     let file = payload(70_000);
     let mut h = logged_in(config, script());
@@ -622,7 +622,7 @@ fn uploads_in_clear_when_prot_c_was_requested() {
 fn mlsd_listing_is_parsed_into_entries() {
     let mut s = script();
     s.listing = b"type=cdir;modify=20240101120000; .\r\ntype=file;size=1234;modify=20231231235959; report 2023.pdf\r\ntype=dir; sub\r\nbroken-line-without-space\r\n".to_vec();
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.mlsd(Some(b"/pub")).unwrap();
     h.run();
     assert_eq!(h.completed(op), Some(&Ok(226)), "{:#?}", h.events);
@@ -668,7 +668,7 @@ fn list_and_nlst_lines_are_reported() {
     s.listing =
         b"-rw-r--r--   1 ftp ftp  42 Jan  1 12:00 a.txt\r\ndrwxr-xr-x 2 ftp ftp 4096 Jan 1 2023 dir\r\n"
             .to_vec();
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let list = h.client.list(None).unwrap();
     let nlst = h.client.nlst(None).unwrap();
     h.run();
@@ -695,7 +695,7 @@ fn list_and_nlst_lines_are_reported() {
 fn rest_resumes_a_download_at_an_offset() {
     let mut s = script();
     s.file = payload(1000)[400..].to_vec();
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.retrieve(b"partial", Some(400)).unwrap();
     h.run();
     assert_eq!(h.completed(op), Some(&Ok(226)));
@@ -714,7 +714,7 @@ fn a_data_connection_cut_without_close_notify_fails_the_transfer() {
         let mut s = script();
         s.file = payload(5000);
         s.data_end = end;
-        let mut h = logged_in(client_config(TlsMode::Explicit), s);
+        let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
         let op = h.client.retrieve(b"f", None).unwrap();
         h.run();
         assert_eq!(
@@ -741,7 +741,7 @@ fn the_final_reply_before_the_data_close_still_waits_for_close_notify() {
     let mut s = script();
     s.file = payload(3000);
     s.data_end = DataEnd::CleanAfterFinal;
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.retrieve(b"f", None).unwrap();
     h.run();
     assert_eq!(h.completed(op), Some(&Ok(226)));
@@ -755,7 +755,7 @@ fn a_preliminary_reply_followed_by_a_failure_fails_the_transfer() {
         let mut s = script();
         s.file = payload(100);
         s.final_reply = final_reply.to_vec();
-        let mut h = logged_in(client_config(TlsMode::Explicit), s);
+        let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
         let op = h.client.retrieve(b"f", None).unwrap();
         h.run();
         assert!(h.events.contains(&Ev::Preliminary(op, 150)));
@@ -773,7 +773,7 @@ fn a_preliminary_reply_followed_by_a_failure_fails_the_transfer() {
 fn an_immediate_refusal_of_the_transfer_command_closes_the_data_connection() {
     let mut s = script();
     reply_override(&mut s, Verb::Retr, &[b"550 no such file\r\n"]);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.retrieve(b"missing", None).unwrap();
     h.run();
     assert!(matches!(
@@ -793,7 +793,7 @@ fn a_421_in_the_middle_of_a_transfer_ends_the_session() {
     let mut s = script();
     s.file = payload(100);
     s.during_transfer = Some(b"421 going down\r\n".to_vec());
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.retrieve(b"f", None).unwrap();
     h.run();
     assert_eq!(h.completed(op), Some(&Err(OpError::SessionClosed)));
@@ -817,7 +817,7 @@ fn pasv_fallback_ignores_a_third_party_address_and_is_remembered() {
     s.file = payload(10);
     reply_override(&mut s, Verb::Epsv, &[b"502 no EPSV\r\n"]);
     s.pasv_text = b"227 Entering Passive Mode (10,9,8,7,19,137)\r\n".to_vec();
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let first = h.client.retrieve(b"a", None).unwrap();
     let second = h.client.retrieve(b"b", None).unwrap();
     h.run();
@@ -849,7 +849,7 @@ fn a_trusted_227_address_is_used_when_configured() {
     s.file = payload(10);
     reply_override(&mut s, Verb::Epsv, &[b"500 what\r\n"]);
     s.pasv_text = b"227 Entering Passive Mode (10,9,8,7,19,137)\r\n".to_vec();
-    let mut config = client_config(TlsMode::Explicit);
+    let mut config = client_config(ClientTlsMode::Explicit);
     config.trust_pasv_address = true;
     let mut h = logged_in(config, s);
     let op = h.client.retrieve(b"a", None).unwrap();
@@ -869,7 +869,7 @@ fn a_malformed_229_fails_the_operation() {
         Verb::Epsv,
         &[b"229 Entering Extended Passive Mode (|1|x|)\r\n"],
     );
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.retrieve(b"a", None).unwrap();
     h.run();
     assert!(matches!(
@@ -882,7 +882,7 @@ fn a_malformed_229_fails_the_operation() {
 // spec: T32, §3.8
 #[test]
 fn active_mode_download_with_eprt_the_client_is_tls_client() {
-    let mut config = client_config(TlsMode::Explicit);
+    let mut config = client_config(ClientTlsMode::Explicit);
     config.data_mode = ftps_proto::client::DataConnectionMode::Active;
     let mut s = script();
     s.file = payload(30_000);
@@ -902,7 +902,7 @@ fn active_mode_download_with_eprt_the_client_is_tls_client() {
 
 #[test]
 fn active_mode_falls_back_to_port_and_refuses_a_foreign_data_peer() {
-    let mut config = client_config(TlsMode::Explicit);
+    let mut config = client_config(ClientTlsMode::Explicit);
     config.data_mode = ftps_proto::client::DataConnectionMode::Active;
     let mut s = script();
     s.file = payload(100);
@@ -934,7 +934,7 @@ fn abort_of_a_queued_operation_and_of_a_running_transfer() {
     s.mute.push(Verb::Retr);
     // The muted RETR never answers; ABOR gets 426 then 226.
     reply_override(&mut s, Verb::Abor, &[b"426 aborted\r\n226 abort ok\r\n"]);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let running = h.client.retrieve(b"slow", None).unwrap();
     let queued = h.client.noop().unwrap();
     let later = h.client.pwd().unwrap();
@@ -961,7 +961,7 @@ fn abort_with_a_single_226_resynchronises_with_noop() {
     let mut s = script();
     s.mute.push(Verb::Retr);
     reply_override(&mut s, Verb::Abor, &[b"226 abort ok\r\n"]);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let running = h.client.retrieve(b"slow", None).unwrap();
     h.run();
     h.client.abort(running).unwrap();
@@ -984,7 +984,7 @@ fn abort_racing_the_transfers_own_226() {
         Verb::Abor,
         &[b"226 transfer done\r\n226 abor ok\r\n"],
     );
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let running = h.client.retrieve(b"slow", None).unwrap();
     h.run();
     h.client.abort(running).unwrap();
@@ -998,7 +998,7 @@ fn abort_racing_the_transfers_own_226() {
 // spec: T25, §9.4
 #[test]
 fn a_zero_byte_data_connection_succeeds_only_with_a_final_2yz() {
-    let mut ok = logged_in(client_config(TlsMode::Explicit), script());
+    let mut ok = logged_in(client_config(ClientTlsMode::Explicit), script());
     let op = ok.client.retrieve(b"empty", None).unwrap();
     ok.run();
     assert_eq!(ok.completed(op), Some(&Ok(226)));
@@ -1006,7 +1006,7 @@ fn a_zero_byte_data_connection_succeeds_only_with_a_final_2yz() {
 
     let mut s = script();
     s.final_reply = b"550 refused after all\r\n".to_vec();
-    let mut refused = logged_in(client_config(TlsMode::Explicit), s);
+    let mut refused = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = refused.client.retrieve(b"empty", None).unwrap();
     refused.run();
     assert!(matches!(
@@ -1025,7 +1025,7 @@ fn a_zero_byte_data_connection_succeeds_only_with_a_final_2yz() {
 fn opts_utf8_only_when_feat_advertises_it() {
     let mut s = script();
     s.feat_tls = b"211-Features:\r\n PBSZ\r\n PROT\r\n211 End\r\n".to_vec();
-    let h = logged_in(client_config(TlsMode::Explicit), s);
+    let h = logged_in(client_config(ClientTlsMode::Explicit), s);
     assert!(!h.server.verbs().contains(&Verb::Opts));
     assert_eq!(h.client.features(), &[b"PBSZ".to_vec(), b"PROT".to_vec()]);
 }
@@ -1034,7 +1034,7 @@ fn opts_utf8_only_when_feat_advertises_it() {
 fn a_stalled_data_connection_times_out() {
     let mut s = script();
     s.mute.push(Verb::Retr);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.retrieve(b"slow", None).unwrap();
     h.run();
     // The server never answers RETR: the reply timer (60 s) rules until a 1yz arrives.
@@ -1059,7 +1059,7 @@ fn after_a_preliminary_reply_the_data_idle_timer_rules() {
     s.file = payload(10);
     s.data_resumption = ftps_proto::tls::ResumptionPolicy::Required;
     s.during_transfer = Some(Vec::new());
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.retrieve(b"f", None).unwrap();
     h.run();
     assert!(h.events.contains(&Ev::Preliminary(op, 150)));
@@ -1074,7 +1074,7 @@ fn after_a_preliminary_reply_the_data_idle_timer_rules() {
 
 #[test]
 fn verbs_after_close_and_unknown_ops_are_usage_errors() {
-    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), script());
     let noop = h.client.noop().unwrap();
     assert!(matches!(
         h.client.write_data(noop, b"x"),
@@ -1109,7 +1109,7 @@ fn whole_session(split: Split) -> (Vec<Ev>, Vec<u8>, Vec<u8>, Vec<String>) {
     s.greeting = b"220-Welcome\r\n220-to the\r\n220 test\r\n".to_vec();
     s.file = payload(40_000);
     s.listing = b"type=file;size=3; a\r\ntype=dir; b\r\n".to_vec();
-    let mut config = client_config(TlsMode::Explicit);
+    let mut config = client_config(ClientTlsMode::Explicit);
     // The trace is part of the session: it must not depend on segmentation either.
     config.trace_control = true;
     let mut h = Harness::new(config, s);
@@ -1156,7 +1156,7 @@ proptest::proptest! {
 fn ccc_continues_the_control_connection_in_plaintext_and_keeps_prot_p() {
     let mut s = script();
     s.file = payload(5000);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let ccc = h.client.ccc().unwrap();
     let pwd = h.client.pwd().unwrap();
     let get = h.client.retrieve(b"f", None).unwrap();
@@ -1176,7 +1176,7 @@ fn ccc_continues_the_control_connection_in_plaintext_and_keeps_prot_p() {
 fn ccc_refused_keeps_tls_and_ccc_without_tls_is_refused_locally() {
     let mut s = script();
     reply_override(&mut s, Verb::Ccc, &[b"534 not now\r\n"]);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.ccc().unwrap();
     h.run();
     assert!(matches!(
@@ -1187,7 +1187,7 @@ fn ccc_refused_keeps_tls_and_ccc_without_tls_is_refused_locally() {
 
     let mut s = script();
     s.auth_reply = b"502 no\r\n".to_vec();
-    let mut plain = logged_in(client_config(TlsMode::ExplicitIfAvailable), s);
+    let mut plain = logged_in(client_config(ClientTlsMode::ExplicitIfAvailable), s);
     let op = plain.client.ccc().unwrap();
     plain.run();
     assert_eq!(plain.completed(op), Some(&Err(OpError::NotSecured)));
@@ -1295,7 +1295,7 @@ fn data_connection_pair_in_both_roles_with_truncation_detection() {
 
 fn test_data_id(_n: u32) -> ftps_proto::io::DataId {
     // DataId is made by sessions only: take one from a session's IO request.
-    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), script());
     let op = h.client.retrieve(b"f", None).unwrap();
     let _ = op;
     h.run();
@@ -1313,7 +1313,10 @@ fn test_data_id(_n: u32) -> ftps_proto::io::DataId {
 fn drive_plaintext_session_with(control: &[u8], cuts: &[usize]) -> usize {
     use ftps_proto::client::{ClientEvent, ClientSession};
     use ftps_proto::io::{Instant, Output};
-    let mut session = ClientSession::new(client_config(TlsMode::Plaintext), Instant::from_nanos(0));
+    let mut session = ClientSession::new(
+        client_config(ClientTlsMode::Plaintext),
+        Instant::from_nanos(0),
+    );
     let mut buf = [0u8; 512];
     let mut closed = 0;
     let mut drain = |session: &mut ClientSession, closed: &mut usize, t: u64| {
@@ -1392,7 +1395,7 @@ proptest::proptest! {
 #[test]
 fn ipv6_passive_and_active_data_connections() {
     for active in [false, true] {
-        let mut config = client_config(TlsMode::Explicit);
+        let mut config = client_config(ClientTlsMode::Explicit);
         config.peer = "[::1]:21".parse().unwrap();
         if active {
             config.data_mode = ftps_proto::client::DataConnectionMode::Active;
@@ -1431,7 +1434,7 @@ fn ipv6_passive_and_active_data_connections() {
 #[test]
 fn the_transfer_command_precedes_the_data_client_hello() {
     for upload in [false, true] {
-        let mut h = logged_in(client_config(TlsMode::Explicit), script());
+        let mut h = logged_in(client_config(ClientTlsMode::Explicit), script());
         let op = if upload {
             let op = h.client.store(b"x").unwrap();
             h.uploads.insert(op, payload(10));
@@ -1456,7 +1459,7 @@ fn the_transfer_command_precedes_the_data_client_hello() {
 
 // ---------------------------------------------------------------- control-line trace
 
-fn traced(config: &mut ftps_proto::client::SessionConfig) {
+fn traced(config: &mut ftps_proto::client::ClientSessionConfig) {
     config.trace_control = true;
 }
 
@@ -1481,7 +1484,7 @@ fn position(h: &Harness, wanted: impl Fn(&Ev) -> bool) -> usize {
 
 #[test]
 fn the_trace_reports_the_login_dialogue_in_order_with_the_password_redacted() {
-    let mut config = client_config(TlsMode::Explicit);
+    let mut config = client_config(ClientTlsMode::Explicit);
     traced(&mut config);
     let mut h = Harness::new(config, script());
     h.run();
@@ -1539,7 +1542,7 @@ fn the_trace_reports_the_login_dialogue_in_order_with_the_password_redacted() {
 fn pass_and_acct_are_redacted_also_when_sent_raw_or_as_an_account() {
     let mut s = script();
     reply_override(&mut s, Verb::Pass, &[b"332 account please\r\n"]);
-    let mut config = client_config(TlsMode::Explicit);
+    let mut config = client_config(ClientTlsMode::Explicit);
     traced(&mut config);
     let mut h = Harness::new(config, s);
     h.run();
@@ -1580,7 +1583,7 @@ fn the_trace_covers_implicit_tls_and_transfers_and_is_off_by_default() {
     let mut s = script();
     s.implicit = true;
     s.file = payload(1000);
-    let mut config = client_config(TlsMode::Implicit);
+    let mut config = client_config(ClientTlsMode::Implicit);
     traced(&mut config);
     let mut h = logged_in(config, s.clone());
     let op = h.client.retrieve(b"f", None).unwrap();
@@ -1600,7 +1603,7 @@ fn the_trace_covers_implicit_tls_and_transfers_and_is_off_by_default() {
     assert!(lines.iter().any(|l| l == "> EPSV"));
 
     // The same session without the trace: not one ControlLine event.
-    let mut h = logged_in(client_config(TlsMode::Implicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Implicit), s);
     let op = h.client.retrieve(b"f", None).unwrap();
     h.run();
     assert_eq!(h.completed(op), Some(&Ok(226)));
@@ -1612,7 +1615,7 @@ fn the_trace_covers_implicit_tls_and_transfers_and_is_off_by_default() {
 fn the_quit_after_a_refused_auth_is_traced() {
     let mut s = script();
     s.auth_reply = b"534 no TLS\r\n".to_vec();
-    let mut config = client_config(TlsMode::Explicit);
+    let mut config = client_config(ClientTlsMode::Explicit);
     traced(&mut config);
     let mut h = Harness::new(config, s);
     h.run();
@@ -1635,7 +1638,7 @@ fn a_refused_transfer_sends_no_client_hello_and_spends_no_ticket() {
     let mut s = script();
     s.file = payload(1000);
     reply_override(&mut s, Verb::Retr, &[b"550 no such file\r\n"]);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     // More refusals than the tickets the control handshake brought (rustls sends 2).
     for _ in 0..4 {
         let op = h.client.retrieve(b"missing", None).unwrap();
@@ -1672,7 +1675,7 @@ fn a_522_is_read_by_the_command_it_answers() {
         Verb::Epsv,
         &[b"522 Network protocol not supported, use (2)\r\n"],
     );
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.retrieve(b"f", None).unwrap();
     h.run();
     match h.completed(op) {
@@ -1699,7 +1702,7 @@ fn a_522_is_read_by_the_command_it_answers() {
     let mut s = script();
     s.file = payload(100);
     s.final_reply = b"522 SSL connection failed: session reuse required.\r\n".to_vec();
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.retrieve(b"f", None).unwrap();
     h.run();
     assert!(h.events.contains(&Ev::Preliminary(op, 150)));
@@ -1726,7 +1729,7 @@ fn unknown_features_and_a_refused_feat_are_not_errors() {
     s.feat_tls =
         b"211-Features:\r\n XCRC\r\n X-FUTURE a;b c\r\n PBSZ\r\n PROT\r\n UTF8\r\n211 End\r\n"
             .to_vec();
-    let h = logged_in(client_config(TlsMode::Explicit), s);
+    let h = logged_in(client_config(ClientTlsMode::Explicit), s);
     assert!(h.client.is_logged_in());
     assert_eq!(
         h.client.features(),
@@ -1744,7 +1747,7 @@ fn unknown_features_and_a_refused_feat_are_not_errors() {
     let mut s = script();
     s.file = payload(10);
     reply_override(&mut s, Verb::Feat, &[b"502 FEAT not implemented\r\n"]);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     assert!(h.client.is_logged_in());
     assert!(h.client.features().is_empty());
     assert!(h.events.contains(&Ev::Ready(Vec::new())));
@@ -1794,7 +1797,7 @@ fn prot_can_be_switched_to_clear_and_back_between_transfers() {
     let file = payload(30_000);
     let mut s = script();
     s.file = file.clone();
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     assert_eq!(h.client.data_protection(), DataProtection::Private);
     // Queued while the first download is already under way (its TYPE is in flight): it
     // runs after that download, which stays private.
@@ -1852,7 +1855,7 @@ fn prot_can_be_switched_to_clear_and_back_between_transfers() {
 #[test]
 fn uploads_follow_the_switched_level_too() {
     let file = payload(20_000);
-    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), script());
     let switch = h.client.set_data_protection(DataProtection::Clear).unwrap();
     let op = h.client.store(b"clear.bin").unwrap();
     h.uploads.insert(op, file.clone());
@@ -1878,7 +1881,7 @@ fn a_refused_prot_keeps_the_previous_level() {
         Verb::Prot,
         &[b"200 PROT C ok\r\n", b"534 private data not available\r\n"],
     );
-    let mut config = client_config(TlsMode::Explicit);
+    let mut config = client_config(ClientTlsMode::Explicit);
     config.data_protection = DataProtection::Clear;
     let mut h = logged_in(config, s);
     let switch = h
@@ -1907,7 +1910,7 @@ fn a_refused_pbsz_keeps_private_data_and_sends_no_prot() {
     let mut s = script();
     s.file = file.clone();
     reply_override(&mut s, Verb::Pbsz, &[b"200 PBSZ=0\r\n", b"503 not now\r\n"]);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let switch = h.client.set_data_protection(DataProtection::Clear).unwrap();
     let get = h.client.retrieve(b"f", None).unwrap();
     h.run();
@@ -1938,7 +1941,7 @@ fn implicit_ftps_can_switch_to_clear_data() {
     let mut s = script();
     s.implicit = true;
     s.file = file.clone();
-    let mut h = logged_in(client_config(TlsMode::Implicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Implicit), s);
     assert_eq!(h.client.data_protection(), DataProtection::Private);
     let switch = h.client.set_data_protection(DataProtection::Clear).unwrap();
     let get = h.client.retrieve(b"f", None).unwrap();
@@ -1960,7 +1963,7 @@ fn an_unlisted_2yz_to_a_switch_fails_only_the_switch() {
         Verb::Prot,
         &[b"200 PROT ok\r\n", b"202 PROT superfluous\r\n"],
     );
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let switch = h.client.set_data_protection(DataProtection::Clear).unwrap();
     let get = h.client.retrieve(b"f", None).unwrap();
     h.run();
@@ -1981,7 +1984,7 @@ fn an_unlisted_2yz_to_a_switch_fails_only_the_switch() {
 #[test]
 fn switching_prot_without_tls_on_the_control_connection_is_refused() {
     // Plaintext mode: known at once, before any connection.
-    let mut plain = Harness::new(client_config(TlsMode::Plaintext), script());
+    let mut plain = Harness::new(client_config(ClientTlsMode::Plaintext), script());
     for level in [DataProtection::Private, DataProtection::Clear] {
         assert_eq!(
             plain.client.set_data_protection(level),
@@ -1992,7 +1995,7 @@ fn switching_prot_without_tls_on_the_control_connection_is_refused() {
     // AUTH TLS refused and plaintext accepted by the configuration.
     let mut s = script();
     s.auth_reply = b"502 no\r\n".to_vec();
-    let mut h = logged_in(client_config(TlsMode::ExplicitIfAvailable), s);
+    let mut h = logged_in(client_config(ClientTlsMode::ExplicitIfAvailable), s);
     assert!(!h.client.is_secure());
     assert_eq!(
         h.client.set_data_protection(DataProtection::Private),
@@ -2011,7 +2014,7 @@ fn switching_prot_without_tls_on_the_control_connection_is_refused() {
 // spec: T52, T26
 #[test]
 fn a_switch_queued_behind_ccc_sends_nothing_and_after_ccc_is_refused() {
-    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), script());
     let ccc = h.client.ccc().unwrap();
     // TLS is still up when this is queued; by the time it runs it is gone.
     let switch = h.client.set_data_protection(DataProtection::Clear).unwrap();
@@ -2034,7 +2037,7 @@ fn a_switch_queued_behind_ccc_sends_nothing_and_after_ccc_is_refused() {
 // spec: T52
 #[test]
 fn raw_pbsz_and_prot_are_refused_in_favour_of_the_verb() {
-    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), script());
     for (verb, argument) in [
         (&b"PROT"[..], &b"C"[..]),
         (b"prot", b"P"),
@@ -2053,7 +2056,7 @@ fn raw_pbsz_and_prot_are_refused_in_favour_of_the_verb() {
 // spec: T52
 #[test]
 fn a_switch_after_the_session_ended_is_a_usage_error() {
-    let mut h = logged_in(client_config(TlsMode::Explicit), script());
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), script());
     h.client.quit().unwrap();
     h.run();
     assert!(h.client.is_closed());
@@ -2091,7 +2094,7 @@ proptest::proptest! {
         // One scripted reply per PBSZ/PROT the client sends, the login's first.
         reply_override(&mut s, Verb::Pbsz, &pbsz);
         reply_override(&mut s, Verb::Prot, &prot);
-        let mut h = logged_in(client_config(TlsMode::Explicit), s);
+        let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
         let mut model = DataProtection::Private;
         for &(private, outcome) in &steps {
             let wanted = if private { DataProtection::Private } else { DataProtection::Clear };
@@ -2125,7 +2128,7 @@ fn operations_complete_with_their_reply_parsed_into_a_typed_value() {
     let mut s = script();
     reply_override(&mut s, Verb::Mdtm, &[b"213 20260102030405\r\n"]);
     reply_override(&mut s, Verb::Mkd, &[b"257 \"/home/d\" created\r\n"]);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let pwd = h.client.pwd().unwrap();
     let size = h.client.size(b"a").unwrap();
     let mdtm = h.client.mdtm(b"a").unwrap();
@@ -2147,7 +2150,7 @@ fn a_positive_reply_without_the_promised_value_fails_the_operation_only() {
     let mut s = script();
     reply_override(&mut s, Verb::Pwd, &[b"257 no quotes here\r\n"]);
     reply_override(&mut s, Verb::Size, &[b"213 lots\r\n"]);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let pwd = h.client.pwd().unwrap();
     let size = h.client.size(b"a").unwrap();
     let noop = h.client.noop().unwrap();
@@ -2178,7 +2181,7 @@ fn a_failed_login_fails_the_operations_queued_behind_it_and_sends_none_of_them()
         Verb::Pass,
         &[b"530 Login incorrect\r\n", b"230 ok\r\n"],
     );
-    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
     h.run();
     let login = h.client.login(b"alice", b"wrong", None).unwrap();
     let retr = h.client.retrieve(b"secret.txt", None).unwrap();
@@ -2206,7 +2209,7 @@ fn a_failed_login_fails_the_operations_queued_behind_it_and_sends_none_of_them()
 fn list_entries_uses_mlsd_when_feat_offers_mlst_and_list_otherwise() {
     let mut s = script();
     s.listing = b"type=file;size=3; a.txt\r\n".to_vec();
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.list_entries(None).unwrap();
     h.run();
     assert_eq!(h.completed(op), Some(&Ok(226)));
@@ -2216,7 +2219,7 @@ fn list_entries_uses_mlsd_when_feat_offers_mlst_and_list_otherwise() {
     let mut s = script();
     s.feat_tls = b"211-Features:\r\n PBSZ\r\n PROT\r\n EPSV\r\n211 End\r\n".to_vec();
     s.listing = b"-rw-r--r-- 1 u g 3 Jan 01 2026 a.txt\r\n".to_vec();
-    let mut h = Harness::new(client_config(TlsMode::Explicit), s);
+    let mut h = Harness::new(client_config(ClientTlsMode::Explicit), s);
     // Queued before the session is ready: decided once FEAT was read.
     let op = h.client.list_entries(None).unwrap();
     h.run();
@@ -2231,7 +2234,7 @@ fn list_entries_uses_mlsd_when_feat_offers_mlst_and_list_otherwise() {
 fn a_download_completes_only_after_the_application_read_every_byte() {
     let mut s = script();
     s.file = payload(200_000);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     h.read_downloads = false;
     let op = h.client.retrieve(b"big", None).unwrap();
     h.run();
@@ -2266,7 +2269,7 @@ fn a_blocked_data_channel_does_not_hold_back_control_bytes() {
     let mut s = script();
     s.mute.push(Verb::Retr);
     reply_override(&mut s, Verb::Abor, &[b"426 aborted\r\n226 abort ok\r\n"]);
-    let mut h = logged_in(client_config(TlsMode::Explicit), s);
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
     let op = h.client.store(b"up").unwrap();
     h.run();
     let data =

@@ -8,10 +8,12 @@ mod server_support;
 
 use std::time::Duration;
 
-use ftps_proto::client::{ListingEntry, TlsMode as ClientTlsMode};
+use ftps_proto::client::{ClientTlsMode, ListingEntry};
 use ftps_proto::codec::listing::ListLine;
 use ftps_proto::io::{Channel, IoRequest};
-use ftps_proto::server::{FsError, Refusal, Request, RequestId, ServerError, TlsMode, UsageError};
+use ftps_proto::server::{
+    FsError, Refusal, Request, RequestId, ServerError, ServerTlsMode, UsageError,
+};
 use server_support::{CEv, Pair, Raw, RawData, SEv, client_config, server_config};
 
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
@@ -217,7 +219,7 @@ fn quit_closes_in_order() {
 #[test]
 fn implicit_tls_greeting_inside_tls() {
     let mut config = server_config();
-    config.tls_mode = TlsMode::Implicit;
+    config.tls_mode = ServerTlsMode::Implicit;
     let mut client = client_config();
     client.tls_mode = ClientTlsMode::Implicit;
     let mut pair = Pair::new(config, client);
@@ -906,7 +908,7 @@ fn tls12_only_server_with_resumed_data_connections() {
         common::pki(),
         &[&rustls::version::TLS12],
     ));
-    let config = ftps_proto::server::SessionConfig::new(base);
+    let config = ftps_proto::server::ServerSessionConfig::new(base);
     let mut pair = Pair::new(config, client_config());
     pair.run();
     pair.login();
@@ -1101,7 +1103,7 @@ fn client_certificate_is_handed_to_the_login_request() {
         )
         .unwrap(),
     );
-    let mut raw = Raw::new(ftps_proto::server::SessionConfig::new(server_base));
+    let mut raw = Raw::new(ftps_proto::server::ServerSessionConfig::new(server_base));
     raw.cmd("AUTH TLS");
     let client_base = std::sync::Arc::new(
         ftps_proto::tls::client_config_with_certificate(
@@ -1634,7 +1636,7 @@ fn no_226_before_the_application_committed_the_upload() {
         Err(UsageError::UnknownId)
     );
     // The idle clock runs again from the final reply.
-    let idle = ftps_proto::server::Timeouts::default().idle;
+    let idle = ftps_proto::server::ServerTimeouts::default().idle;
     assert_eq!(
         raw.server.next_deadline(),
         Some(raw.now.saturating_add(idle))

@@ -7,8 +7,8 @@ use std::net::ToSocketAddrs;
 use std::sync::Arc;
 
 use ftps_proto::client::{
-    ClientEvent, ClientSession, Completion, DataConnectionMode, DataProtection, ListingEntry, OpId,
-    OpValue, SessionConfig, Timeouts, TlsMode, TraceDirection, UsageError,
+    ClientEvent, ClientSession, ClientSessionConfig, ClientTimeouts, ClientTlsMode, Completion,
+    DataConnectionMode, DataProtection, ListingEntry, OpId, OpValue, TraceDirection, UsageError,
 };
 use ftps_proto::codec::listing::FtpTime;
 use ftps_proto::codec::reply::Reply;
@@ -43,7 +43,7 @@ pub struct ClientOptions {
     /// Control port; `None` means 21, or 990 for implicit FTPS.
     pub port: Option<u16>,
     /// Explicit (default), implicit, or an explicit opt-in to plaintext.
-    pub tls_mode: TlsMode,
+    pub tls_mode: ClientTlsMode,
     /// Trust anchors for the server certificate (default [`Trust::WebpkiRoots`]; a PEM file:
     /// [`trust_ca_file`]).
     pub trust: Trust,
@@ -59,7 +59,7 @@ pub struct ClientOptions {
     /// `EPSV`/`EPRT` first (default); `false` uses `PASV`/`PORT` from the start.
     pub extended_data_commands: bool,
     /// Connect, reply and data-idle timeouts.
-    pub timeouts: Timeouts,
+    pub timeouts: ClientTimeouts,
     /// The highest TLS version offered (default TLS 1.3; TLS 1.2 is always the minimum).
     pub max_tls_version: TlsVersion,
     /// Receives the control-connection dialogue from the first reply on (`None`, the default:
@@ -73,14 +73,14 @@ impl ClientOptions {
         Self {
             host: host.into(),
             port: None,
-            tls_mode: TlsMode::default(),
+            tls_mode: ClientTlsMode::default(),
             trust: Trust::WebpkiRoots,
             client_certificate: None,
             data_mode: DataConnectionMode::default(),
             data_protection: DataProtection::default(),
             trust_pasv_address: false,
             extended_data_commands: true,
-            timeouts: Timeouts::default(),
+            timeouts: ClientTimeouts::default(),
             max_tls_version: TlsVersion::Tls13,
             trace: None,
         }
@@ -179,7 +179,7 @@ impl Client {
             max_version: options.max_tls_version,
         })?;
         let trace = options.trace;
-        let mut config = SessionConfig::new(peer, server_name, Arc::new(tls_config));
+        let mut config = ClientSessionConfig::new(peer, server_name, Arc::new(tls_config));
         config.tls_mode = options.tls_mode;
         config.data_mode = options.data_mode;
         config.data_protection = options.data_protection;
@@ -191,23 +191,23 @@ impl Client {
     }
 
     /// Connects with a fully specified session configuration (its control-line events, if
-    /// [`SessionConfig::trace_control`] is on, are dropped: use
+    /// [`ClientSessionConfig::trace_control`] is on, are dropped: use
     /// [`with_session_config_traced`](Self::with_session_config_traced) to receive them).
-    pub fn with_session_config(config: SessionConfig) -> Result<Self, Error> {
+    pub fn with_session_config(config: ClientSessionConfig) -> Result<Self, Error> {
         Self::start(config, None)
     }
 
     /// Connects with a fully specified session configuration, turning the control-line trace
     /// on and handing it to `trace`.
     pub fn with_session_config_traced(
-        mut config: SessionConfig,
+        mut config: ClientSessionConfig,
         trace: Tracer,
     ) -> Result<Self, Error> {
         config.trace_control = true;
         Self::start(config, Some(trace))
     }
 
-    fn start(config: SessionConfig, trace: Option<Tracer>) -> Result<Self, Error> {
+    fn start(config: ClientSessionConfig, trace: Option<Tracer>) -> Result<Self, Error> {
         let timeouts = config.timeouts;
         let link = Link::new(
             Sockets::default(),

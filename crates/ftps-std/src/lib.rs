@@ -26,13 +26,13 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use ftps_proto::tls::{self, ServerTlsOptions};
-//! use ftps_std::server::{LocalFs, Server, ServerOptions, SessionConfig, UserTable};
+//! use ftps_std::server::{LocalFs, Server, ServerOptions, ServerSessionConfig, UserTable};
 //!
 //! let tls = ServerTlsOptions::from_pem(&std::fs::read("cert.pem")?, &std::fs::read("key.pem")?)?;
 //! let mut users = UserTable::new();
 //! users.add_user("alice", "$argon2id$v=19$m=19456,t=2,p=1$...")?;
 //! let server = Server::bind(ServerOptions {
-//!     session: SessionConfig::new(Arc::new(tls::server_config_from_options(&tls)?)),
+//!     session: ServerSessionConfig::new(Arc::new(tls::server_config_from_options(&tls)?)),
 //!     explicit: vec!["[::]:2121".parse().unwrap()],
 //!     implicit: vec!["[::]:9990".parse().unwrap()],
 //!     passive_ports: Some(50000..=50100),
@@ -59,8 +59,8 @@ struct ReadmeDoctests;
 
 pub use client::{Client, ClientOptions, Progress, Tracer, TransferSummary, trust_ca_file};
 pub use ftps_proto::client::{
-    ClientError, DataConnectionMode, DataProtection, ListingEntry, OpError, Timeouts, TlsMode,
-    TraceDirection, UsageError,
+    ClientError, ClientTimeouts, ClientTlsMode, DataConnectionMode, DataProtection, ListingEntry,
+    OpError, TraceDirection, UsageError,
 };
 pub use server::{Server, ServerOptions, ShutdownHandle};
 

@@ -9,7 +9,7 @@ use crate::tls::{ClientConfig, ServerName, TlsLimits};
 
 /// How the control connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum TlsMode {
+pub enum ClientTlsMode {
     /// Explicit FTPS: plaintext greeting, then `AUTH TLS`; TLS is required — a refusal ends
     /// the session (QUIT) and no credential is ever sent in clear (RFC 4217 §4; checklist §9.3).
     #[default]
@@ -24,7 +24,7 @@ pub enum TlsMode {
     Plaintext,
 }
 
-impl TlsMode {
+impl ClientTlsMode {
     /// The control port a server listens on for this mode when none is given: 990 for
     /// implicit FTPS (IANA `ftps`), 21 otherwise (RFC 959, RFC 4217 §4).
     pub const fn default_port(self) -> u16 {
@@ -57,9 +57,9 @@ pub enum DataConnectionMode {
     Active,
 }
 
-/// Timeouts, measured on the caller's clock and reported through `Output::Wait`.
+/// ClientTimeouts, measured on the caller's clock and reported through `Output::Wait`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
+pub struct ClientTimeouts {
     /// TCP connect (control and data) and the control TLS handshake.
     pub connect: Duration,
     /// Waiting for a reply on the control connection.
@@ -68,7 +68,7 @@ pub struct Timeouts {
     pub data_idle: Duration,
 }
 
-impl Default for Timeouts {
+impl Default for ClientTimeouts {
     /// 30 s connect, 60 s reply, 120 s data idle.
     fn default() -> Self {
         Self {
@@ -81,7 +81,7 @@ impl Default for Timeouts {
 
 /// Buffer and queue limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct ClientLimits {
     /// Reply line length and lines per reply.
     pub reply: ReplyLimits,
     /// TLS buffers of the control and data connections.
@@ -94,7 +94,7 @@ pub struct Limits {
     pub max_listing_line: usize,
 }
 
-impl Default for Limits {
+impl Default for ClientLimits {
     fn default() -> Self {
         Self {
             reply: ReplyLimits::default(),
@@ -108,7 +108,7 @@ impl Default for Limits {
 
 /// Everything a [`ClientSession`](super::ClientSession) needs to know before it starts.
 #[derive(Debug, Clone)]
-pub struct SessionConfig {
+pub struct ClientSessionConfig {
     /// The control connection's peer. Passive data connections go to this IP unless
     /// [`trust_pasv_address`](Self::trust_pasv_address) is set; active data connections must
     /// come from it.
@@ -120,7 +120,7 @@ pub struct SessionConfig {
     /// store) for its control connection and all of its data connections.
     pub tls: Arc<ClientConfig>,
     /// Control-connection security.
-    pub tls_mode: TlsMode,
+    pub tls_mode: ClientTlsMode,
     /// Data-connection protection set up by the login; switch it later with
     /// [`ClientSession::set_data_protection`](super::ClientSession::set_data_protection).
     pub data_protection: DataProtection,
@@ -135,16 +135,16 @@ pub struct SessionConfig {
     /// extended ones.
     pub extended_data_commands: bool,
     /// Timeouts.
-    pub timeouts: Timeouts,
+    pub timeouts: ClientTimeouts,
     /// Limits.
-    pub limits: Limits,
+    pub limits: ClientLimits,
     /// Report every control-connection line sent and received as
     /// [`ClientEvent::ControlLine`](super::ClientEvent::ControlLine) (with the `PASS`/`ACCT`
     /// argument redacted), e.g. for a `-v` dialogue. Off by default.
     pub trace_control: bool,
 }
 
-impl SessionConfig {
+impl ClientSessionConfig {
     /// A configuration with the defaults: explicit TLS required, `PROT P`, passive mode,
     /// the `227` address ignored.
     pub fn new(peer: SocketAddr, server_name: ServerName<'static>, tls: Arc<ClientConfig>) -> Self {
@@ -152,13 +152,13 @@ impl SessionConfig {
             peer,
             server_name,
             tls,
-            tls_mode: TlsMode::default(),
+            tls_mode: ClientTlsMode::default(),
             data_protection: DataProtection::default(),
             data_mode: DataConnectionMode::default(),
             trust_pasv_address: false,
             extended_data_commands: true,
-            timeouts: Timeouts::default(),
-            limits: Limits::default(),
+            timeouts: ClientTimeouts::default(),
+            limits: ClientLimits::default(),
             trace_control: false,
         }
     }

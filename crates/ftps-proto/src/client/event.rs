@@ -88,7 +88,7 @@ pub enum ClientEvent {
         reply: Reply,
     },
     /// One line of the control-connection dialogue, reported only when
-    /// [`SessionConfig::trace_control`](super::SessionConfig::trace_control) is on, in the
+    /// [`ClientSessionConfig::trace_control`](super::ClientSessionConfig::trace_control) is on, in the
     /// order of the dialogue (before or under TLS alike). Sent lines are reported when the
     /// command is queued for sending, as encoded, except that the argument of `PASS` and
     /// `ACCT` is replaced by `****` (the secret never reaches an event). Received lines are

@@ -32,7 +32,7 @@
 //!   every data connection, with the control connection's config and server name, so the data
 //!   connection resumes the control session. Its ClientHello waits for the transfer command's
 //!   1yz, so a refused command spends no single-use TLS 1.3 ticket.
-//! - With [`SessionConfig::trace_control`], every control line sent and received is reported
+//! - With [`ClientSessionConfig::trace_control`], every control line sent and received is reported
 //!   as [`ClientEvent::ControlLine`]; the argument of `PASS`/`ACCT` is replaced by `****`
 //!   before the event exists.
 //! - A transfer completes only when its data stream ended cleanly (close_notify under TLS) and
@@ -46,7 +46,10 @@ mod state;
 mod verbs;
 
 pub use crate::error::UsageError;
-pub use config::{DataConnectionMode, DataProtection, Limits, SessionConfig, Timeouts, TlsMode};
+pub use config::{
+    ClientLimits, ClientSessionConfig, ClientTimeouts, ClientTlsMode, DataConnectionMode,
+    DataProtection,
+};
 pub use event::{
     ClientError, ClientEvent, Completion, ListingEntry, OpError, OpId, OpValue, ProtocolError,
     TimeoutKind, TraceDirection,
@@ -225,7 +228,7 @@ struct DataSlot {
 /// The FTPS client session. See the [module documentation](self).
 #[derive(Debug)]
 pub struct ClientSession {
-    config: SessionConfig,
+    config: ClientSessionConfig,
     /// This control connection's TLS config (private resumption store), used for every data
     /// connection too.
     tls_config: Arc<ClientConfig>,
@@ -274,7 +277,7 @@ crate::io::impl_session!(ClientSession, ClientEvent);
 impl ClientSession {
     /// A session that starts by asking its driver to connect the control connection to
     /// `config.peer`.
-    pub fn new(config: SessionConfig, now: Instant) -> Self {
+    pub fn new(config: ClientSessionConfig, now: Instant) -> Self {
         #[cfg(feature = "std")]
         let tls_config = crate::tls::client_config_for_control(&config.tls);
         #[cfg(not(feature = "std"))]
@@ -389,7 +392,7 @@ impl ClientSession {
                 self.connect_deadline = None;
                 self.phase = Phase::Greeting;
                 self.awaiting = Some(Sent::Greeting);
-                if self.config.tls_mode == TlsMode::Implicit {
+                if self.config.tls_mode == ClientTlsMode::Implicit {
                     match TlsChannel::client(
                         Arc::clone(&self.tls_config),
                         self.config.server_name.clone(),
@@ -456,7 +459,7 @@ impl ClientSession {
 
     /// Active mode: the listener for `data` accepted a connection from `peer`. A peer other
     /// than the control connection's host is refused (port theft): the transfer fails with
-    /// [`DataError::ForeignPeer`](crate::data::DataError::ForeignPeer) and the session asks
+    /// [`crate::data::DataError::ForeignPeer`] and the session asks
     /// to close the channel (`Io(Close)`).
     pub fn handle_accepted(&mut self, data: DataId, peer: SocketAddr, now: Instant) {
         self.enter(now);

@@ -6,10 +6,10 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use super::{
-    AbortState, ClientError, ClientEvent, ClientSession, Command, DataConnection,
+    AbortState, ClientError, ClientEvent, ClientSession, ClientTlsMode, Command, DataConnection,
     DataConnectionMode, DataDirection, DataProtection, DataSlot, Op, OpError, OpId, OpKind, Phase,
     ProtectionLevel, ProtocolError, Reply, ReplyCode, Sent, TlsChannel, TlsError, TlsEvent,
-    TlsMode, TraceDirection, TransferStep, Verdict, encode_port_argument, parse_epsv_reply,
+    TraceDirection, TransferStep, Verdict, encode_port_argument, parse_epsv_reply,
     parse_pasv_reply,
 };
 use super::{Completion, OpValue};
@@ -425,11 +425,11 @@ impl ClientSession {
             .push_back(ClientEvent::Connected { greeting: reply });
         match self.config.tls_mode {
             // Try AUTH TLS whatever the greeting or a FEAT said: both can be forged.
-            TlsMode::Explicit | TlsMode::ExplicitIfAvailable => {
+            ClientTlsMode::Explicit | ClientTlsMode::ExplicitIfAvailable => {
                 self.phase = Phase::Auth;
                 self.send(Sent::Auth, &Command::Auth(b"TLS".to_vec()));
             }
-            TlsMode::Implicit | TlsMode::Plaintext => self.send_feat(),
+            ClientTlsMode::Implicit | ClientTlsMode::Plaintext => self.send_feat(),
         }
     }
 
@@ -463,7 +463,7 @@ impl ClientSession {
             }
             return;
         }
-        if self.config.tls_mode == TlsMode::ExplicitIfAvailable && reply.code.is_negative() {
+        if self.config.tls_mode == ClientTlsMode::ExplicitIfAvailable && reply.code.is_negative() {
             // The caller explicitly accepted plaintext when TLS is refused (T08).
             self.send_feat();
             return;
@@ -487,7 +487,7 @@ impl ClientSession {
             // Implicit: the greeting comes inside TLS now.
             self.arm_reply_timer();
         }
-        if self.config.tls_mode == TlsMode::Implicit
+        if self.config.tls_mode == ClientTlsMode::Implicit
             && self.login_protection == DataProtection::Private
         {
             // Implicit FTPS implies PROT P (MS-FTPS); PBSZ/PROT are still sent after login.
@@ -519,7 +519,7 @@ impl ClientSession {
     fn on_login_reply(&mut self, sent: Sent, reply: Reply, positive: bool) {
         let secure = self.is_secure();
         let wants_private = self.login_protection == DataProtection::Private;
-        let implicit = self.config.tls_mode == TlsMode::Implicit;
+        let implicit = self.config.tls_mode == ClientTlsMode::Implicit;
         let utf8 = self.utf8;
         let Some(Op {
             kind:

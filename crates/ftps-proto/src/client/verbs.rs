@@ -4,8 +4,9 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use super::{
-    AbortState, ClientSession, DataDirection, DataProtection, ListingKind, LoginStep, Op, OpError,
-    OpId, OpKind, Password, Phase, ProtectionStep, TlsMode, Transfer, TransferStep, UsageError,
+    AbortState, ClientSession, ClientTlsMode, DataDirection, DataProtection, ListingKind,
+    LoginStep, Op, OpError, OpId, OpKind, Password, Phase, ProtectionStep, Transfer, TransferStep,
+    UsageError,
 };
 use crate::codec::command::{Command, TransferType, Verb};
 use crate::io::Channel;
@@ -248,7 +249,8 @@ impl ClientSession {
             return Err(UsageError::Closed);
         }
         let past_tls_setup = matches!(self.phase, Phase::Feat | Phase::Ready | Phase::Clearing);
-        if self.config.tls_mode == TlsMode::Plaintext || (past_tls_setup && !self.is_secure()) {
+        if self.config.tls_mode == ClientTlsMode::Plaintext || (past_tls_setup && !self.is_secure())
+        {
             return Err(UsageError::NotSecured);
         }
         self.queue(OpKind::Protection {

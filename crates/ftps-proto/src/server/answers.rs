@@ -325,7 +325,7 @@ impl ServerSession {
     /// (`552` for [`FsError::NoSpace`], `451` otherwise; the file must not be left visible).
     ///
     /// Until this call the upload's final reply is held back: commands the client pipelines
-    /// meanwhile queue (under [`Limits::max_pending_commands`]), `ABOR`, `STAT` and `QUIT`
+    /// meanwhile queue (under [`ServerLimits::max_pending_commands`]), `ABOR`, `STAT` and `QUIT`
     /// included, and run after the final reply — the data transfer is already over, so `ABOR`
     /// gets `226 No transfer to abort.` and `QUIT` `221`. The idle timeout does not run while
     /// the application decides (as for every request). If the session closes first (the
@@ -333,7 +333,7 @@ impl ServerSession {
     /// application may keep it.
     ///
     /// [`ServerEvent::UploadFinished`]: super::ServerEvent::UploadFinished
-    /// [`Limits::max_pending_commands`]: super::Limits::max_pending_commands
+    /// [`ServerLimits::max_pending_commands`]: super::ServerLimits::max_pending_commands
     pub fn finish_upload(
         &mut self,
         id: RequestId,

@@ -10,7 +10,7 @@ use crate::tls::{ResumptionPolicy, ServerConfig, TlsLimits};
 
 /// How the control connection is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum TlsMode {
+pub enum ServerTlsMode {
     /// Explicit FTPS: plaintext greeting, then `AUTH TLS` (RFC 4217 §4).
     #[default]
     Explicit,
@@ -18,7 +18,7 @@ pub enum TlsMode {
     Implicit,
 }
 
-impl TlsMode {
+impl ServerTlsMode {
     /// The port a listener of this mode uses by default: 990 for implicit FTPS (IANA
     /// `ftps`), 21 for explicit (RFC 959, RFC 4217 §4).
     pub const fn default_port(self) -> u16 {
@@ -42,9 +42,9 @@ pub enum ClientCertificates {
     Required,
 }
 
-/// Timeouts, measured on the caller's clock and reported through `Output::Wait`.
+/// ServerTimeouts, measured on the caller's clock and reported through `Output::Wait`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
+pub struct ServerTimeouts {
     /// No command received while nothing runs: `421` and close (RFC 1123 §4.1.3.2: at least
     /// 5 minutes by default).
     pub idle: Duration,
@@ -55,7 +55,7 @@ pub struct Timeouts {
     pub failed_login_delay: Duration,
 }
 
-impl Default for Timeouts {
+impl Default for ServerTimeouts {
     /// 300 s idle, 120 s data, 2 s after a failed login.
     fn default() -> Self {
         Self {
@@ -68,7 +68,7 @@ impl Default for Timeouts {
 
 /// Buffer, queue and abuse limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct ServerLimits {
     /// Longest command line.
     pub command: CommandLimits,
     /// TLS buffers of the control and data connections.
@@ -83,7 +83,7 @@ pub struct Limits {
     pub data_buffer: usize,
 }
 
-impl Default for Limits {
+impl Default for ServerLimits {
     fn default() -> Self {
         Self {
             command: CommandLimits::default(),
@@ -98,7 +98,7 @@ impl Default for Limits {
 
 /// Everything a [`ServerSession`](super::ServerSession) needs before it starts.
 #[derive(Debug, Clone)]
-pub struct SessionConfig {
+pub struct ServerSessionConfig {
     /// The base TLS configuration (certificate, ALPN `ftp`), or `None` for plain FTP (then
     /// set [`require_tls`](Self::require_tls) and
     /// [`require_private_data`](Self::require_private_data) to `false`). The session clones it
@@ -106,7 +106,7 @@ pub struct SessionConfig {
     /// connection's session.
     pub tls: Option<Arc<ServerConfig>>,
     /// Explicit (`AUTH TLS`) or implicit TLS.
-    pub tls_mode: TlsMode,
+    pub tls_mode: ServerTlsMode,
     /// Refuse `USER`/`PASS` and everything but FEAT, HELP, QUIT, AUTH, HOST, SYST, NOOP and
     /// OPTS before the control connection is protected. Default `true`.
     pub require_tls: bool,
@@ -132,19 +132,19 @@ pub struct SessionConfig {
     /// The text of the `220` greeting (no CR or LF; never the software version by default).
     pub greeting: Vec<u8>,
     /// Timeouts.
-    pub timeouts: Timeouts,
+    pub timeouts: ServerTimeouts,
     /// Limits.
-    pub limits: Limits,
+    pub limits: ServerLimits,
 }
 
-impl SessionConfig {
+impl ServerSessionConfig {
     /// The secure defaults with `tls` as the certificate configuration: explicit TLS required
     /// before login, PROT P required, CCC refused, data connections must resume the control
     /// session, bounce and port-theft defences on.
     pub fn new(tls: Arc<ServerConfig>) -> Self {
         Self {
             tls: Some(tls),
-            tls_mode: TlsMode::Explicit,
+            tls_mode: ServerTlsMode::Explicit,
             require_tls: true,
             require_private_data: true,
             allow_ccc: false,
@@ -154,8 +154,8 @@ impl SessionConfig {
             allow_foreign_data_peer: false,
             tvfs: true,
             greeting: b"FTPS server ready.".to_vec(),
-            timeouts: Timeouts::default(),
-            limits: Limits::default(),
+            timeouts: ServerTimeouts::default(),
+            limits: ServerLimits::default(),
         }
     }
 
@@ -172,7 +172,7 @@ impl SessionConfig {
     fn new_without_tls() -> Self {
         Self {
             tls: None,
-            tls_mode: TlsMode::Explicit,
+            tls_mode: ServerTlsMode::Explicit,
             require_tls: true,
             require_private_data: true,
             allow_ccc: false,
@@ -182,8 +182,8 @@ impl SessionConfig {
             allow_foreign_data_peer: false,
             tvfs: true,
             greeting: b"FTP server ready.".to_vec(),
-            timeouts: Timeouts::default(),
-            limits: Limits::default(),
+            timeouts: ServerTimeouts::default(),
+            limits: ServerLimits::default(),
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::io::IoErrorKind;
 use crate::tls::{TlsError, TlsInfo};
 
 /// Names one request to the application. A transfer keeps its request's id for its data
-/// (`write_data`, `finish_data`, `ServerEvent::Data`).
+/// (`write_data`, `write_entry`, `finish_data`, `read_data`, `ServerEvent::Readable`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestId(u64);
 
@@ -126,7 +126,7 @@ pub enum Request {
         offset: u64,
     },
     /// `STOR`, `APPE`, `STOU`: answer [`Answer::Done`] when the file is open (for `STOU`,
-    /// [`Answer::Path`] with the name chosen); the bytes arrive as `ServerEvent::Data`, the end
+    /// [`Answer::Path`] with the name chosen); the bytes are announced by `ServerEvent::Readable` and read with `read_data`, the end
     /// as `ServerEvent::UploadFinished`, answered (when complete) with `finish_upload`.
     Store {
         /// The file (for `STOU`: the directory to create a unique file in).

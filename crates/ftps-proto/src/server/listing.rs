@@ -138,7 +138,7 @@ mod tests {
     use super::*;
     use crate::codec::listing::{FtpTime, Permissions};
     use crate::io::Instant;
-    use crate::server::SessionConfig;
+    use crate::server::ServerSessionConfig;
     use alloc::string::String;
     use core::net::SocketAddr;
 
@@ -146,7 +146,7 @@ mod tests {
         let peer: SocketAddr = "192.0.2.1:50000".parse().unwrap();
         let local: SocketAddr = "192.0.2.2:21".parse().unwrap();
         ServerSession::new(
-            SessionConfig::plaintext(),
+            ServerSessionConfig::plaintext(),
             peer,
             local,
             Instant::from_nanos(0),

@@ -3,8 +3,9 @@
 //! A [`ServerSession`] runs one control connection (already accepted by the driver) and its
 //! data connections. The core decides protocol and policy; every login and file-system
 //! decision goes to the application as a [`ServerEvent::Request`], answered with
-//! [`answer_login`](ServerSession::answer_login), [`answer`](ServerSession::answer) or
-//! [`answer_listing`](ServerSession::answer_listing). The core never touches a file: paths are
+//! [`answer_login`](ServerSession::answer_login) or [`answer`](ServerSession::answer); a
+//! listing's entries follow with [`write_entry`](ServerSession::write_entry), one at a time as
+//! the client reads them. The core never touches a file: paths are
 //! bytes joined to a working directory the session tracks as text, and the backend resolves and
 //! jails them.
 //!
@@ -13,18 +14,21 @@
 //!    [`poll_output`](ServerSession::poll_output) until `Wait { deadline }`: the greeting (or,
 //!    in implicit mode, nothing until the client's TLS hello) goes out.
 //! 2. Forward reads with [`handle_receive`](ServerSession::handle_receive) (it returns how many
-//!    bytes it took; feed the rest after draining), end of stream with
+//!    bytes it took; feed the rest after draining; the inputs are those of every role, see
+//!    [`Session`](crate::io::Session)), end of stream with
 //!    [`handle_eof`](ServerSession::handle_eof), socket results with `handle_listening`,
 //!    `handle_accepted`, `handle_connected`, `handle_io_error`, and expired deadlines with
 //!    [`handle_timeout`](ServerSession::handle_timeout).
 //! 3. Answer requests; for downloads write bytes after [`ServerEvent::Writable`] with
-//!    [`write_data`](ServerSession::write_data) and end with
-//!    [`finish_data`](ServerSession::finish_data); uploads arrive as [`ServerEvent::Data`] and
+//!    [`write_data`](ServerSession::write_data) (listings: entries with
+//!    [`write_entry`](ServerSession::write_entry)) and end with
+//!    [`finish_data`](ServerSession::finish_data); uploads are announced by
+//!    [`ServerEvent::Readable`], read with [`read_data`](ServerSession::read_data), and
 //!    end with [`ServerEvent::UploadFinished`]; a complete one is committed by the application
 //!    and answered with [`finish_upload`](ServerSession::finish_upload) before its final
 //!    reply (`226` only for a file that is really stored).
 //!
-//! # Security behaviour (secure by default, see [`SessionConfig`])
+//! # Security behaviour (secure by default, see [`ServerSessionConfig`])
 //! - TLS on the control connection before `USER`/`PASS` (530 otherwise); only FEAT, HELP,
 //!   QUIT, AUTH, HOST, SYST, NOOP, OPTS (and PBSZ/PROT/CCC with their own 503/533) before it.
 //! - Bytes pipelined after `AUTH TLS` (or `CCC`) are never executed: `421` and close
@@ -59,7 +63,7 @@
 //! - `listing.rs`: LIST, NLST and MLSD/MLST formatting of directory entries.
 //! - `drain.rs`: [`poll_output`](ServerSession::poll_output) and the data-connection pump.
 //! - `event.rs`: the public events, requests, answers and errors.
-//! - `config.rs`: [`SessionConfig`] and its limits and timeouts.
+//! - `config.rs`: [`ServerSessionConfig`] and its limits and timeouts.
 //! - `ascii.rs`: TYPE A conversion.
 
 mod answers;
@@ -76,7 +80,9 @@ mod security;
 mod transfers;
 
 pub use crate::error::UsageError;
-pub use config::{ClientCertificates, Limits, SessionConfig, Timeouts, TlsMode};
+pub use config::{
+    ClientCertificates, ServerLimits, ServerSessionConfig, ServerTimeouts, ServerTlsMode,
+};
 pub use event::{
     Answer, DirEntry, DirEntryKind, FsError, ListFormat, Refusal, Request, RequestId, ServerError,
     ServerEvent,
@@ -196,7 +202,7 @@ struct Transfer {
 /// The FTPS server session. See the [module documentation](self).
 #[derive(Debug)]
 pub struct ServerSession {
-    config: SessionConfig,
+    config: ServerSessionConfig,
     /// This control connection's TLS config (private session store).
     tls_config: Option<Arc<ServerConfig>>,
     /// Its data connections' configs: the same session store; TLS 1.3 tickets by direction.
@@ -277,7 +283,12 @@ crate::io::impl_session!(ServerSession, ServerEvent);
 
 impl ServerSession {
     /// A session for a control connection the driver accepted from `peer` on `local`.
-    pub fn new(config: SessionConfig, peer: SocketAddr, local: SocketAddr, now: Instant) -> Self {
+    pub fn new(
+        config: ServerSessionConfig,
+        peer: SocketAddr,
+        local: SocketAddr,
+        now: Instant,
+    ) -> Self {
         #[cfg(feature = "std")]
         let tls_config = config
             .tls
@@ -293,7 +304,7 @@ impl ServerSession {
             }
         });
         let parser = CommandParser::new(config.limits.command);
-        let implicit = config.tls_mode == TlsMode::Implicit && tls_config.is_some();
+        let implicit = config.tls_mode == ServerTlsMode::Implicit && tls_config.is_some();
         let mut session = Self {
             tls_config,
             data_tls_configs,

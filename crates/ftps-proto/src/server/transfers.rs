@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use super::ascii::AsciiDecoder;
 use super::{
     DataSetup, ListFormat, Pending, PendingTransfer, Refusal, Request, RequestId, ServerEvent,
-    ServerSession, SessionConfig, Transfer, TransferKind, Wait,
+    ServerSession, ServerSessionConfig, Transfer, TransferKind, Wait,
 };
 use crate::data::{DataConnection, DataDirection, DataError};
 use crate::io::{Channel, IoRequest};
@@ -48,7 +48,7 @@ impl ServerSession {
         conn: &mut DataConnection,
         private: bool,
         tls_configs: Option<&DataServerConfigs>,
-        config: &SessionConfig,
+        config: &ServerSessionConfig,
     ) {
         let tls_config = tls_configs.map(|configs| match conn.direction() {
             DataDirection::Receive => &configs.receiving,

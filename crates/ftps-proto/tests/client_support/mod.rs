@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ftps_proto::client::{
-    ClientError, ClientEvent, ClientSession, Completion, ListingEntry, OpError, OpId, OpValue,
-    SessionConfig, TlsMode, TraceDirection,
+    ClientError, ClientEvent, ClientSession, ClientSessionConfig, ClientTlsMode, Completion,
+    ListingEntry, OpError, OpId, OpValue, TraceDirection,
 };
 use ftps_proto::codec::command::{Command, CommandParser, ProtectionLevel, Verb};
 use ftps_proto::io::{Channel, DataId, Instant, IoRequest, Output};
@@ -662,9 +662,9 @@ fn key(channel: Channel) -> ChannelKey {
     }
 }
 
-pub(crate) fn client_config(mode: TlsMode) -> SessionConfig {
+pub(crate) fn client_config(mode: ClientTlsMode) -> ClientSessionConfig {
     let pki = common::pki();
-    let mut config = SessionConfig::new(
+    let mut config = ClientSessionConfig::new(
         SocketAddr::new(SERVER_IP, 21),
         common::localhost(),
         common::base_client(pki),
@@ -678,12 +678,12 @@ pub(crate) fn server_base() -> Arc<ServerConfig> {
 }
 
 impl Harness {
-    pub(crate) fn new(config: SessionConfig, script: Script) -> Self {
+    pub(crate) fn new(config: ClientSessionConfig, script: Script) -> Self {
         Self::with_server_config(config, script, server_base())
     }
 
     pub(crate) fn with_server_config(
-        config: SessionConfig,
+        config: ClientSessionConfig,
         script: Script,
         server: Arc<ServerConfig>,
     ) -> Self {

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ftps_proto::client::{
-    ClientEvent, ClientSession, Completion, ListingEntry, OpError, OpId, OpValue, SessionConfig,
+    ClientEvent, ClientSession, ClientSessionConfig, Completion, ListingEntry, OpError, OpId,
+    OpValue,
 };
 use ftps_proto::codec::listing::{FtpTime, Permissions};
 use ftps_proto::codec::reply::{Reply, ReplyParser};
 use ftps_proto::io::{Channel, DataId, Instant, IoRequest, Output};
-use ftps_proto::server::SessionConfig as ServerSessionConfig;
+use ftps_proto::server::ServerSessionConfig;
 use ftps_proto::server::{
     Answer, DirEntry, DirEntryKind, FsError, Refusal, Request, RequestId, ServerError, ServerEvent,
     ServerSession,
@@ -36,8 +37,8 @@ pub(crate) fn server_config() -> ServerSessionConfig {
     ServerSessionConfig::new(common::base_server(common::pki()))
 }
 
-pub(crate) fn client_config() -> SessionConfig {
-    SessionConfig::new(
+pub(crate) fn client_config() -> ClientSessionConfig {
+    ClientSessionConfig::new(
         SERVER_ADDR,
         common::localhost(),
         common::base_client(common::pki()),
@@ -155,7 +156,7 @@ pub(crate) struct Pair {
 }
 
 impl Pair {
-    pub(crate) fn new(server_cfg: ServerSessionConfig, client_cfg: SessionConfig) -> Self {
+    pub(crate) fn new(server_cfg: ServerSessionConfig, client_cfg: ClientSessionConfig) -> Self {
         let now = t(1);
         let mut client = ClientSession::new(client_cfg, now);
         // The first output is the control connect.

@@ -10,7 +10,7 @@ pub use ftps_kit::auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_passwo
 pub use ftps_kit::log::{FileOp, SessionEvent, SessionLog, TransferKind};
 pub use ftps_kit::storage::{Download, Listing, LocalFs, Storage, Upload};
 /// The session configuration and listener modes, re-exported for [`ServerOptions`].
-pub use ftps_proto::server::{SessionConfig, TlsMode};
+pub use ftps_proto::server::{ServerSessionConfig, ServerTlsMode};
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -35,7 +35,7 @@ pub struct ServerOptions {
     /// The session configuration template (TLS certificate, timeouts, limits, policies). Its
     /// `tls_mode` is set per listener and its `pasv_address` from
     /// [`advertised_address`](Self::advertised_address).
-    pub session: SessionConfig,
+    pub session: ServerSessionConfig,
     /// Addresses for explicit FTPS (`AUTH TLS`), e.g. `127.0.0.1:2121` or `[::1]:0`.
     pub explicit: Vec<SocketAddr>,
     /// Addresses for implicit FTPS (TLS from the first byte).
@@ -110,8 +110,8 @@ impl Shared {
 
 /// A blocking FTPS server.
 pub struct Server {
-    listeners: Vec<(TcpListener, TlsMode)>,
-    session: SessionConfig,
+    listeners: Vec<(TcpListener, ServerTlsMode)>,
+    session: ServerSessionConfig,
     shared: Arc<Shared>,
 }
 
@@ -128,8 +128,8 @@ impl Server {
     pub fn bind(options: ServerOptions) -> io::Result<Self> {
         let mut listeners = Vec::new();
         for (addrs, mode) in [
-            (&options.explicit, TlsMode::Explicit),
-            (&options.implicit, TlsMode::Implicit),
+            (&options.explicit, ServerTlsMode::Explicit),
+            (&options.implicit, ServerTlsMode::Implicit),
         ] {
             for addr in addrs {
                 let listener = TcpListener::bind(addr)?;
@@ -173,7 +173,7 @@ impl Server {
     }
 
     /// Every listener's address and TLS mode.
-    pub fn local_addrs(&self) -> Vec<(SocketAddr, TlsMode)> {
+    pub fn local_addrs(&self) -> Vec<(SocketAddr, ServerTlsMode)> {
         self.listeners
             .iter()
             .filter_map(|(l, mode)| l.local_addr().ok().map(|a| (a, *mode)))
@@ -181,7 +181,7 @@ impl Server {
     }
 
     /// The first listener's address for `mode`.
-    pub fn local_addr_for(&self, mode: TlsMode) -> Option<SocketAddr> {
+    pub fn local_addr_for(&self, mode: ServerTlsMode) -> Option<SocketAddr> {
         self.local_addrs()
             .into_iter()
             .find(|(_, m)| *m == mode)
@@ -221,14 +221,14 @@ impl Server {
         }))
     }
 
-    fn config_for(&self, mode: TlsMode) -> SessionConfig {
+    fn config_for(&self, mode: ServerTlsMode) -> ServerSessionConfig {
         let mut config = self.session.clone();
         config.tls_mode = mode;
         config
     }
 
     /// Waits for a connection on any listener; `None` after shutdown.
-    fn accept(&self) -> io::Result<Option<(TcpStream, TlsMode)>> {
+    fn accept(&self) -> io::Result<Option<(TcpStream, ServerTlsMode)>> {
         loop {
             if self.shared.shutdown.is_set() {
                 return Ok(None);
@@ -282,7 +282,7 @@ struct SessionRunner<'a> {
 
 fn run_session(
     stream: TcpStream,
-    config: SessionConfig,
+    config: ServerSessionConfig,
     shared: &Shared,
     number: u64,
 ) -> SessionEnd {
@@ -294,7 +294,7 @@ fn run_session(
         Err(e) => return SessionEnd::Io(e),
     };
     let app = SessionApp::new(shared.backends.clone(), number, peer);
-    app.connected(config.tls_mode == TlsMode::Implicit);
+    app.connected(config.tls_mode == ServerTlsMode::Implicit);
     let sockets = match Sockets::with_control(stream) {
         Ok(sockets) => sockets,
         Err(e) => {
