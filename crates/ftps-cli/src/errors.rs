@@ -7,7 +7,7 @@ use ftps_proto::client::{ClientError, OpError, TimeoutKind};
 use ftps_proto::codec::reply::Reply;
 use ftps_proto::data::DataError;
 use ftps_proto::tls::{CertificateProblem, TlsError};
-use ftps_std::Error;
+use ftps_std::{Error, ErrorKind};
 
 /// The exit codes (also listed in `--help` and the crate documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,26 +122,34 @@ fn closing_reply(error: &Error) -> Option<&Reply> {
     }
 }
 
+/// The exit code of `error` at `stage`: from the core's error kind (the one table C result
+/// codes and Python exceptions also come from), refined by the stage and the reply code where
+/// the kind alone cannot tell a refused login from a refused file.
 fn classify(error: &Error, stage: Stage) -> ExitCode {
+    let kind = error.kind();
     match error {
+        // This tool's own files (and DNS, before anything was sent).
         Error::Io(_) if stage == Stage::Transfer => ExitCode::LocalIo,
         Error::Io(_) => ExitCode::Connection,
-        Error::Usage(_) => ExitCode::Usage,
-        Error::Operation(op) => match op {
-            OpError::Rejected { reply } => match reply.code.get() {
+        Error::Usage(_) | Error::InvalidHostName(_) => ExitCode::Usage,
+        Error::Operation(op) => match kind {
+            ErrorKind::Refused => match op.reply().map(|reply| reply.code.get()) {
                 // 530 "not logged in" is a login failure wherever it comes.
-                530 | 532 => ExitCode::Login,
+                Some(530 | 532) | None => ExitCode::Login,
                 _ if stage == Stage::Login => ExitCode::Login,
-                425 | 426 => ExitCode::Transfer,
+                Some(425 | 426) => ExitCode::Transfer,
+                Some(_) => ExitCode::RemoteFile,
+            },
+            // A reply that does not fit the command (or lacks its value).
+            ErrorKind::Protocol if op.reply().is_some() => match stage {
+                Stage::Login => ExitCode::Login,
                 _ => ExitCode::RemoteFile,
             },
-            OpError::AccountRequired => ExitCode::Login,
-            OpError::Data(_) | OpError::BadPassiveAddress(_) | OpError::Aborted => {
-                ExitCode::Transfer
-            }
-            OpError::UnexpectedReply { .. } if stage == Stage::Login => ExitCode::Login,
-            OpError::UnexpectedReply { .. } => ExitCode::RemoteFile,
-            OpError::NotSecured => ExitCode::Connection,
+            ErrorKind::Transfer
+            | ErrorKind::Aborted
+            | ErrorKind::Tls
+            | ErrorKind::Certificate
+            | ErrorKind::Protocol => ExitCode::Transfer,
             _ if stage == Stage::Transfer => ExitCode::Transfer,
             _ => ExitCode::Connection,
         },

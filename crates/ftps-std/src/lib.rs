@@ -65,6 +65,7 @@ pub use ftps_proto::client::{
 pub use server::{Server, ServerOptions, ShutdownHandle};
 
 use ftps_proto::codec::reply::Reply;
+pub use ftps_proto::error::ErrorKind;
 use ftps_proto::tls::TlsError;
 pub use ftps_proto::tls::{HandshakeKind, TlsInfo, TlsVersion, Trust};
 
@@ -101,6 +102,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// The stable category of this error, from the core's one table ([`ErrorKind`]); a local
+    /// I/O error (a file, DNS, polling) is [`ErrorKind::Io`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Io(_) | Self::NoAddress => ErrorKind::Io,
+            Self::InvalidHostName(_) => ErrorKind::Usage,
+            Self::Tls(error) => error.kind(),
+            Self::Operation(error) => error.kind(),
+            Self::Closed(Some(error)) => error.kind(),
+            Self::Closed(None) => ErrorKind::Closed,
+            Self::Usage(error) => error.kind(),
+            Self::UnparsableReply(_) => ErrorKind::Protocol,
+        }
+    }
+
     /// The server's reply when an operation was refused.
     pub fn reply(&self) -> Option<&Reply> {
         match self {
