@@ -17,6 +17,9 @@
 //! - [`server`]: [`SessionApp`](server::SessionApp), the application side of one server
 //!   session: it routes the session's events and requests to storage, auth and the log, runs
 //!   the downloads and uploads, and commits an upload before its final reply.
+//! - [`client`]: [`OpTracker`](client::OpTracker), the application side of one client
+//!   session: it routes the session's events for the operation a driver runs (data, entries,
+//!   completion, the end after `QUIT`) and keeps the TLS parameters, features and trace.
 //! - [`input`]: [`InputBacklog`](input::InputBacklog), the per-channel bookkeeping of
 //!   received bytes a session has not taken yet (its backpressure) and of an end of stream that
 //!   must wait for them.
@@ -28,6 +31,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client;
 pub mod input;
 pub mod log;
 pub mod ports;

@@ -6,8 +6,9 @@ use std::io::{Read, Write};
 use std::net::ToSocketAddrs;
 use std::sync::Arc;
 
+use ftps_kit::client::{OpTracker, Routed, TraceFn};
 use ftps_proto::client::{
-    ClientEvent, ClientSession, ClientSessionConfig, ClientTimeouts, ClientTlsMode, Completion,
+    ClientSession, ClientSessionConfig, ClientTimeouts, ClientTlsMode, Completion,
     DataConnectionMode, DataProtection, ListingEntry, OpId, OpValue, TraceDirection, UsageError,
 };
 use ftps_proto::codec::listing::FtpTime;
@@ -93,9 +94,6 @@ impl ClientOptions {
 /// received, without CRLF, before and under TLS alike.
 pub struct Tracer(Box<TraceFn>);
 
-/// The callback inside a [`Tracer`].
-type TraceFn = dyn FnMut(TraceDirection, &[u8]) + Send;
-
 impl Tracer {
     /// A tracer calling `trace` with each line.
     pub fn new(trace: impl FnMut(TraceDirection, &[u8]) + Send + 'static) -> Self {
@@ -139,12 +137,11 @@ pub struct Client {
     link: Link,
     /// Downloaded bytes read from the session on their way to the sink (reused).
     download: Vec<u8>,
-    tls_info: Option<TlsInfo>,
-    features: Vec<Vec<u8>>,
+    /// Routes the session's events for the running operation; keeps TLS info, features and
+    /// the trace (the shared driver kit's).
+    tracker: OpTracker,
     progress: Option<Progress>,
-    trace: Option<Tracer>,
     last_transfer: Option<TransferSummary>,
-    closed: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -220,12 +217,9 @@ impl Client {
             session,
             link,
             download: vec![0; IO_BUFFER],
-            tls_info: None,
-            features: Vec::new(),
+            tracker: OpTracker::new(trace.map(|Tracer(trace)| trace)),
             progress: None,
-            trace,
             last_transfer: None,
-            closed: false,
         };
         client.drive(None, Job::Control)?;
         Ok(client)
@@ -233,12 +227,12 @@ impl Client {
 
     /// The control connection's TLS parameters (`None` in plaintext).
     pub fn tls_info(&self) -> Option<&TlsInfo> {
-        self.tls_info.as_ref()
+        self.tracker.tls_info()
     }
 
     /// The feature lines of the server's `FEAT` reply (after TLS).
     pub fn features(&self) -> &[Vec<u8>] {
-        &self.features
+        self.tracker.features()
     }
 
     /// What the most recent successful data transfer reported, listings included (whose
@@ -463,9 +457,10 @@ impl Client {
         target: Option<OpId>,
         mut job: Job<'_>,
     ) -> Result<Option<Completion>, Error> {
-        if self.closed {
+        if self.tracker.is_closed() {
             return Err(Error::Closed(None));
         }
+        self.tracker.start();
         let mut upload = Vec::new();
         let mut upload_done = false;
         let mut moved = 0u64;
@@ -519,9 +514,9 @@ impl Client {
                     Drained::Event(event) => event,
                     Drained::Wait(deadline) => break deadline,
                 };
-                match event {
-                    ClientEvent::Readable { op } if Some(op) == target => {
-                        if let Job::Download(sink) = &mut job {
+                match self.tracker.route(event, target) {
+                    Routed::Readable => {
+                        if let (Job::Download(sink), Some(op)) = (&mut job, target) {
                             loop {
                                 let n = self.session.read_data(op, &mut self.download)?;
                                 if n == 0 {
@@ -535,35 +530,16 @@ impl Client {
                             }
                         }
                     }
-                    ClientEvent::Listing { op, entry } if Some(op) == target => {
+                    Routed::Listing(entry) => {
                         if let Job::Listing(entries) = &mut job {
                             entries.push(entry);
                         }
                     }
-                    ClientEvent::Writable { op } if Some(op) == target => writable = true,
-                    ClientEvent::Secured { info } => self.tls_info = Some(info),
-                    ClientEvent::ControlLine { direction, line } => {
-                        if let Some(Tracer(trace)) = &mut self.trace {
-                            trace(direction, &line);
-                        }
-                    }
-                    ClientEvent::Ready { features } => {
-                        self.features = features;
-                        if target.is_none() {
-                            return Ok(None);
-                        }
-                    }
-                    ClientEvent::Completed { op, result } if Some(op) == target => {
-                        finished = Some(result);
-                    }
-                    ClientEvent::Closed { error } => {
-                        self.closed = true;
-                        return match (error, finished.take()) {
-                            // QUIT: the session ends right after its reply.
-                            (None, Some(Ok(done))) => Ok(Some(done)),
-                            (error, _) => Err(Error::Closed(error)),
-                        };
-                    }
+                    Routed::Writable => writable = true,
+                    Routed::Ready => return Ok(None),
+                    Routed::Completed(result) => finished = Some(result),
+                    Routed::Closed(Ok(done)) => return Ok(Some(done)),
+                    Routed::Closed(Err(error)) => return Err(Error::Closed(error)),
                     _ => {}
                 }
             };
