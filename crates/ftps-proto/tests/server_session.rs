@@ -2308,3 +2308,68 @@ fn every_path_command_takes_the_pathname_literally() {
         raw.drain();
     }
 }
+
+// ---------------------------------------------------------------- binding-ready API
+
+#[test]
+fn a_listing_of_a_large_directory_is_sent_entry_by_entry_in_bounded_pieces() {
+    let mut server_cfg = server_config();
+    // A small data buffer: 5 000 entries (~300 KB of MLSD lines) cannot fit at once.
+    server_cfg.limits.data_buffer = 16 * 1024;
+    let mut pair = Pair::new(server_cfg, client_config());
+    pair.run();
+    pair.login();
+    for i in 0..5_000 {
+        pair.fs
+            .files
+            .insert(format!("/file-{i:05}.dat").into_bytes(), vec![0; i % 7]);
+    }
+    let op = pair.client.mlsd(None).unwrap();
+    pair.run();
+    assert_eq!(pair.completed(op), Some(Ok(226)));
+    let entries = pair.listing(op);
+    assert_eq!(entries.len(), 5_000);
+    let ListingEntry::Mlsd(last) = &entries[4_999] else {
+        panic!("{:?}", entries[4_999])
+    };
+    assert_eq!(last.name, b"file-04999.dat");
+    assert_eq!(last.size(), Some((4_999 % 7) as u64));
+    // The session refused entries while its buffer was full: the directory went out in
+    // pieces as the client read them, never as one formatted blob.
+    assert!(pair.fs.listing_waits >= 3, "{}", pair.fs.listing_waits);
+}
+
+#[test]
+fn entries_and_upload_reads_are_refused_for_the_wrong_transfer_or_id() {
+    let mut raw = raw_ready();
+    raw.open_passive();
+    raw.cmd("RETR file.txt");
+    let (id, request) = raw.requests.pop().unwrap();
+    assert!(matches!(request, Request::Retrieve { .. }), "{request:?}");
+    raw.server
+        .answer(id, Ok(ftps_proto::server::Answer::Done))
+        .unwrap();
+    raw.drain();
+    let entry = ftps_proto::server::DirEntry {
+        name: b"x".to_vec(),
+        kind: ftps_proto::server::DirEntryKind::File,
+        size: 1,
+        modified: None,
+        permissions: ftps_proto::codec::listing::Permissions::from_letters(b"r"),
+        mode: None,
+        unique: None,
+    };
+    assert_eq!(
+        raw.server.write_entry(id, &entry),
+        Err(UsageError::WrongCall("not a listing"))
+    );
+    assert_eq!(
+        raw.server.read_data(id, &mut [0; 8]),
+        Err(UsageError::WrongCall("not an upload"))
+    );
+    assert_eq!(
+        raw.server
+            .read_data(RequestId::from_raw(9_999), &mut [0; 8]),
+        Err(UsageError::UnknownId)
+    );
+}

@@ -82,6 +82,8 @@ pub(crate) struct Fs {
     downloads: HashMap<RequestId, (Vec<u8>, usize)>,
     /// Listings being sent: the entries not yet taken by the session.
     listings: HashMap<RequestId, VecDeque<DirEntry>>,
+    /// How often the session had no room for a listing entry (its bounded buffer was full).
+    pub(crate) listing_waits: usize,
     next_unique: u32,
 }
 
@@ -535,6 +537,7 @@ impl Pair {
             // A listing, one entry at a time, as the session takes them.
             while let Some(entry) = entries.front() {
                 if !self.server.write_entry(id, entry).unwrap() {
+                    self.fs.listing_waits += 1;
                     return;
                 }
                 entries.pop_front();
