@@ -325,7 +325,7 @@ struct client {
     bool size_known;
     uint64_t remote_size;
     /* The transfer under way. */
-    FILE *file;
+    int file;                    /* the local file, or -1 */
     unsigned long transfer;      /* 1-based number of the current transfer */
     unsigned long completed;     /* transfers that completed and checked out */
     uint64_t written;            /* bytes written to the file in this transfer */
@@ -579,14 +579,7 @@ static ftps_result start_transfer(struct client *c) {
         c->failed = true;
         return FTPS_OK;
     }
-    c->file = fdopen(fd, "wb");
-    if (c->file == NULL) {
-        fprintf(stderr, "ftps-get: %s: %s\n", c->opt.local, strerror(errno));
-        close(fd);
-        c->failed = true;
-        return FTPS_OK;
-    }
-    setvbuf(c->file, NULL, _IOFBF, 256 * 1024);
+    c->file = fd;
     c->started_ns = now_ns();
     c->have_retr = true;
     return ftps_client_session_retrieve(c->session, (const uint8_t *)c->opt.remote,
@@ -602,14 +595,26 @@ static ftps_result quit(struct client *c) {
     return rc;
 }
 
+/* The downloaded bytes go straight to the file (no stdio copy). */
+static bool write_all(int fd, const uint8_t *data, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        data += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
 static ftps_result read_data(struct client *c, uint64_t op) {
     for (;;) {
         size_t n = 0;
         ftps_result rc = ftps_client_session_read_data(c->session, op, c->data, sizeof c->data, &n);
         if (rc != FTPS_OK) return rc;
         if (n == 0) return FTPS_OK;
-        if (c->file == NULL || fwrite(c->data, 1, n, c->file) != n) {
-            if (c->file != NULL) fprintf(stderr, "ftps-get: %s: write failed\n", c->opt.local);
+        if (c->file < 0 || !write_all(c->file, c->data, n)) {
+            if (c->file >= 0) fprintf(stderr, "ftps-get: %s: %s\n", c->opt.local, strerror(errno));
             c->failed = true;
             ftps_client_session_abort(c->session, op);
             return FTPS_OK;
@@ -621,12 +626,12 @@ static ftps_result read_data(struct client *c, uint64_t op) {
 static void transfer_done(struct client *c, const ftps_client_event *ev) {
     double seconds = (double)(now_ns() - c->started_ns) / 1e9;
     bool ok = ev->ok;
-    if (c->file != NULL) {
-        if (fclose(c->file) != 0) {
+    if (c->file >= 0) {
+        if (close(c->file) != 0) {
             fprintf(stderr, "ftps-get: %s: %s\n", c->opt.local, strerror(errno));
             ok = false;
         }
-        c->file = NULL;
+        c->file = -1;
     }
     c->have_retr = false;
     if (!ev->ok) {
@@ -777,6 +782,25 @@ static ftps_result wait_and_feed(struct client *c, uint64_t deadline) {
         if (rc != FTPS_OK) return rc;
     }
     if (progress) return FTPS_OK; /* drain again before sleeping */
+    /* Read before sleeping: while a download streams, the socket usually has bytes already,
+     * and one recv is cheaper than poll + recv. */
+    for (int i = 0; i < MAX_CHANNELS; i++) {
+        struct channel *ch = &c->chans[i];
+        if (!ch->used || ch->failed || ch->fd < 0 || ch->connecting || ch->in_len > 0 ||
+            ch->eof_read) {
+            continue;
+        }
+        ftps_result rc = read_socket(c, ch);
+        if (rc != FTPS_OK) return rc;
+        if (ch->in_len > 0 || ch->eof_read) progress = true;
+    }
+    if (progress) {
+        /* A session deadline still counts while bytes keep coming. */
+        if (deadline != UINT64_MAX && now_ns() >= deadline) {
+            return ftps_client_session_handle_timeout(c->session, now_ns());
+        }
+        return FTPS_OK;
+    }
 
     struct pollfd fds[2 * MAX_CHANNELS];
     struct channel *owner[2 * MAX_CHANNELS];
@@ -944,8 +968,8 @@ static int run(struct client *c) {
         report_failure("session", rc);
         c->failed = true;
     }
-    if (c->file != NULL) fclose(c->file);
-    c->file = NULL;
+    if (c->file >= 0) close(c->file);
+    c->file = -1;
     for (int i = 0; i < MAX_CHANNELS; i++) close_channel(&c->chans[i]);
     ftps_client_session_free(c->session);
     c->session = NULL;
@@ -955,6 +979,7 @@ static int run(struct client *c) {
 int main(int argc, char **argv) {
     struct client *c = calloc(1, sizeof *c);
     if (c == NULL) return 1;
+    c->file = -1;
     int status = parse_args(argc, argv, &c->opt);
     if (status == 0) status = run(c);
     free(c);
