@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real FTPS peers the interop tests start (tests/src/peers): vsftpd, curl and lftp from
-# Debian's packages, pyftpdlib (+ pyOpenSSL for its TLS handler) from PyPI. Idempotent: does
-# nothing when everything is already there. Needs root (apt-get, pip into the system Python).
+# Debian's packages, pyftpdlib (+ pyOpenSSL for its TLS handler) from PyPI; and what the C
+# binding's tests need (bindings/c/tests): a C compiler with the libc headers and the
+# sanitizer runtimes (gcc, libc6-dev), make and pkg-config to install and find libftps, and
+# valgrind. Idempotent: does nothing when everything is already there. Needs root (apt-get, pip
+# into the system Python).
 #
 # The tests start their own vsftpd on a free high port with a config in a temp dir; the
 # package's own daemon (port 21, /etc/vsftpd.conf) must never run, so we keep the package install
@@ -13,6 +16,10 @@ PYOPENSSL_VERSION="26.4.0"
 
 # lftp (GnuTLS) is a client only: no daemon comes with it.
 apt_packages=(vsftpd curl lftp)
+# The C binding's tests: compile C11 programs against an installed libftps (Makefile +
+# pkg-config), run them under valgrind and with ASan. gcc only recommends libc6-dev, and the
+# install below skips recommendations, so the headers are named.
+apt_packages+=(gcc libc6-dev make pkg-config valgrind)
 # Shared libraries of ProFTPD (unpacked below, not installed: see there).
 apt_packages+=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3 libsodium23)
 missing=()
@@ -87,3 +94,5 @@ curl --version | head -n 1
 # lftp names its TLS library (GnuTLS) on the "Libraries used" line.
 lftp --version | grep -E '^LFTP|^Libraries used' || true
 python3 -c 'from importlib.metadata import version as v; print("pyftpdlib", v("pyftpdlib"), "pyOpenSSL", v("pyOpenSSL"))'
+cc --version | head -n 1
+valgrind --version

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 step() { printf '\n==> %s\n' "$*"; }
 
-step "install: rustfmt, clippy, cargo-fuzz, real FTPS peers (vsftpd, curl, pyftpdlib)"
+step "install: rustfmt, clippy, cargo-fuzz, real FTPS peers (vsftpd, curl, pyftpdlib), C toolchain and valgrind"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
@@ -28,6 +28,10 @@ cargo clippy -p ftps-proto --no-default-features --features ring --locked -- -D 
 cargo clippy -p ftps-proto --no-default-features --features std,aws-lc-rs --locked -- -D warnings
 
 step "tests"
+# The C binding's tests link the static library (target/debug/libftps.a), which `cargo test`
+# does not build (its test binaries link the rlib). The tests also run this build themselves
+# (bindings/c/tests/common), so they never link a stale library; doing it here keeps --locked.
+cargo build -p ftps-capi --locked
 test_log=$(mktemp)
 cargo test --workspace --locked 2>&1 | tee "$test_log"
 # One closing line for the whole run (cargo prints one "test result" line per test binary).

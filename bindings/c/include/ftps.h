@@ -423,6 +423,45 @@ ftps_result ftps_client_session_poll_output(ftps_client_session *session, uint8_
 // `session` live; `data` valid for `len` bytes; `taken` valid for a write.
 ftps_result ftps_client_session_handle_receive(ftps_client_session *session, uint32_t channel, const uint8_t *data, size_t len, uint64_t now_ns, size_t *taken);
 
+// End of stream on `channel`, after every byte before it was taken.
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_client_session_handle_eof(ftps_client_session *session, uint32_t channel, uint64_t now_ns);
+
+// The socket of `channel` is full and bytes of it are held: nothing more is handed out for
+// it until `ftps_client_session_handle_transmit_ready` (other channels keep flowing).
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_client_session_handle_transmit_blocked(ftps_client_session *session, uint32_t channel, uint64_t now_ns);
+
+// The bytes held for `channel` were written.
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_client_session_handle_transmit_ready(ftps_client_session *session, uint32_t channel, uint64_t now_ns);
+
+// The connection asked for by `FTPS_OUTPUT_CONNECT` is up; `addr` is its local address.
+//
+// # Safety
+// `session` a live session; `addr` valid.
+ftps_result ftps_client_session_handle_connected(ftps_client_session *session, uint32_t channel, const ftps_socket_addr *addr, uint64_t now_ns);
+
+// The listener of the data channel `channel` (`FTPS_OUTPUT_LISTEN`) is bound to `addr`.
+// Channel 0 (control) is `FTPS_ERR_INVALID_PARAMETER`.
+//
+// # Safety
+// `session` a live session; `addr` valid.
+ftps_result ftps_client_session_handle_listening(ftps_client_session *session, uint32_t channel, const ftps_socket_addr *addr, uint64_t now_ns);
+
+// The listener of the data channel `channel` accepted a connection from `addr` (the
+// peer's address). Channel 0 (control) is `FTPS_ERR_INVALID_PARAMETER`.
+//
+// # Safety
+// `session` a live session; `addr` valid.
+ftps_result ftps_client_session_handle_accepted(ftps_client_session *session, uint32_t channel, const ftps_socket_addr *addr, uint64_t now_ns);
+
 // A socket operation on `channel` failed: `kind` is an `ftps_io_error` value.
 //
 // # Safety
@@ -434,6 +473,115 @@ ftps_result ftps_client_session_handle_io_error(ftps_client_session *session, ui
 // # Safety
 // `session` a live session.
 ftps_result ftps_client_session_handle_timeout(ftps_client_session *session, uint64_t now_ns);
+
+// `STOR`: write with `ftps_client_session_write_data` after WRITABLE events, end with
+// `ftps_client_session_finish_upload`.
+//
+// # Safety
+// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+ftps_result ftps_client_session_store(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// `APPE`: like store, appending.
+//
+// # Safety
+// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+ftps_result ftps_client_session_append(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// `MKD`: completes with FTPS_VALUE_PATH when the server names the directory.
+//
+// # Safety
+// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+ftps_result ftps_client_session_mkdir(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// `RMD`.
+//
+// # Safety
+// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+ftps_result ftps_client_session_rmdir(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// `DELE`.
+//
+// # Safety
+// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+ftps_result ftps_client_session_delete(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// `CWD`.
+//
+// # Safety
+// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+ftps_result ftps_client_session_cwd(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// `SIZE`: completes with FTPS_VALUE_SIZE.
+//
+// # Safety
+// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+ftps_result ftps_client_session_size(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// `MDTM`: completes with FTPS_VALUE_MODIFIED.
+//
+// # Safety
+// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+ftps_result ftps_client_session_mdtm(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// The best listing the server offers (MLSD when FEAT lists MLST, else LIST parsed):
+// entries arrive as LISTING events.
+//
+// # Safety
+// `session` a live session; `path` NULL or valid for `path_len` bytes; `op` valid for a
+// write.
+ftps_result ftps_client_session_list_entries(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// `LIST` parsed: entries arrive as LISTING events.
+//
+// # Safety
+// `session` a live session; `path` NULL or valid for `path_len` bytes; `op` valid for a
+// write.
+ftps_result ftps_client_session_list(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// `LIST` raw: the bytes are read with `ftps_client_session_read_data` after READABLE.
+//
+// # Safety
+// `session` a live session; `path` NULL or valid for `path_len` bytes; `op` valid for a
+// write.
+ftps_result ftps_client_session_list_raw(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// `MLSD`: entries arrive as LISTING events.
+//
+// # Safety
+// `session` a live session; `path` NULL or valid for `path_len` bytes; `op` valid for a
+// write.
+ftps_result ftps_client_session_mlsd(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// `NLST`: names arrive as LISTING events.
+//
+// # Safety
+// `session` a live session; `path` NULL or valid for `path_len` bytes; `op` valid for a
+// write.
+ftps_result ftps_client_session_nlst(ftps_client_session *session, const uint8_t *path, size_t path_len, uint64_t *op);
+
+// `PWD`: completes with FTPS_VALUE_PATH.
+//
+// # Safety
+// `session` a live session; `op` valid for a write.
+ftps_result ftps_client_session_pwd(ftps_client_session *session, uint64_t *op);
+
+// `NOOP`.
+//
+// # Safety
+// `session` a live session; `op` valid for a write.
+ftps_result ftps_client_session_noop(ftps_client_session *session, uint64_t *op);
+
+// `CCC`: clears the control channel after the server's 200 (RFC 4217 §6).
+//
+// # Safety
+// `session` a live session; `op` valid for a write.
+ftps_result ftps_client_session_ccc(ftps_client_session *session, uint64_t *op);
+
+// `QUIT`: the session closes after the reply (CLOSED with `ok`).
+//
+// # Safety
+// `session` a live session; `op` valid for a write.
+ftps_result ftps_client_session_quit(ftps_client_session *session, uint64_t *op);
 
 // Logs in: `USER`, `PASS` (and `ACCT` when `account` is not NULL), then `PBSZ 0`/`PROT`
 // under TLS. The password never appears in events or messages.
@@ -482,6 +630,18 @@ ftps_result ftps_client_session_read_data(ftps_client_session *session, uint64_t
 // # Safety
 // `session` live; `data` valid for `len` bytes; `taken` valid for a write.
 ftps_result ftps_client_session_write_data(ftps_client_session *session, uint64_t op, const uint8_t *data, size_t len, size_t *taken);
+
+// Ends the upload `op` (close_notify, then the write side is shut down).
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_client_session_finish_upload(ftps_client_session *session, uint64_t op);
+
+// Aborts `op`: a queued operation is dropped, a running transfer ended with `ABOR`.
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_client_session_abort(ftps_client_session *session, uint64_t op);
 
 // Writes the session's state: closed (the CLOSED event may still be pending), logged in,
 // control connection protected by TLS. Any pointer may be NULL.
@@ -651,8 +811,10 @@ ftps_result ftps_server_config_set_timeouts(ftps_server_config *config, uint64_t
 // `config` a live config.
 ftps_result ftps_server_config_set_limits(ftps_server_config *config, uint32_t max_failed_logins, size_t max_pending_commands, size_t data_buffer);
 
-// The name of a result code as a static NUL-terminated string (`"FTPS_ERR_TLS"`).
-const char *ftps_result_name(ftps_result result);
+// The name of a result code as a static NUL-terminated string (`"FTPS_ERR_TLS"`);
+// `"FTPS_ERR_UNKNOWN"` for a number that is no result code. (The argument is a `uint32_t`,
+// not the enum: any number from C is sound.)
+const char *ftps_result_name(uint32_t result);
 
 // Copies the message of the last failed call on this thread into `buf` as a NUL-terminated
 // string and writes its length (without the NUL) to `*out_len`. An empty string when no call

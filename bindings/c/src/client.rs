@@ -6,6 +6,8 @@ use ftps_proto::client::{
 };
 use ftps_proto::codec::listing::{EntryKind, ListEntryKind, ListLine, ListTime};
 use ftps_proto::codec::reply::Reply;
+use ftps_proto::io::{Channel, DataId, Instant};
+use std::net::SocketAddr;
 
 use crate::config::ftps_client_config;
 use crate::ffi::{
@@ -538,97 +540,181 @@ pub unsafe extern "C" fn ftps_client_session_handle_receive(
     }
 }
 
-/// Generates the exported inputs that take a channel (or nothing) and the time.
-macro_rules! channel_input {
-    ($(#[$doc:meta])* $name:ident, $method:ident) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        /// `session` a live session.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(
-            session: *mut ftps_client_session,
-            channel: u32,
-            now_ns: u64,
-        ) -> ftps_result {
-            // SAFETY: as the caller promises.
-            unsafe {
-                with_client(session, |handle| {
-                    handle.session.$method(channel_from(channel), instant(now_ns));
-                    Ok(())
-                })
-            }
-        }
-    };
+/// Runs a channel input on the core session.
+///
+/// # Safety
+/// As [`with_session`].
+unsafe fn channel_input(
+    session: *mut ftps_client_session,
+    channel: u32,
+    now_ns: u64,
+    input: fn(&mut ClientSession, Channel, Instant),
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe {
+        with_client(session, |handle| {
+            input(&mut handle.session, channel_from(channel), instant(now_ns));
+            Ok(())
+        })
+    }
 }
 
-channel_input!(
-    /// End of stream on `channel`, after every byte before it was taken.
-    ftps_client_session_handle_eof,
-    handle_eof
-);
-channel_input!(
-    /// The socket of `channel` is full and bytes of it are held: nothing more is handed out
-    /// for it until `ftps_client_session_handle_transmit_ready`.
-    ftps_client_session_handle_transmit_blocked,
-    handle_transmit_blocked
-);
-channel_input!(
-    /// The bytes held for `channel` were written.
-    ftps_client_session_handle_transmit_ready,
-    handle_transmit_ready
-);
+// The exported functions are written out one by one (no macros): cbindgen reads the source
+// without expanding macros, and a function it cannot see is missing from the header.
 
-/// Generates the exported inputs that take a channel, an address and the time.
-macro_rules! address_input {
-    ($(#[$doc:meta])* $name:ident, $call:expr) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        /// `session` a live session; `addr` valid.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(
-            session: *mut ftps_client_session,
-            channel: u32,
-            addr: *const ftps_socket_addr,
-            now_ns: u64,
-        ) -> ftps_result {
-            // SAFETY: as the caller promises.
-            unsafe {
-                with_client(session, |handle| {
-                    let addr = in_ref(addr, "addr")?.to_rust()?;
-                    #[allow(clippy::redundant_closure_call)]
-                    ($call)(&mut handle.session, channel_from(channel), addr, instant(now_ns));
-                    Ok(())
-                })
-            }
-        }
-    };
+/// End of stream on `channel`, after every byte before it was taken.
+///
+/// # Safety
+/// `session` a live session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_handle_eof(
+    session: *mut ftps_client_session,
+    channel: u32,
+    now_ns: u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { channel_input(session, channel, now_ns, ClientSession::handle_eof) }
 }
 
-address_input!(
-    /// The connection asked for by `FTPS_OUTPUT_CONNECT` is up; `addr` is its local address.
-    ftps_client_session_handle_connected,
-    |s: &mut ClientSession, channel, addr, now| s.handle_connected(channel, addr, now)
-);
-address_input!(
-    /// The listener of the data channel `channel` (`FTPS_OUTPUT_LISTEN`) is bound to `addr`.
-    ftps_client_session_handle_listening,
-    |s: &mut ClientSession, channel, addr, now| {
-        if let ftps_proto::io::Channel::Data(data) = channel {
-            s.handle_listening(data, addr, now);
-        }
+/// The socket of `channel` is full and bytes of it are held: nothing more is handed out for
+/// it until `ftps_client_session_handle_transmit_ready` (other channels keep flowing).
+///
+/// # Safety
+/// `session` a live session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_handle_transmit_blocked(
+    session: *mut ftps_client_session,
+    channel: u32,
+    now_ns: u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe {
+        channel_input(
+            session,
+            channel,
+            now_ns,
+            ClientSession::handle_transmit_blocked,
+        )
     }
-);
-address_input!(
-    /// The listener of the data channel `channel` accepted a connection from `addr`.
-    ftps_client_session_handle_accepted,
-    |s: &mut ClientSession, channel, addr, now| {
-        if let ftps_proto::io::Channel::Data(data) = channel {
-            s.handle_accepted(data, addr, now);
-        }
+}
+
+/// The bytes held for `channel` were written.
+///
+/// # Safety
+/// `session` a live session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_handle_transmit_ready(
+    session: *mut ftps_client_session,
+    channel: u32,
+    now_ns: u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe {
+        channel_input(
+            session,
+            channel,
+            now_ns,
+            ClientSession::handle_transmit_ready,
+        )
     }
-);
+}
+
+/// Runs an input that takes a channel and an address on the core session.
+///
+/// # Safety
+/// As [`with_session`]; `addr` NULL or valid.
+unsafe fn address_input(
+    session: *mut ftps_client_session,
+    channel: u32,
+    addr: *const ftps_socket_addr,
+    now_ns: u64,
+    input: fn(&mut ClientSession, Channel, SocketAddr, Instant) -> Result<(), Failure>,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe {
+        with_client(session, |handle| {
+            let addr = in_ref(addr, "addr")?.to_rust()?;
+            input(
+                &mut handle.session,
+                channel_from(channel),
+                addr,
+                instant(now_ns),
+            )
+        })
+    }
+}
+
+/// The data id of a data channel; the control channel has no listener.
+fn data_id(channel: Channel) -> Result<DataId, Failure> {
+    match channel {
+        Channel::Data(data) => Ok(data),
+        Channel::Control => Err(Failure::invalid(
+            "channel 0 is the control channel: listeners are data channels",
+        )),
+    }
+}
+
+/// The connection asked for by `FTPS_OUTPUT_CONNECT` is up; `addr` is its local address.
+///
+/// # Safety
+/// `session` a live session; `addr` valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_handle_connected(
+    session: *mut ftps_client_session,
+    channel: u32,
+    addr: *const ftps_socket_addr,
+    now_ns: u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe {
+        address_input(session, channel, addr, now_ns, |s, channel, addr, now| {
+            s.handle_connected(channel, addr, now);
+            Ok(())
+        })
+    }
+}
+
+/// The listener of the data channel `channel` (`FTPS_OUTPUT_LISTEN`) is bound to `addr`.
+/// Channel 0 (control) is `FTPS_ERR_INVALID_PARAMETER`.
+///
+/// # Safety
+/// `session` a live session; `addr` valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_handle_listening(
+    session: *mut ftps_client_session,
+    channel: u32,
+    addr: *const ftps_socket_addr,
+    now_ns: u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe {
+        address_input(session, channel, addr, now_ns, |s, channel, addr, now| {
+            s.handle_listening(data_id(channel)?, addr, now);
+            Ok(())
+        })
+    }
+}
+
+/// The listener of the data channel `channel` accepted a connection from `addr` (the
+/// peer's address). Channel 0 (control) is `FTPS_ERR_INVALID_PARAMETER`.
+///
+/// # Safety
+/// `session` a live session; `addr` valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_handle_accepted(
+    session: *mut ftps_client_session,
+    channel: u32,
+    addr: *const ftps_socket_addr,
+    now_ns: u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe {
+        address_input(session, channel, addr, now_ns, |s, channel, addr, now| {
+            s.handle_accepted(data_id(channel)?, addr, now);
+            Ok(())
+        })
+    }
+}
 
 /// A socket operation on `channel` failed: `kind` is an `ftps_io_error` value.
 ///
@@ -690,163 +776,303 @@ unsafe fn queue(
     }
 }
 
-/// Generates the verbs that take one path (bytes, need not be UTF-8).
-macro_rules! path_verb {
-    ($(#[$doc:meta])* $name:ident, $method:ident) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        /// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(
-            session: *mut ftps_client_session,
-            path: *const u8,
-            path_len: usize,
-            op: *mut u64,
-        ) -> ftps_result {
-            // SAFETY: as the caller promises.
-            unsafe {
-                queue(session, op, |s| {
-                    let path = in_slice(path, path_len, "path")?;
-                    Ok(s.$method(path))
-                })
-            }
-        }
-    };
+/// Queues a verb that takes one path (bytes, need not be UTF-8).
+///
+/// # Safety
+/// As [`queue`]; `path` valid for `path_len` bytes.
+unsafe fn path_verb(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+    verb: fn(&mut ClientSession, &[u8]) -> Result<OpId, UsageError>,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe {
+        queue(session, op, |s| {
+            let path = in_slice(path, path_len, "path")?;
+            Ok(verb(s, path))
+        })
+    }
 }
 
-/// Generates the verbs that take an optional path (NULL: none).
-macro_rules! optional_path_verb {
-    ($(#[$doc:meta])* $name:ident, $method:ident) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        /// `session` a live session; `path` NULL or valid for `path_len` bytes; `op` valid for a
-        /// write.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(
-            session: *mut ftps_client_session,
-            path: *const u8,
-            path_len: usize,
-            op: *mut u64,
-        ) -> ftps_result {
-            // SAFETY: as the caller promises.
-            unsafe {
-                queue(session, op, |s| {
-                    let path = if path.is_null() {
-                        None
-                    } else {
-                        Some(in_slice(path, path_len, "path")?)
-                    };
-                    Ok(s.$method(path))
-                })
-            }
-        }
-    };
+/// Queues a verb that takes an optional path (NULL: none).
+///
+/// # Safety
+/// As [`queue`]; `path` NULL or valid for `path_len` bytes.
+unsafe fn optional_path_verb(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+    verb: fn(&mut ClientSession, Option<&[u8]>) -> Result<OpId, UsageError>,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe {
+        queue(session, op, |s| {
+            let path = if path.is_null() {
+                None
+            } else {
+                Some(in_slice(path, path_len, "path")?)
+            };
+            Ok(verb(s, path))
+        })
+    }
 }
 
-/// Generates the verbs that take nothing.
-macro_rules! bare_verb {
-    ($(#[$doc:meta])* $name:ident, $method:ident) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        /// `session` a live session; `op` valid for a write.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(session: *mut ftps_client_session, op: *mut u64) -> ftps_result {
-            // SAFETY: as the caller promises.
-            unsafe { queue(session, op, |s| Ok(s.$method())) }
-        }
-    };
+/// `STOR`: write with `ftps_client_session_write_data` after WRITABLE events, end with
+/// `ftps_client_session_finish_upload`.
+///
+/// # Safety
+/// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_store(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { path_verb(session, path, path_len, op, ClientSession::store) }
 }
 
-path_verb!(
-    /// `STOR`: write with `ftps_client_session_write_data` after WRITABLE events, end with
-    /// `ftps_client_session_finish_upload`.
-    ftps_client_session_store,
-    store
-);
-path_verb!(
-    /// `APPE`: like store, appending.
-    ftps_client_session_append,
-    append
-);
-path_verb!(
-    /// `MKD`: completes with FTPS_VALUE_PATH when the server names the directory.
-    ftps_client_session_mkdir,
-    mkd
-);
-path_verb!(
-    /// `RMD`.
-    ftps_client_session_rmdir,
-    rmd
-);
-path_verb!(
-    /// `DELE`.
-    ftps_client_session_delete,
-    dele
-);
-path_verb!(
-    /// `CWD`.
-    ftps_client_session_cwd,
-    cwd
-);
-path_verb!(
-    /// `SIZE`: completes with FTPS_VALUE_SIZE.
-    ftps_client_session_size,
-    size
-);
-path_verb!(
-    /// `MDTM`: completes with FTPS_VALUE_MODIFIED.
-    ftps_client_session_mdtm,
-    mdtm
-);
-optional_path_verb!(
-    /// The best listing the server offers (MLSD when FEAT lists MLST, else LIST parsed):
-    /// entries arrive as LISTING events.
-    ftps_client_session_list_entries,
-    list_entries
-);
-optional_path_verb!(
-    /// `LIST` parsed: entries arrive as LISTING events.
-    ftps_client_session_list,
-    list
-);
-optional_path_verb!(
-    /// `LIST` raw: the bytes are read with `ftps_client_session_read_data` after READABLE.
-    ftps_client_session_list_raw,
-    list_raw
-);
-optional_path_verb!(
-    /// `MLSD`: entries arrive as LISTING events.
-    ftps_client_session_mlsd,
-    mlsd
-);
-optional_path_verb!(
-    /// `NLST`: names arrive as LISTING events.
-    ftps_client_session_nlst,
-    nlst
-);
-bare_verb!(
-    /// `PWD`: completes with FTPS_VALUE_PATH.
-    ftps_client_session_pwd,
-    pwd
-);
-bare_verb!(
-    /// `NOOP`.
-    ftps_client_session_noop,
-    noop
-);
-bare_verb!(
-    /// `CCC`: clears the control channel after the server's 200 (RFC 4217 §6).
-    ftps_client_session_ccc,
-    ccc
-);
-bare_verb!(
-    /// `QUIT`: the session closes after the reply (CLOSED with `ok`).
-    ftps_client_session_quit,
-    quit
-);
+/// `APPE`: like store, appending.
+///
+/// # Safety
+/// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_append(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { path_verb(session, path, path_len, op, ClientSession::append) }
+}
+
+/// `MKD`: completes with FTPS_VALUE_PATH when the server names the directory.
+///
+/// # Safety
+/// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_mkdir(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { path_verb(session, path, path_len, op, ClientSession::mkd) }
+}
+
+/// `RMD`.
+///
+/// # Safety
+/// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_rmdir(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { path_verb(session, path, path_len, op, ClientSession::rmd) }
+}
+
+/// `DELE`.
+///
+/// # Safety
+/// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_delete(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { path_verb(session, path, path_len, op, ClientSession::dele) }
+}
+
+/// `CWD`.
+///
+/// # Safety
+/// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_cwd(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { path_verb(session, path, path_len, op, ClientSession::cwd) }
+}
+
+/// `SIZE`: completes with FTPS_VALUE_SIZE.
+///
+/// # Safety
+/// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_size(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { path_verb(session, path, path_len, op, ClientSession::size) }
+}
+
+/// `MDTM`: completes with FTPS_VALUE_MODIFIED.
+///
+/// # Safety
+/// `session` a live session; `path` valid for `path_len` bytes; `op` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_mdtm(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { path_verb(session, path, path_len, op, ClientSession::mdtm) }
+}
+
+/// The best listing the server offers (MLSD when FEAT lists MLST, else LIST parsed):
+/// entries arrive as LISTING events.
+///
+/// # Safety
+/// `session` a live session; `path` NULL or valid for `path_len` bytes; `op` valid for a
+/// write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_list_entries(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { optional_path_verb(session, path, path_len, op, ClientSession::list_entries) }
+}
+
+/// `LIST` parsed: entries arrive as LISTING events.
+///
+/// # Safety
+/// `session` a live session; `path` NULL or valid for `path_len` bytes; `op` valid for a
+/// write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_list(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { optional_path_verb(session, path, path_len, op, ClientSession::list) }
+}
+
+/// `LIST` raw: the bytes are read with `ftps_client_session_read_data` after READABLE.
+///
+/// # Safety
+/// `session` a live session; `path` NULL or valid for `path_len` bytes; `op` valid for a
+/// write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_list_raw(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { optional_path_verb(session, path, path_len, op, ClientSession::list_raw) }
+}
+
+/// `MLSD`: entries arrive as LISTING events.
+///
+/// # Safety
+/// `session` a live session; `path` NULL or valid for `path_len` bytes; `op` valid for a
+/// write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_mlsd(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { optional_path_verb(session, path, path_len, op, ClientSession::mlsd) }
+}
+
+/// `NLST`: names arrive as LISTING events.
+///
+/// # Safety
+/// `session` a live session; `path` NULL or valid for `path_len` bytes; `op` valid for a
+/// write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_nlst(
+    session: *mut ftps_client_session,
+    path: *const u8,
+    path_len: usize,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { optional_path_verb(session, path, path_len, op, ClientSession::nlst) }
+}
+
+/// `PWD`: completes with FTPS_VALUE_PATH.
+///
+/// # Safety
+/// `session` a live session; `op` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_pwd(
+    session: *mut ftps_client_session,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { queue(session, op, |s| Ok(s.pwd())) }
+}
+
+/// `NOOP`.
+///
+/// # Safety
+/// `session` a live session; `op` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_noop(
+    session: *mut ftps_client_session,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { queue(session, op, |s| Ok(s.noop())) }
+}
+
+/// `CCC`: clears the control channel after the server's 200 (RFC 4217 §6).
+///
+/// # Safety
+/// `session` a live session; `op` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_ccc(
+    session: *mut ftps_client_session,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { queue(session, op, |s| Ok(s.ccc())) }
+}
+
+/// `QUIT`: the session closes after the reply (CLOSED with `ok`).
+///
+/// # Safety
+/// `session` a live session; `op` valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_quit(
+    session: *mut ftps_client_session,
+    op: *mut u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { queue(session, op, |s| Ok(s.quit())) }
+}
 
 /// Logs in: `USER`, `PASS` (and `ACCT` when `account` is not NULL), then `PBSZ 0`/`PROT`
 /// under TLS. The password never appears in events or messages.
@@ -1020,36 +1246,49 @@ pub unsafe extern "C" fn ftps_client_session_write_data(
     }
 }
 
-/// Generates the calls that take an operation id only.
-macro_rules! op_call {
-    ($(#[$doc:meta])* $name:ident, $method:ident) => {
-        $(#[$doc])*
-        ///
-        /// # Safety
-        /// `session` a live session.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name(session: *mut ftps_client_session, op: u64) -> ftps_result {
-            // SAFETY: as the caller promises.
-            unsafe {
-                with_client(session, |handle| {
-                    handle.session.$method(OpId::from_raw(op))?;
-                    Ok(())
-                })
-            }
-        }
-    };
+/// Runs a call that takes an operation id.
+///
+/// # Safety
+/// As [`with_session`].
+unsafe fn op_call(
+    session: *mut ftps_client_session,
+    op: u64,
+    call: fn(&mut ClientSession, OpId) -> Result<(), UsageError>,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe {
+        with_client(session, |handle| {
+            call(&mut handle.session, OpId::from_raw(op))?;
+            Ok(())
+        })
+    }
 }
 
-op_call!(
-    /// Ends the upload `op` (close_notify, then the write side is shut down).
-    ftps_client_session_finish_upload,
-    finish_upload
-);
-op_call!(
-    /// Aborts `op`: a queued operation is dropped, a running transfer ended with `ABOR`.
-    ftps_client_session_abort,
-    abort
-);
+/// Ends the upload `op` (close_notify, then the write side is shut down).
+///
+/// # Safety
+/// `session` a live session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_finish_upload(
+    session: *mut ftps_client_session,
+    op: u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { op_call(session, op, ClientSession::finish_upload) }
+}
+
+/// Aborts `op`: a queued operation is dropped, a running transfer ended with `ABOR`.
+///
+/// # Safety
+/// `session` a live session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_client_session_abort(
+    session: *mut ftps_client_session,
+    op: u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe { op_call(session, op, ClientSession::abort) }
+}
 
 /// Writes the session's state: closed (the CLOSED event may still be pending), logged in,
 /// control connection protected by TLS. Any pointer may be NULL.

@@ -98,9 +98,11 @@ impl ftps_result {
     }
 }
 
-/// The name of a result code as a static NUL-terminated string (`"FTPS_ERR_TLS"`).
+/// The name of a result code as a static NUL-terminated string (`"FTPS_ERR_TLS"`);
+/// `"FTPS_ERR_UNKNOWN"` for a number that is no result code. (The argument is a `uint32_t`,
+/// not the enum: any number from C is sound.)
 #[unsafe(no_mangle)]
-pub extern "C" fn ftps_result_name(result: ftps_result) -> *const core::ffi::c_char {
+pub extern "C" fn ftps_result_name(result: u32) -> *const core::ffi::c_char {
     // Each name gets its own NUL-terminated static copy, built once.
     static NAMES: std::sync::OnceLock<Vec<(ftps_result, Vec<u8>)>> = std::sync::OnceLock::new();
     let names = NAMES.get_or_init(|| {
@@ -115,7 +117,7 @@ pub extern "C" fn ftps_result_name(result: ftps_result) -> *const core::ffi::c_c
     });
     names
         .iter()
-        .find(|(r, _)| *r == result)
+        .find(|(r, _)| *r as u32 == result)
         .map_or(c"FTPS_ERR_UNKNOWN".as_ptr(), |(_, name)| {
             name.as_ptr().cast()
         })
