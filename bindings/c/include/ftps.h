@@ -1014,13 +1014,15 @@ ftps_result ftps_server_session_handle_transmit_ready(ftps_server_session *sessi
 ftps_result ftps_server_session_handle_connected(ftps_server_session *session, uint32_t channel, const ftps_socket_addr *addr, uint64_t now_ns);
 
 // The listener of the data channel `channel` (`FTPS_OUTPUT_LISTEN`) is bound to `addr` (its
-// port goes into the `227`/`229` reply).
+// port goes into the `227`/`229` reply). Channel 0 (control) is
+// `FTPS_ERR_INVALID_PARAMETER`.
 //
 // # Safety
 // `session` a live session; `addr` valid.
 ftps_result ftps_server_session_handle_listening(ftps_server_session *session, uint32_t channel, const ftps_socket_addr *addr, uint64_t now_ns);
 
-// The listener of the data channel `channel` accepted a connection from `addr`.
+// The listener of the data channel `channel` accepted a connection from `addr` (the peer's
+// address). Channel 0 (control) is `FTPS_ERR_INVALID_PARAMETER`.
 //
 // # Safety
 // `session` a live session; `addr` valid.

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 
 use ftps_proto::codec::listing::Permissions;
-use ftps_proto::io::{Channel, Instant};
+use ftps_proto::io::{Channel, DataId, Instant};
 use ftps_proto::server::{
     Answer, DirEntry, DirEntryKind, FsError, ListFormat, Refusal, Request, RequestId, ServerEvent,
     ServerSession,
@@ -736,7 +736,7 @@ unsafe fn address_input(
     channel: u32,
     addr: *const ftps_socket_addr,
     now_ns: u64,
-    input: fn(&mut ServerSession, Channel, SocketAddr, Instant),
+    input: fn(&mut ServerSession, Channel, SocketAddr, Instant) -> Result<(), Failure>,
 ) -> ftps_result {
     // SAFETY: as the caller promises.
     unsafe {
@@ -747,9 +747,18 @@ unsafe fn address_input(
                 channel_from(channel),
                 addr,
                 instant(now_ns),
-            );
-            Ok(())
+            )
         })
+    }
+}
+
+/// The data id of a data channel; the control channel has no listener.
+fn data_id(channel: Channel) -> Result<DataId, Failure> {
+    match channel {
+        Channel::Data(data) => Ok(data),
+        Channel::Control => Err(Failure::invalid(
+            "channel 0 is the control channel: listeners are data channels",
+        )),
     }
 }
 
@@ -769,12 +778,14 @@ pub unsafe extern "C" fn ftps_server_session_handle_connected(
     unsafe {
         address_input(session, channel, addr, now_ns, |s, channel, addr, now| {
             s.handle_connected(channel, addr, now);
+            Ok(())
         })
     }
 }
 
 /// The listener of the data channel `channel` (`FTPS_OUTPUT_LISTEN`) is bound to `addr` (its
-/// port goes into the `227`/`229` reply).
+/// port goes into the `227`/`229` reply). Channel 0 (control) is
+/// `FTPS_ERR_INVALID_PARAMETER`.
 ///
 /// # Safety
 /// `session` a live session; `addr` valid.
@@ -788,14 +799,14 @@ pub unsafe extern "C" fn ftps_server_session_handle_listening(
     // SAFETY: as the caller promises.
     unsafe {
         address_input(session, channel, addr, now_ns, |s, channel, addr, now| {
-            if let Channel::Data(data) = channel {
-                s.handle_listening(data, addr, now);
-            }
+            s.handle_listening(data_id(channel)?, addr, now);
+            Ok(())
         })
     }
 }
 
-/// The listener of the data channel `channel` accepted a connection from `addr`.
+/// The listener of the data channel `channel` accepted a connection from `addr` (the peer's
+/// address). Channel 0 (control) is `FTPS_ERR_INVALID_PARAMETER`.
 ///
 /// # Safety
 /// `session` a live session; `addr` valid.
@@ -809,9 +820,8 @@ pub unsafe extern "C" fn ftps_server_session_handle_accepted(
     // SAFETY: as the caller promises.
     unsafe {
         address_input(session, channel, addr, now_ns, |s, channel, addr, now| {
-            if let Channel::Data(data) = channel {
-                s.handle_accepted(data, addr, now);
-            }
+            s.handle_accepted(data_id(channel)?, addr, now);
+            Ok(())
         })
     }
 }
@@ -1357,6 +1367,9 @@ mod tests {
         assert_eq!(r, ftps_result::FTPS_ERR_INVALID_PARAMETER);
         // SAFETY: a live session.
         let r = unsafe { ftps_server_session_finish_upload(session, 99, 77) };
+        assert_eq!(r, ftps_result::FTPS_ERR_INVALID_PARAMETER);
+        // SAFETY: a live session and a valid address.
+        let r = unsafe { ftps_server_session_handle_listening(session, 0, &local, 4) };
         assert_eq!(r, ftps_result::FTPS_ERR_INVALID_PARAMETER);
         let (mut closed, mut logged_in) = (true, true);
         // SAFETY: a live session, valid outputs (one NULL).
