@@ -50,8 +50,14 @@ pub fn prefix() -> &'static Path {
             .arg(crate_dir())
             .arg("install")
             .arg(format!("PREFIX={}", dir.display()))
-            .arg(format!("PROFILE={}", profile.file_name().unwrap().to_str().unwrap()))
-            .arg(format!("CARGO_TARGET_DIR={}", profile.parent().unwrap().display()))
+            .arg(format!(
+                "PROFILE={}",
+                profile.file_name().unwrap().to_str().unwrap()
+            ))
+            .arg(format!(
+                "CARGO_TARGET_DIR={}",
+                profile.parent().unwrap().display()
+            ))
             .status()
             .expect("make runs");
         assert!(status.success(), "make install failed");
@@ -81,7 +87,13 @@ pub fn compile(name: &str, sources: &[&str], flavour: Flavour) -> PathBuf {
     std::fs::create_dir_all(&out_dir).unwrap();
     let exe = out_dir.join(format!("{name}-{flavour:?}").to_lowercase());
     let mut cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()));
-    cc.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-D_POSIX_C_SOURCE=200809L"]);
+    cc.args([
+        "-std=c11",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-D_POSIX_C_SOURCE=200809L",
+    ]);
     match flavour {
         Flavour::Plain => cc.arg("-O2"),
         Flavour::Valgrind => cc.args(["-O1", "-g"]),
