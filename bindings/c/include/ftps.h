@@ -194,6 +194,156 @@ typedef uint32_t ftps_entry_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What a server event is.
+enum ftps_server_event_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The control connection is protected by TLS (`tls`, with the client's certificate if
+  // it presented one).
+  FTPS_SERVER_EVENT_SECURED = 1,
+  // A decision for the application (`id`, `request` and its fields): answer it with
+  // `ftps_server_session_answer_login` (logins) or another `ftps_server_session_answer_*`.
+  FTPS_SERVER_EVENT_REQUEST = 2,
+  // The download or listing `id` takes bytes (`ftps_server_session_write_data`) or entries
+  // (`ftps_server_session_write_entry`) again.
+  FTPS_SERVER_EVENT_WRITABLE = 3,
+  // Upload bytes of `id` wait: call `ftps_server_session_read_data` until it reads 0.
+  FTPS_SERVER_EVENT_READABLE = 4,
+  // The upload `id` ended (`complete`, `bytes`, `data_resumed`). Complete: commit the file
+  // and answer with `ftps_server_session_finish_upload`; incomplete: discard it (no
+  // answer).
+  FTPS_SERVER_EVENT_UPLOAD_FINISHED = 5,
+  // The download or listing `id` ended (`complete`, `bytes`, `data_resumed`).
+  FTPS_SERVER_EVENT_SEND_FINISHED = 6,
+  // The session refused something for a policy or defence reason (`refusal`, `message`),
+  // for logs; its reply is on its way.
+  FTPS_SERVER_EVENT_REFUSED = 7,
+  // A passive data connection from `peer`, not the control peer, was refused (port theft).
+  FTPS_SERVER_EVENT_DATA_PEER_REFUSED = 8,
+  // The session ended: `ok` after QUIT, else `error`/`message`. Always the last event.
+  FTPS_SERVER_EVENT_CLOSED = 9,
+  // An event a newer library version reports: ignore it.
+  FTPS_SERVER_EVENT_OTHER = 10,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ftps_server_event_kind ftps_server_event_kind;
+#else
+typedef uint32_t ftps_server_event_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What a REQUEST event asks. Paths are bytes joined to the session's working directory
+// (`/`-separated, not normalised): the application resolves `.`/`..` and keeps them inside
+// the user's root.
+enum ftps_request_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Not a request (the event is another kind).
+  FTPS_REQUEST_NONE = 0,
+  // `USER` + `PASS`: `user`, `password`, `client_certificate`, `host`. Answer with
+  // `ftps_server_session_answer_login`.
+  FTPS_REQUEST_LOGIN = 1,
+  // `CWD`/`CDUP` to `path`: `answer_path` (the canonical new directory), `answer_done`
+  // (keep `path` as given) or `answer_error`.
+  FTPS_REQUEST_CWD = 2,
+  // `MKD path`: `answer_done`, `answer_path` (the name for the `257`) or `answer_error`.
+  FTPS_REQUEST_MKDIR = 3,
+  // `RMD path`.
+  FTPS_REQUEST_RMDIR = 4,
+  // `DELE path`.
+  FTPS_REQUEST_DELETE = 5,
+  // `RNFR path` + `RNTO path2`.
+  FTPS_REQUEST_RENAME = 6,
+  // `SIZE path`: `answer_size`.
+  FTPS_REQUEST_SIZE = 7,
+  // `MDTM path`: `answer_modified`.
+  FTPS_REQUEST_MDTM = 8,
+  // `MLST path`: `answer_entry` (the entry's name is the full path).
+  FTPS_REQUEST_MLST = 9,
+  // `LIST`/`NLST`/`MLSD path` (`list_format`): `answer_done` when the directory can be
+  // read, then entries with `write_entry` after each WRITABLE, and `finish_data`.
+  FTPS_REQUEST_LIST = 10,
+  // `RETR path` from byte `offset`: `answer_done` when the file is open, then bytes with
+  // `write_data` after each WRITABLE, and `finish_data`.
+  FTPS_REQUEST_RETRIEVE = 11,
+  // `STOR`/`APPE`/`STOU path` (`offset`, `append`, `unique`: for STOU `path` is the
+  // directory): `answer_done` when the file is open (STOU: `answer_path` with the name
+  // chosen); bytes come with READABLE, the end with UPLOAD_FINISHED.
+  FTPS_REQUEST_STORE = 12,
+  // A request a newer library version asks: refuse it with `answer_error`.
+  FTPS_REQUEST_OTHER = 13,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ftps_request_kind ftps_request_kind;
+#else
+typedef uint32_t ftps_request_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Which listing an `FTPS_REQUEST_LIST` is for; the session formats the lines.
+enum ftps_list_format
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Not a listing.
+  FTPS_LIST_FORMAT_NONE = 0,
+  // `LIST`: `ls -l` lines.
+  FTPS_LIST_FORMAT_LIST = 1,
+  // `NLST`: bare names.
+  FTPS_LIST_FORMAT_NLST = 2,
+  // `MLSD`: RFC 3659 facts.
+  FTPS_LIST_FORMAT_MLSD = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ftps_list_format ftps_list_format;
+#else
+typedef uint32_t ftps_list_format;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Why the session refused something (FTPS_SERVER_EVENT_REFUSED).
+enum ftps_refusal
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Not a refusal.
+  FTPS_REFUSAL_NONE = 0,
+  // A command that needs TLS came before `AUTH TLS` (`530`).
+  FTPS_REFUSAL_TLS_REQUIRED = 1,
+  // `PASS` without the client certificate the policy requires.
+  FTPS_REFUSAL_CLIENT_CERTIFICATE_REQUIRED = 2,
+  // A transfer while `PROT` is C and private data is required (`521`).
+  FTPS_REFUSAL_PRIVATE_DATA_REQUIRED = 3,
+  // `PROT C` refused by policy (`534`).
+  FTPS_REFUSAL_CLEAR_DATA_REFUSED = 4,
+  // `CCC` refused (`534`).
+  FTPS_REFUSAL_CCC_REFUSED = 5,
+  // `PORT`/`EPRT` to a host other than the control peer (bounce, `500`).
+  FTPS_REFUSAL_FOREIGN_DATA_ADDRESS = 6,
+  // `PORT`/`EPRT` to a port below 1024 (`504`).
+  FTPS_REFUSAL_PRIVILEGED_DATA_PORT = 7,
+  // A data connection's TLS did not resume the control connection's session (`522`).
+  FTPS_REFUSAL_DATA_TLS_NOT_RESUMED = 8,
+  // A refusal a newer library version reports (`message` says what).
+  FTPS_REFUSAL_OTHER = 9,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ftps_refusal ftps_refusal;
+#else
+typedef uint32_t ftps_refusal;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // How a client secures its control connection.
 enum ftps_tls_mode
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -247,6 +397,61 @@ typedef uint32_t ftps_io_error;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// Why the application refuses a request or fails a transfer; the session picks the reply
+// code and a fixed text (arguments are never echoed). Passed as `uint32_t` and checked.
+enum ftps_fs_error
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // No error: only for `ftps_server_session_finish_upload` (the file is committed).
+  FTPS_FS_OK = 0,
+  // No such file or directory (`550`).
+  FTPS_FS_NOT_FOUND = 1,
+  // Not allowed (`550`).
+  FTPS_FS_PERMISSION_DENIED = 2,
+  // Not a directory, or a directory where a file was needed (`550`; `501` for MLSD).
+  FTPS_FS_WRONG_KIND = 3,
+  // Already exists (`550`; `553` for uploads).
+  FTPS_FS_ALREADY_EXISTS = 4,
+  // The name is not allowed (`553`).
+  FTPS_FS_INVALID_NAME = 5,
+  // Out of space (`452` before a transfer, `552` during one).
+  FTPS_FS_NO_SPACE = 6,
+  // Temporarily unavailable, try again (`450`; `451` during a transfer).
+  FTPS_FS_UNAVAILABLE = 7,
+  // A local error (`451`).
+  FTPS_FS_LOCAL = 8,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ftps_fs_error ftps_fs_error;
+#else
+typedef uint32_t ftps_fs_error;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What an `ftps_dir_entry` is. Passed as `uint32_t` and checked.
+enum ftps_dir_entry_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // A regular file.
+  FTPS_DIR_ENTRY_FILE = 1,
+  // A directory.
+  FTPS_DIR_ENTRY_DIRECTORY = 2,
+  // A symbolic link.
+  FTPS_DIR_ENTRY_SYMLINK = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ftps_dir_entry_kind ftps_dir_entry_kind;
+#else
+typedef uint32_t ftps_dir_entry_kind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // Everything a client session needs before it starts, but the peer's address.
 typedef struct ftps_client_config ftps_client_config;
 
@@ -255,6 +460,9 @@ typedef struct ftps_client_session ftps_client_session;
 
 // Everything a server session needs before it starts, but its connection's addresses.
 typedef struct ftps_server_config ftps_server_config;
+
+// One FTPS server session (an accepted control connection and its data connections). Opaque.
+typedef struct ftps_server_session ftps_server_session;
 
 // An IPv4 or IPv6 socket address as plain data. `family` is 4 or 6; an IPv4 address uses the
 // first four bytes of `ip`; `port` is in host byte order.
@@ -385,6 +593,90 @@ typedef struct {
   // LISTING.
   ftps_list_entry entry;
 } ftps_client_event;
+
+// A server event; which fields mean something depends on `kind` (and, for REQUEST, on
+// `request`). Everything it points to is owned by the session and valid until the next call
+// on it.
+typedef struct {
+  // What happened.
+  ftps_server_event_kind kind;
+  // The request or transfer (REQUEST, WRITABLE, READABLE, UPLOAD_FINISHED, SEND_FINISHED).
+  uint64_t id;
+  // REQUEST: what is asked.
+  ftps_request_kind request;
+  // REQUEST: the path (every request but LOGIN; RENAME: the existing name).
+  ftps_bytes path;
+  // REQUEST RENAME: the new name.
+  ftps_bytes path2;
+  // REQUEST LOGIN: the user name.
+  ftps_bytes user;
+  // REQUEST LOGIN: the password. A secret: compare it, never log or keep it.
+  ftps_bytes password;
+  // REQUEST LOGIN: the client's TLS certificate (DER, end-entity), empty when none.
+  ftps_bytes client_certificate;
+  // REQUEST LOGIN: the `HOST` the client named (RFC 7151), empty when none.
+  ftps_bytes host;
+  // REQUEST RETRIEVE, STORE: the byte to start at (`REST`).
+  uint64_t offset;
+  // REQUEST STORE: `APPE` (append at the end when `offset` is 0).
+  bool append;
+  // REQUEST STORE: `STOU` (a new file with a unique name inside `path`).
+  bool unique;
+  // REQUEST LIST: the format.
+  ftps_list_format list_format;
+  // UPLOAD_FINISHED: every byte arrived and the stream ended cleanly; SEND_FINISHED: the
+  // client received everything.
+  bool complete;
+  // UPLOAD_FINISHED, SEND_FINISHED: the payload bytes moved.
+  uint64_t bytes;
+  // UPLOAD_FINISHED, SEND_FINISHED: the data connection's TLS resumed the control
+  // connection's session.
+  bool data_resumed;
+  // SECURED.
+  ftps_tls_info tls;
+  // REFUSED: why.
+  ftps_refusal refusal;
+  // REFUSED: a short text for logs; CLOSED: the failure's description (empty when `ok`).
+  ftps_bytes message;
+  // DATA_PEER_REFUSED: the refused peer.
+  ftps_socket_addr peer;
+  // CLOSED: an orderly end (after QUIT).
+  bool ok;
+  // CLOSED: the failure's code (`FTPS_OK` when `ok`).
+  ftps_result error;
+} ftps_server_event;
+
+// One directory entry as the application describes it (input): the session formats the
+// `LIST`, `NLST`, `MLSD` and `MLST` lines from it. The pointers are read during the call
+// only.
+typedef struct {
+  // The name (the bare name in listings, the full path for MLST); bytes, not
+  // NUL-terminated, need not be UTF-8.
+  const uint8_t *name;
+  // Its length.
+  size_t name_len;
+  // An `ftps_dir_entry_kind` value.
+  uint32_t kind;
+  // Size in octets.
+  uint64_t size;
+  // Whether `modified` is set.
+  bool has_modified;
+  // Last modification (UTC).
+  ftps_time modified;
+  // The RFC 3659 `perm` letters (`"r"`, `"el"`, …; unknown letters are ignored); NULL
+  // with length 0 for none.
+  const uint8_t *permissions;
+  // Their length.
+  size_t permissions_len;
+  // Whether `mode` is set.
+  bool has_mode;
+  // Unix mode bits (`0644`), for `ls -l` and `UNIX.mode`.
+  uint32_t mode;
+  // An opaque unique id (the `unique` fact); NULL for none.
+  const uint8_t *unique;
+  // Its length.
+  size_t unique_len;
+} ftps_dir_entry;
 
 #ifdef __cplusplus
 extern "C" {
@@ -825,6 +1117,191 @@ const char *ftps_result_name(uint32_t result);
 // `buf` must be valid for `buf_len` writable bytes (or NULL with `buf_len` 0); `out_len` must
 // be valid for a write.
 ftps_result ftps_last_error_message(uint8_t *buf, size_t buf_len, size_t *out_len);
+
+// Starts a server session for a control connection the caller accepted from `peer` on its
+// local address `local`: draining it sends the greeting (implicit FTPS: nothing until the
+// client's TLS hello). `now_ns` is the caller's monotonic clock in nanoseconds, as for every
+// later call.
+//
+// # Safety
+// `config` a live config (used by no other thread during the call); `peer`, `local` valid;
+// `out` valid for a write.
+ftps_result ftps_server_session_new(ftps_server_config *config, const ftps_socket_addr *peer, const ftps_socket_addr *local, uint64_t now_ns, ftps_server_session **out);
+
+// Frees a server session (NULL is ignored), poisoned or not. Close its sockets yourself.
+//
+// # Safety
+// `session` must be NULL or from `ftps_server_session_new`, not freed before.
+void ftps_server_session_free(ftps_server_session *session);
+
+// The drain: writes the next thing to do to `*out` (and, for `FTPS_OUTPUT_EVENT`, the event
+// to `*event`). Call until `out->kind` is `FTPS_OUTPUT_WAIT`. Transmit bytes are written to
+// `buf` (64 KiB is a good size; with `buf_len` 0 nothing is transmitted).
+//
+// # Safety
+// `session` live; `buf` valid for `buf_len` writable bytes; `out`, `event` valid for writes.
+ftps_result ftps_server_session_poll_output(ftps_server_session *session, uint8_t *buf, size_t buf_len, uint64_t now_ns, ftps_output *out, ftps_server_event *event);
+
+// Bytes received on `channel`: `*taken` says how many the session took. Keep the rest, stop
+// reading that socket, and feed the rest after the next drain.
+//
+// # Safety
+// `session` live; `data` valid for `len` bytes; `taken` valid for a write.
+ftps_result ftps_server_session_handle_receive(ftps_server_session *session, uint32_t channel, const uint8_t *data, size_t len, uint64_t now_ns, size_t *taken);
+
+// End of stream on `channel`, after every byte before it was taken.
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_handle_eof(ftps_server_session *session, uint32_t channel, uint64_t now_ns);
+
+// The socket of `channel` is full and bytes of it are held: nothing more is handed out for
+// it until `ftps_server_session_handle_transmit_ready`.
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_handle_transmit_blocked(ftps_server_session *session, uint32_t channel, uint64_t now_ns);
+
+// The bytes held for `channel` were written.
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_handle_transmit_ready(ftps_server_session *session, uint32_t channel, uint64_t now_ns);
+
+// The connection asked for by `FTPS_OUTPUT_CONNECT` (active mode) is up; `addr` is its
+// local address.
+//
+// # Safety
+// `session` a live session; `addr` valid.
+ftps_result ftps_server_session_handle_connected(ftps_server_session *session, uint32_t channel, const ftps_socket_addr *addr, uint64_t now_ns);
+
+// The listener of the data channel `channel` (`FTPS_OUTPUT_LISTEN`) is bound to `addr` (its
+// port goes into the `227`/`229` reply). Channel 0 (control) is
+// `FTPS_ERR_INVALID_PARAMETER`.
+//
+// # Safety
+// `session` a live session; `addr` valid.
+ftps_result ftps_server_session_handle_listening(ftps_server_session *session, uint32_t channel, const ftps_socket_addr *addr, uint64_t now_ns);
+
+// The listener of the data channel `channel` accepted a connection from `addr` (the peer's
+// address). Channel 0 (control) is `FTPS_ERR_INVALID_PARAMETER`.
+//
+// # Safety
+// `session` a live session; `addr` valid.
+ftps_result ftps_server_session_handle_accepted(ftps_server_session *session, uint32_t channel, const ftps_socket_addr *addr, uint64_t now_ns);
+
+// A socket operation on `channel` failed: `kind` is an `ftps_io_error` value.
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_handle_io_error(ftps_server_session *session, uint32_t channel, uint32_t kind, uint64_t now_ns);
+
+// The deadline of the last `FTPS_OUTPUT_WAIT` passed.
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_handle_timeout(ftps_server_session *session, uint64_t now_ns);
+
+// Answers the LOGIN request `id`: `granted` logs the user in (`230`); otherwise a failed
+// login (`530` after the configured delay, `421` and the end at the limit).
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_answer_login(ftps_server_session *session, uint64_t id, bool granted);
+
+// Answers the request `id`: done as asked (CWD: keep the path as given; LIST, RETRIEVE,
+// STORE: the directory or file is open, the transfer starts).
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_answer_done(ftps_server_session *session, uint64_t id);
+
+// Answers the request `id` with a path: CWD the canonical new working directory, MKD the
+// directory made, STORE with `unique` the name chosen.
+//
+// # Safety
+// `session` a live session; `path` valid for `path_len` bytes.
+ftps_result ftps_server_session_answer_path(ftps_server_session *session, uint64_t id, const uint8_t *path, size_t path_len);
+
+// Answers the SIZE request `id`: the exact size a transfer in the current type would send.
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_answer_size(ftps_server_session *session, uint64_t id, uint64_t size);
+
+// Answers the MDTM request `id` with the modification time (UTC, checked).
+//
+// # Safety
+// `session` a live session; `time` valid.
+ftps_result ftps_server_session_answer_modified(ftps_server_session *session, uint64_t id, const ftps_time *time);
+
+// Answers the MLST request `id` with its entry (the name is the full path).
+//
+// # Safety
+// `session` a live session; `entry` valid, with its pointers valid for their lengths.
+ftps_result ftps_server_session_answer_entry(ftps_server_session *session, uint64_t id, const ftps_dir_entry *entry);
+
+// Refuses the request `id` (not a login): `error` is an `ftps_fs_error` value other than
+// `FTPS_FS_OK`. The session picks the reply code and a fixed text.
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_answer_error(ftps_server_session *session, uint64_t id, uint32_t error);
+
+// Writes download bytes of the RETRIEVE `id` (after WRITABLE); `*taken` says how many were
+// taken (fewer than `len`: keep the rest and wait for the next WRITABLE).
+//
+// # Safety
+// `session` live; `data` valid for `len` bytes; `taken` valid for a write.
+ftps_result ftps_server_session_write_data(ftps_server_session *session, uint64_t id, const uint8_t *data, size_t len, size_t *taken);
+
+// Writes one entry of the LIST `id` (after WRITABLE); the session formats it. `*taken` is
+// `false` when the listing's buffer is full: nothing was taken, offer the entry again after
+// the next WRITABLE.
+//
+// # Safety
+// `session` live; `entry` valid, with its pointers valid for their lengths; `taken` valid
+// for a write.
+ftps_result ftps_server_session_write_entry(ftps_server_session *session, uint64_t id, const ftps_dir_entry *entry, bool *taken);
+
+// Ends the download or listing `id`: close_notify follows the last byte, `226` the client's
+// end of the data connection (then SEND_FINISHED).
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_finish_data(ftps_server_session *session, uint64_t id);
+
+// Takes upload bytes of the STORE `id` into `buf`; `*read` says how many (0: none wait
+// now). After READABLE, call until it reads 0: unread bytes hold back the upload.
+//
+// # Safety
+// `session` live; `buf` valid for `buf_len` writable bytes; `read` valid for a write.
+ftps_result ftps_server_session_read_data(ftps_server_session *session, uint64_t id, uint8_t *buf, size_t buf_len, size_t *read);
+
+// Fails the running transfer `id` from the application's side (a read or write error):
+// `error` is an `ftps_fs_error` value other than `FTPS_FS_OK`; the data connection is
+// closed and the client gets `451` (`552` for `FTPS_FS_NO_SPACE`).
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_fail_transfer(ftps_server_session *session, uint64_t id, uint32_t error);
+
+// Answers a complete upload (UPLOAD_FINISHED with `complete`): `FTPS_FS_OK` (0) once the
+// file is committed under its name (`226`), another `ftps_fs_error` value when committing
+// failed (`552` for `FTPS_FS_NO_SPACE`, `451` otherwise; the file must not stay visible).
+// `FTPS_ERR_CLOSED` when the client hung up first (the upload was complete: the file may be
+// kept).
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_finish_upload(ftps_server_session *session, uint64_t id, uint32_t error);
+
+// Writes the session's state: closed (the CLOSED event may still be pending), logged in,
+// control connection protected by TLS. Any pointer may be NULL.
+//
+// # Safety
+// `session` live; non-NULL outputs valid for writes.
+ftps_result ftps_server_session_state(ftps_server_session *session, bool *closed, bool *logged_in, bool *secure);
 
 #ifdef __cplusplus
 }  // extern "C"

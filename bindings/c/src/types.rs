@@ -161,6 +161,35 @@ impl From<FtpTime> for ftps_time {
     }
 }
 
+impl ftps_time {
+    /// The core's time for a time given by C, checked (every field in range, the day valid
+    /// for its month); the fraction keeps as many digits as `nanos` needs.
+    pub(crate) fn to_rust(self) -> Result<FtpTime, Failure> {
+        let mut digits = 0u8;
+        if self.nanos > 0 {
+            digits = 9;
+            let mut nanos = self.nanos;
+            while nanos % 10 == 0 {
+                nanos /= 10;
+                digits -= 1;
+            }
+        }
+        let time = FtpTime {
+            year: self.year,
+            month: self.month,
+            day: self.day,
+            hour: self.hour,
+            minute: self.minute,
+            second: self.second,
+            nanos: self.nanos,
+            fraction_digits: digits,
+        };
+        time.validate()
+            .map_err(|_| Failure::invalid("time out of range"))?;
+        Ok(time)
+    }
+}
+
 /// What [`ftps_output`] holds.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -370,6 +399,39 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.to_rust().is_err());
+    }
+
+    #[test]
+    fn times_are_checked_and_keep_their_fraction() {
+        let time = ftps_time {
+            year: 2024,
+            month: 2,
+            day: 29,
+            hour: 23,
+            minute: 59,
+            second: 60,
+            nanos: 500_000_000,
+        };
+        let rust = time.to_rust().unwrap();
+        assert_eq!(rust.fraction_digits, 1);
+        assert_eq!(ftps_time::from(rust), time);
+        let whole = ftps_time { nanos: 0, ..time }.to_rust().unwrap();
+        assert_eq!(whole.fraction_digits, 0);
+        let exact = ftps_time { nanos: 1, ..time }.to_rust().unwrap();
+        assert_eq!(exact.fraction_digits, 9);
+        for bad in [
+            ftps_time { day: 30, ..time },
+            ftps_time { year: 2023, ..time },
+            ftps_time { month: 13, ..time },
+            ftps_time { hour: 24, ..time },
+            ftps_time {
+                nanos: 1_000_000_000,
+                ..time
+            },
+            ftps_time::default(),
+        ] {
+            assert!(bad.to_rust().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! compiled with `cc -std=c11 -Wall -Wextra -Werror` against that installation, as a user
 //! would, in three flavours: plain, under valgrind memcheck, and with AddressSanitizer.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
 use std::io::Read;
