@@ -19,11 +19,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
+
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{Flavour, command, compile, crate_dir};
+use common::{Flavour, command, compiled};
 use ftps_tests::data::payload;
 use ftps_tests::peers::{Curl, Endpoint, Lftp, TestPki, TlsMode};
 
@@ -35,46 +35,6 @@ const BIG: usize = 4 * 1024 * 1024;
 const START_LIMIT: Duration = Duration::from_secs(60);
 /// How long the server may take to exit after its last session.
 const EXIT_LIMIT: Duration = Duration::from_secs(120);
-
-/// Builds libftps's static library for this test binary's profile: `cargo test` builds only
-/// the rlib its test binaries link, so `libftps.a` may be missing or older than the code.
-fn build_library() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        let profile = exe.parent().unwrap().parent().unwrap();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut build = std::process::Command::new(cargo);
-        build
-            .args(["build", "--lib", "-p", "ftps-capi"])
-            .current_dir(crate_dir())
-            .env("CARGO_TARGET_DIR", profile.parent().unwrap());
-        match profile.file_name().unwrap().to_str().unwrap() {
-            "debug" => {}
-            "release" => {
-                build.arg("--release");
-            }
-            other => {
-                build.args(["--profile", other]);
-            }
-        }
-        let status = build.status().expect("cargo runs");
-        assert!(status.success(), "cargo build -p ftps-capi failed");
-    });
-}
-
-/// ftps-serve compiled for `flavour`, once per test binary (tests run in parallel).
-fn server_exe(flavour: Flavour) -> PathBuf {
-    static BUILT: Mutex<Vec<(Flavour, PathBuf)>> = Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((_, exe)) = built.iter().find(|(f, _)| *f == flavour) {
-        return exe.clone();
-    }
-    build_library();
-    let exe = compile("ftps-serve", &["examples/ftps-serve.c"], flavour);
-    built.push((flavour, exe.clone()));
-    exe
-}
 
 /// The files served, the certificate, and the client's view.
 struct Fixture {
@@ -132,29 +92,9 @@ struct Server {
 
 impl Server {
     fn start(flavour: Flavour, fixture: &Fixture, max_sessions: u32) -> Self {
-        let exe = server_exe(flavour);
+        let exe = compiled("ftps-serve", &["examples/ftps-serve.c"], flavour);
         let dir = fixture.dir.path();
-        let mut cmd = match flavour {
-            // common's valgrind command, with this program's suppressions (see the file).
-            Flavour::Valgrind => {
-                let mut cmd = std::process::Command::new("valgrind");
-                cmd.args([
-                    "--tool=memcheck",
-                    "--leak-check=full",
-                    "--show-leak-kinds=definite,indirect,possible",
-                    "--errors-for-leak-kinds=definite,indirect,possible",
-                    "--error-exitcode=1",
-                    "-q",
-                ])
-                .arg(format!(
-                    "--suppressions={}",
-                    crate_dir().join("tests/ftps-serve.supp").display()
-                ))
-                .arg(&exe);
-                cmd
-            }
-            _ => command(&exe, flavour),
-        };
+        let mut cmd = command(&exe, flavour);
         cmd.arg("--root")
             .arg(fixture.root())
             .arg("--cert")
@@ -280,7 +220,7 @@ fn lists(listing: &str, name: &str) -> bool {
 /// cleanly after its sessions.
 fn serves_a_directory(flavour: Flavour) {
     let fixture = Fixture::new();
-    server_exe(flavour);
+    compiled("ftps-serve", &["examples/ftps-serve.c"], flavour);
     let started = Instant::now();
     // LIST, NLST, HEAD (SIZE + MDTM), three concurrent downloads, lftp active + MLSD.
     let mut server = Server::start(flavour, &fixture, 7);
