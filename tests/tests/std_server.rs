@@ -385,9 +385,7 @@ fn curl_explicit_upload_download_list_and_resume() {
 
 // spec: T40 — one curl run, one control connection, many TLS 1.3 data connections, each
 // resumed. OpenSSL uses a TLS 1.3 session once, so curl needs a new ticket for every data
-// connection: downloads and listings bring one. Uploads bring none (see
-// `ftps_proto::tls::UNASKED_TICKETS_WHEN_SENDING`): after an upload curl has no session left
-// to offer, and a later data connection on the same control connection is refused (522).
+// connection: each data connection brings one (`ftps_proto::tls::UNASKED_DATA_CONNECTION_TICKETS`).
 #[test]
 fn curl_many_downloads_in_one_session_tls13() {
     let fixture = server().start();

@@ -760,6 +760,15 @@ ftps_result ftps_client_session_handle_accepted(ftps_client_session *session, ui
 // `session` a live session.
 ftps_result ftps_client_session_handle_io_error(ftps_client_session *session, uint32_t channel, uint32_t kind, uint64_t now_ns);
 
+// Writing the bytes of an `FTPS_OUTPUT_TRANSMIT` for `channel` failed (the peer reset the
+// connection): `kind` is an `ftps_io_error` value. Unlike `*_handle_io_error`, the channel's
+// receive side stays open: keep reading it and report its end as usual (what the peer sent
+// before its reset may complete a transfer).
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_client_session_handle_transmit_failed(ftps_client_session *session, uint32_t channel, uint32_t kind, uint64_t now_ns);
+
 // The deadline of the last `FTPS_OUTPUT_WAIT` passed.
 //
 // # Safety
@@ -1195,6 +1204,15 @@ ftps_result ftps_server_session_handle_accepted(ftps_server_session *session, ui
 // # Safety
 // `session` a live session.
 ftps_result ftps_server_session_handle_io_error(ftps_server_session *session, uint32_t channel, uint32_t kind, uint64_t now_ns);
+
+// Writing the bytes of an `FTPS_OUTPUT_TRANSMIT` for `channel` failed (the peer reset the
+// connection): `kind` is an `ftps_io_error` value. Unlike `*_handle_io_error`, the channel's
+// receive side stays open: keep reading it and report its end as usual (what the peer sent
+// before its reset may complete a transfer).
+//
+// # Safety
+// `session` a live session.
+ftps_result ftps_server_session_handle_transmit_failed(ftps_server_session *session, uint32_t channel, uint32_t kind, uint64_t now_ns);
 
 // The deadline of the last `FTPS_OUTPUT_WAIT` passed.
 //

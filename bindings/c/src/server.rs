@@ -849,6 +849,32 @@ pub unsafe extern "C" fn ftps_server_session_handle_io_error(
     }
 }
 
+/// Writing the bytes of an `FTPS_OUTPUT_TRANSMIT` for `channel` failed (the peer reset the
+/// connection): `kind` is an `ftps_io_error` value. Unlike `*_handle_io_error`, the channel's
+/// receive side stays open: keep reading it and report its end as usual (what the peer sent
+/// before its reset may complete a transfer).
+///
+/// # Safety
+/// `session` a live session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftps_server_session_handle_transmit_failed(
+    session: *mut ftps_server_session,
+    channel: u32,
+    kind: u32,
+    now_ns: u64,
+) -> ftps_result {
+    // SAFETY: as the caller promises.
+    unsafe {
+        with_server(session, |handle| {
+            let kind = io_error_from(kind)?;
+            handle
+                .session
+                .handle_transmit_failed(channel_from(channel), kind.into(), instant(now_ns));
+            Ok(())
+        })
+    }
+}
+
 /// The deadline of the last `FTPS_OUTPUT_WAIT` passed.
 ///
 /// # Safety

@@ -107,6 +107,9 @@ pub struct DataConnection {
     shutdown_requested: bool,
     shutdown_taken: bool,
     write_blocked: bool,
+    /// Writing to the socket failed on a connection that only receives payload: what we
+    /// would still send (close_notify) is dropped, the receive side decides the result.
+    send_failed: bool,
     events: Vec<DataEvent>,
     result: Option<Result<(), DataError>>,
     bytes_received: u64,
@@ -138,6 +141,7 @@ impl DataConnection {
             shutdown_requested: false,
             shutdown_taken: false,
             write_blocked: false,
+            send_failed: false,
             events: Vec::new(),
             result: None,
             bytes_received: 0,
@@ -296,6 +300,39 @@ impl DataConnection {
     /// The socket failed.
     pub fn on_io_error(&mut self, kind: IoErrorKind) {
         self.fail(DataError::Io(kind));
+    }
+
+    /// Writing to the socket failed (the peer reset the connection).
+    ///
+    /// On a connection that receives the payload, once it carries payload, that is not a
+    /// failure by itself: after the handshake we only send a TLS 1.3 ticket and, at the end,
+    /// our close_notify, and a peer that closes its socket without reading them makes its
+    /// kernel answer with a reset — after its payload and close_notify arrived, and the
+    /// receiving kernel keeps those for us to read. So the rest of our output is dropped and
+    /// the receive side decides as always: success only with the peer's close_notify (or end
+    /// of stream in clear), [`DataError::Truncated`] otherwise. Everything else fails now.
+    pub fn on_send_failed(&mut self, kind: IoErrorKind) {
+        let receiving_payload = self.direction == DataDirection::Receive
+            && self.stage != Stage::AwaitSocket
+            && (self.clear || self.tls.as_ref().is_some_and(TlsChannel::is_handshake_complete));
+        if receiving_payload || self.result.is_some() {
+            self.send_failed = true;
+            self.drop_transmit();
+        } else {
+            self.on_io_error(kind);
+        }
+    }
+
+    /// Forgets bytes waiting for transmission (their socket can no longer take them).
+    fn drop_transmit(&mut self) {
+        match &mut self.tls {
+            Some(tls) => {
+                let pending = tls.pending_transmit().len();
+                // Consuming what is pending cannot fail for a length we just read.
+                let _ = tls.consume_transmit(pending);
+            }
+            None => self.clear_out.clear(),
+        }
     }
 
     /// Ends the connection locally before its result (abort, session end).
@@ -547,6 +584,9 @@ impl DataConnection {
 
     /// True when bytes wait for transmission.
     pub fn has_transmit(&self) -> bool {
+        if self.send_failed {
+            return false;
+        }
         match &self.tls {
             Some(tls) => !tls.pending_transmit().is_empty(),
             None => !self.clear_out.is_empty(),
@@ -555,6 +595,10 @@ impl DataConnection {
 
     /// Copies bytes to transmit into `buf`; returns how many.
     pub fn take_transmit(&mut self, buf: &mut [u8]) -> usize {
+        if self.send_failed {
+            self.drop_transmit();
+            return 0;
+        }
         match &mut self.tls {
             Some(tls) => tls.take_transmit(buf),
             None => {

@@ -236,6 +236,10 @@ pub trait Session {
     fn handle_eof(&mut self, channel: Channel, now: Instant);
     /// A socket operation on `channel` failed.
     fn handle_io_error(&mut self, channel: Channel, kind: IoErrorKind, now: Instant);
+    /// Writing bytes of a `Transmit` for `channel` failed (the peer reset the connection).
+    /// Unlike [`handle_io_error`](Self::handle_io_error), the channel's receive side stays
+    /// open: keep reading it and report its end as usual.
+    fn handle_transmit_failed(&mut self, channel: Channel, kind: IoErrorKind, now: Instant);
     /// The deadline of the last `Output::Wait` passed.
     fn handle_timeout(&mut self, now: Instant);
     /// The driver cannot write `channel` now and holds bytes for it.
@@ -297,6 +301,14 @@ macro_rules! impl_session {
                 now: $crate::io::Instant,
             ) {
                 <$session>::handle_io_error(self, channel, kind, now)
+            }
+            fn handle_transmit_failed(
+                &mut self,
+                channel: $crate::io::Channel,
+                kind: $crate::io::IoErrorKind,
+                now: $crate::io::Instant,
+            ) {
+                <$session>::handle_transmit_failed(self, channel, kind, now)
             }
             fn handle_timeout(&mut self, now: $crate::io::Instant) {
                 <$session>::handle_timeout(self, now)

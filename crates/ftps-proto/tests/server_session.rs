@@ -1004,11 +1004,126 @@ fn resumption_off_makes_every_data_handshake_full() {
     }
 }
 
-// spec: T40 — through the server session, for a client that does not ask for tickets
-// (RFC 9149): an upload's data connection sends it none, a download's one; both resume the
-// control connection's session.
+/// An upload on a resumed TLS data connection, up to the client's last bytes: returns the
+/// transfer id, the client side, and the payload it sent (not yet handed to the server).
+fn upload_until_client_closes(raw: &mut Raw, payload: &[u8]) -> (RequestId, RawData) {
+    let data = raw.open_passive();
+    raw.cmd("STOR up.bin");
+    let id = answer_last(raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    let mut conn = raw.data_client(data, raw.client_tls.clone().unwrap());
+    raw.pump_data(&mut conn);
+    assert_eq!(conn.resumed, Some(true));
+    let tls = conn.tls.as_mut().unwrap();
+    assert_eq!(tls.write(payload).unwrap(), payload.len());
+    tls.close().unwrap();
+    (id, conn)
+}
+
+fn secured_login() -> Raw {
+    let mut raw = Raw::new(server_config());
+    raw.auth_tls();
+    raw.login();
+    assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![200]);
+    assert_eq!(codes(&raw.cmd("PROT P")), vec![200]);
+    assert_eq!(codes(&raw.cmd("TYPE I")), vec![200]);
+    raw
+}
+
+// spec: T40 — an uploading client that closes its socket with the server's ticket (or
+// close_notify) unread makes its kernel reset the connection, so the server's write fails —
+// after the client's payload and close_notify arrived. The failed send must not fail the
+// upload: the received bytes are read, the upload is committed with 226.
 #[test]
-fn data_connection_tickets_without_request_follow_the_direction() {
+fn failed_send_on_an_upload_keeps_what_arrived() {
+    let mut raw = secured_login();
+    let payload = random_bytes(40_000, 9);
+    let (id, mut conn) = upload_until_client_closes(&mut raw, &payload);
+    let channel = Channel::Data(conn.id);
+    raw.server.handle_transmit_failed(
+        channel,
+        ftps_proto::io::IoErrorKind::ConnectionReset,
+        raw.now,
+    );
+    raw.pump_data(&mut conn);
+    // Our close_notify had nowhere to go: nothing more was handed out for the channel.
+    assert!(!conn.peer_closed);
+    raw.server.handle_eof(channel, raw.now);
+    raw.drain();
+    raw.server.finish_upload(id, Ok(())).unwrap();
+    raw.drain();
+    assert_eq!(raw.last_code(), 226);
+    assert_eq!(raw.uploaded.get(&id), Some(&payload));
+}
+
+// spec: T37 — the same reset, but the client's close_notify never arrived (its kernel dropped
+// the unsent tail): a truncated upload, refused, never 226.
+#[test]
+fn failed_send_on_an_upload_without_close_notify_is_truncation() {
+    let mut raw = secured_login();
+    let payload = random_bytes(40_000, 10);
+    let (id, mut conn) = upload_until_client_closes(&mut raw, &payload);
+    let channel = Channel::Data(conn.id);
+    raw.server.handle_transmit_failed(
+        channel,
+        ftps_proto::io::IoErrorKind::ConnectionReset,
+        raw.now,
+    );
+    // Only the first half of the client's records reaches the server.
+    let tls = conn.tls.as_mut().unwrap();
+    let pending = tls.pending_transmit().to_vec();
+    tls.consume_transmit(pending.len()).unwrap();
+    let half = &pending[..pending.len() / 2];
+    assert_eq!(raw.server.handle_receive(channel, half, raw.now), half.len());
+    raw.server.handle_eof(channel, raw.now);
+    raw.drain();
+    assert!(
+        raw.events
+            .iter()
+            .any(|e| matches!(e, SEv::UploadFinished(i, false) if *i == id)),
+        "{:?}",
+        raw.events
+    );
+    let _ = raw.server.finish_upload(id, Ok(()));
+    raw.drain();
+    assert_eq!(raw.last_code(), 426);
+}
+
+// A failed send on a download's data connection ends the transfer: the client cannot have
+// received what we could not send.
+#[test]
+fn failed_send_on_a_download_fails_it() {
+    let mut raw = secured_login();
+    let data = raw.open_passive();
+    raw.cmd("RETR down.bin");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    let mut conn = raw.data_client(data, raw.client_tls.clone().unwrap());
+    raw.pump_data(&mut conn);
+    assert_eq!(conn.resumed, Some(true));
+    let payload = random_bytes(5_000, 11);
+    assert_eq!(raw.server.write_data(id, &payload).unwrap(), payload.len());
+    raw.server.handle_transmit_failed(
+        Channel::Data(data),
+        ftps_proto::io::IoErrorKind::ConnectionReset,
+        raw.now,
+    );
+    raw.drain();
+    assert!(
+        raw.events
+            .iter()
+            .any(|e| matches!(e, SEv::SendFinished(i, false) if *i == id)),
+        "{:?}",
+        raw.events
+    );
+    assert_eq!(raw.last_code(), 426);
+}
+
+// spec: T40 — through the server session, for a client that does not ask for tickets
+// (RFC 9149): every data connection, upload or download, sends it one ticket (what an
+// OpenSSL client needs for its next data connection); both resume the control connection's
+// session.
+#[test]
+fn data_connection_tickets_without_request_one_in_each_direction() {
     let mut raw = Raw::new(server_config());
     assert_eq!(raw.cmd("AUTH TLS").last().unwrap().code.get(), 234);
     let mut plain = ftps_proto::tls::client_config_for_control(&common::base_client(common::pki()))
@@ -1034,7 +1149,10 @@ fn data_connection_tickets_without_request_follow_the_direction() {
     tls.close().unwrap();
     raw.pump_data(&mut conn);
     assert!(conn.peer_closed);
-    assert_eq!(conn.tls.as_ref().unwrap().tls13_tickets_received(), 0);
+    assert_eq!(
+        conn.tls.as_ref().unwrap().tls13_tickets_received(),
+        ftps_proto::tls::UNASKED_DATA_CONNECTION_TICKETS as u32
+    );
     raw.server.handle_eof(Channel::Data(data), raw.now);
     raw.drain();
     raw.server.finish_upload(id, Ok(())).unwrap();
@@ -1056,7 +1174,7 @@ fn data_connection_tickets_without_request_follow_the_direction() {
     assert!(conn.received == payload, "downloaded bytes differ");
     assert_eq!(
         conn.tls.as_ref().unwrap().tls13_tickets_received(),
-        ftps_proto::tls::UNASKED_TICKETS_WHEN_SENDING as u32
+        ftps_proto::tls::UNASKED_DATA_CONNECTION_TICKETS as u32
     );
 }
 

@@ -737,7 +737,7 @@ fn resumption_is_scoped_per_control_session(
 
     // A data connection of control session A resumes A's session, on both sides, and the
     // resumed session still reports the control connection's certificate.
-    let a_data = tls::server_configs_for_data(&a.server).sending;
+    let a_data = tls::server_config_for_data(&a.server);
     for _ in 0..3 {
         let mut data = pair_with(a.client.clone(), a_data.clone(), ResumptionPolicy::Required);
         data.handshake();
@@ -845,25 +845,23 @@ fn data_connection_tickets(client: Arc<ClientConfig>, data_server: Arc<ServerCon
 }
 
 // spec: T40 — TLS 1.3 tickets on data connections: what a client asks for (RFC 9149), capped;
-// without a request one on a download and none on an upload (an uploading OpenSSL client never
-// reads them, and its close then resets the connection). The control connection keeps
-// sending rustls's default two.
+// without a request one on every data connection, whichever way the payload flows (an OpenSSL
+// client needs a new ticket for each). The control connection keeps sending rustls's default
+// two.
 #[test]
-fn data_connection_tickets_follow_the_request_and_the_direction() {
+fn data_connection_tickets_follow_the_request() {
     let pki = pki();
     let base_s = base_server(pki);
     let control = control_session(&base_client(pki), &base_s);
-    let data = tls::server_configs_for_data(&control.server);
+    let data = tls::server_config_for_data(&control.server);
 
     // This crate's client asks and gets what it asked for on every data connection.
     let asked = u32::from(tls::CLIENT_TICKET_REQUEST.resumption_count);
     for _ in 0..3 {
-        for server in [&data.receiving, &data.sending] {
-            assert_eq!(
-                data_connection_tickets(control.client.clone(), server.clone()),
-                asked
-            );
-        }
+        assert_eq!(
+            data_connection_tickets(control.client.clone(), data.clone()),
+            asked
+        );
     }
 
     // Asking for more than the limit gets the limit.
@@ -873,23 +871,19 @@ fn data_connection_tickets_follow_the_request_and_the_direction() {
         resumption_count: 50,
     });
     let greedy = Arc::new(greedy);
-    for server in [&data.receiving, &data.sending] {
+    assert_eq!(
+        data_connection_tickets(greedy, data.clone()),
+        tls::MAX_DATA_CONNECTION_TICKETS as u32
+    );
+
+    // A client that does not ask gets one on each data connection...
+    let plain = without_ticket_request(&control.client);
+    for _ in 0..3 {
         assert_eq!(
-            data_connection_tickets(greedy.clone(), server.clone()),
-            tls::MAX_DATA_CONNECTION_TICKETS as u32
+            data_connection_tickets(plain.clone(), data.clone()),
+            tls::UNASKED_DATA_CONNECTION_TICKETS as u32
         );
     }
-
-    // A client that does not ask gets none on an upload, one on a download...
-    let plain = without_ticket_request(&control.client);
-    assert_eq!(
-        data_connection_tickets(plain.clone(), data.receiving.clone()),
-        0
-    );
-    assert_eq!(
-        data_connection_tickets(plain, data.sending.clone()),
-        tls::UNASKED_TICKETS_WHEN_SENDING as u32
-    );
 
     // ...and two on its control connection.
     let plain_control = without_ticket_request(&tls::client_config_for_control(&base_client(pki)));
@@ -907,7 +901,7 @@ fn replay_ticket_on_second_data_connection(control_server: Arc<ServerConfig>) ->
     let mut control = pair(client.clone(), control_server.clone());
     control.handshake();
     assert_eq!(control.client.ch.tls13_tickets_received(), 2);
-    let data_server = tls::server_configs_for_data(&control_server).receiving;
+    let data_server = tls::server_config_for_data(&control_server);
 
     let mut first_client = TlsChannel::client(client, localhost(), TlsLimits::default()).unwrap();
     assert!(matches!(first_client.poll(), Ok(TlsEvent::Idle)));
@@ -959,30 +953,27 @@ fn tls13_ticket_resumes_twice_within_its_control_connection() {
     assert_eq!(second.error(), Some(&TlsError::ResumptionRequired));
 }
 
-// spec: T40 — the store behind all three configs: take keeps the entry, and the data configs
-// share the control config's store.
+// spec: T40 — the store behind both configs: take keeps the entry, and the data config shares
+// the control config's store.
 #[test]
 fn server_store_keeps_taken_sessions_and_is_shared_with_data_connections() {
     let control = tls::server_config_for_control(&base_server(pki()));
-    let data = tls::server_configs_for_data(&control);
+    let data = tls::server_config_for_data(&control);
     assert_eq!(control.send_tls13_tickets, 2);
-    assert_eq!(data.receiving.send_tls13_tickets, 0);
     assert_eq!(
-        data.sending.send_tls13_tickets,
-        tls::UNASKED_TICKETS_WHEN_SENDING
+        data.send_tls13_tickets,
+        tls::UNASKED_DATA_CONNECTION_TICKETS
     );
-    for config in [&data.receiving, &data.sending] {
-        assert_eq!(config.max_tls13_tickets, tls::MAX_DATA_CONNECTION_TICKETS);
-    }
+    assert_eq!(data.max_tls13_tickets, tls::MAX_DATA_CONNECTION_TICKETS);
     assert!(control.session_storage.can_cache());
     assert!(
         control
             .session_storage
             .put(b"ticket".to_vec(), b"session".to_vec())
     );
-    for config in [&data.receiving, &data.sending, &data.receiving] {
+    for _ in 0..3 {
         assert_eq!(
-            config.session_storage.take(b"ticket").as_deref(),
+            data.session_storage.take(b"ticket").as_deref(),
             Some(&b"session"[..])
         );
     }
@@ -990,7 +981,7 @@ fn server_store_keeps_taken_sessions_and_is_shared_with_data_connections() {
         control.session_storage.get(b"ticket").as_deref(),
         Some(&b"session"[..])
     );
-    assert_eq!(data.sending.session_storage.take(b"other"), None);
+    assert_eq!(data.session_storage.take(b"other"), None);
     // Another control connection has its own store.
     let other = tls::server_config_for_control(&base_server(pki()));
     assert_eq!(other.session_storage.take(b"ticket"), None);

@@ -76,7 +76,7 @@ impl Link {
                 Output::Transmit { channel, len } => {
                     let deadline = std::time::Instant::now() + self.write_timeout;
                     if let Err(e) = self.sockets.write_all(channel, &self.out[..len], deadline) {
-                        session.handle_io_error(channel, io_error_kind(&e), self.now());
+                        session.handle_transmit_failed(channel, io_error_kind(&e), self.now());
                     }
                 }
                 Output::Io(request) => self.perform(session, request),

@@ -568,6 +568,29 @@ impl ClientSession {
         }
     }
 
+    /// Writing a `Transmit` for `channel` failed. The control connection ends as with
+    /// [`handle_io_error`](Self::handle_io_error); a download's data connection keeps its
+    /// receive side, because everything the server sent may still be waiting to be read (see
+    /// [`DataConnection::on_send_failed`]).
+    ///
+    /// [`DataConnection::on_send_failed`]: crate::data::DataConnection::on_send_failed
+    pub fn handle_transmit_failed(&mut self, channel: Channel, kind: IoErrorKind, now: Instant) {
+        self.enter(now);
+        if let Channel::Data(id) = channel {
+            let ended = self.ended.is_some();
+            if let Some(slot) = self.data.as_mut().filter(|slot| slot.conn.id() == id) {
+                if !ended {
+                    slot.conn.on_send_failed(kind);
+                    if slot.conn.result().is_some_and(Result::is_err) {
+                        slot.closing = true;
+                    }
+                }
+                return;
+            }
+        }
+        self.handle_io_error(channel, kind, now);
+    }
+
     /// The caller's clock reached a deadline from `Output::Wait`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.enter(now);

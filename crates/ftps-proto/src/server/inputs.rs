@@ -127,6 +127,25 @@ impl ServerSession {
         }
     }
 
+    /// Writing a `Transmit` for `channel` failed. The control connection ends as with
+    /// [`handle_io_error`](Self::handle_io_error); an upload's data connection keeps its
+    /// receive side, because the client's payload and close_notify may have arrived before
+    /// its reset (see [`DataConnection::on_send_failed`]).
+    ///
+    /// [`DataConnection::on_send_failed`]: crate::data::DataConnection::on_send_failed
+    pub fn handle_transmit_failed(&mut self, channel: Channel, kind: IoErrorKind, now: Instant) {
+        if let Channel::Data(id) = channel {
+            if let Some(t) = self.transfer.as_mut().filter(|t| t.conn.id() == id) {
+                self.now = self.now.advanced_to(now);
+                if self.closing.is_none() {
+                    t.conn.on_send_failed(kind);
+                }
+                return;
+            }
+        }
+        self.handle_io_error(channel, kind, now);
+    }
+
     /// Passive mode: the driver's listener for `data` is bound to `addr`.
     pub fn handle_listening(&mut self, data: DataId, addr: SocketAddr, now: Instant) {
         self.now = self.now.advanced_to(now);
@@ -241,7 +260,7 @@ impl ServerSession {
         Self::start_security(
             &mut t.conn,
             self.data_private,
-            self.data_tls_configs.as_ref(),
+            self.data_tls_config.as_ref(),
             &self.config,
         );
         self.touch_data();

@@ -98,7 +98,7 @@ use crate::codec::command::{Command, CommandError, CommandParser};
 use crate::codec::reply::ReplyCode;
 use crate::data::{DataConnection, DataError};
 use crate::io::{DataId, Instant, IoRequest};
-use crate::tls::{DataServerConfigs, ServerConfig, TlsChannel};
+use crate::tls::{ServerConfig, TlsChannel};
 use ascii::AsciiDecoder;
 
 /// MLST facts this server can send, all on by default.
@@ -205,8 +205,8 @@ pub struct ServerSession {
     config: ServerSessionConfig,
     /// This control connection's TLS config (private session store).
     tls_config: Option<Arc<ServerConfig>>,
-    /// Its data connections' configs: the same session store; TLS 1.3 tickets by direction.
-    data_tls_configs: Option<DataServerConfigs>,
+    /// Its data connections' config: the same session store, a ticket on every data connection.
+    data_tls_config: Option<Arc<ServerConfig>>,
     peer: SocketAddr,
     local: SocketAddr,
     now: Instant,
@@ -296,18 +296,18 @@ impl ServerSession {
             .map(crate::tls::server_config_for_control);
         #[cfg(not(feature = "std"))]
         let tls_config = config.tls.clone();
-        let data_tls_configs = tls_config.as_ref().map(|control| {
+        let data_tls_config = tls_config.as_ref().map(|control| {
             if config.data_resumption == crate::tls::ResumptionPolicy::Off {
-                crate::tls::server_configs_without_resumption(control)
+                crate::tls::server_config_without_resumption(control)
             } else {
-                crate::tls::server_configs_for_data(control)
+                crate::tls::server_config_for_data(control)
             }
         });
         let parser = CommandParser::new(config.limits.command);
         let implicit = config.tls_mode == ServerTlsMode::Implicit && tls_config.is_some();
         let mut session = Self {
             tls_config,
-            data_tls_configs,
+            data_tls_config,
             peer,
             local,
             now,

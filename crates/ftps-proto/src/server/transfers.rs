@@ -10,7 +10,7 @@ use super::{
 };
 use crate::data::{DataConnection, DataDirection, DataError};
 use crate::io::{Channel, IoRequest};
-use crate::tls::{DataServerConfigs, TlsChannel, TlsError};
+use crate::tls::{ServerConfig, TlsChannel, TlsError};
 
 impl ServerSession {
     fn transfer_checks(&mut self) -> bool {
@@ -47,13 +47,9 @@ impl ServerSession {
     pub(super) fn start_security(
         conn: &mut DataConnection,
         private: bool,
-        tls_configs: Option<&DataServerConfigs>,
+        tls_config: Option<&Arc<ServerConfig>>,
         config: &ServerSessionConfig,
     ) {
-        let tls_config = tls_configs.map(|configs| match conn.direction() {
-            DataDirection::Receive => &configs.receiving,
-            DataDirection::Send => &configs.sending,
-        });
         match (private, tls_config) {
             (true, Some(tls_config)) => {
                 // The FTP server is the TLS server whichever side connected (RFC 4217 §7).
@@ -101,7 +97,7 @@ impl ServerSession {
                     Self::start_security(
                         &mut conn,
                         self.data_private,
-                        self.data_tls_configs.as_ref(),
+                        self.data_tls_config.as_ref(),
                         &self.config,
                     );
                 }

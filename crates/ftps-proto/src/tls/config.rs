@@ -43,21 +43,22 @@ pub const SERVER_SESSIONS_PER_CONTROL: usize = 64;
 /// RFC 9149 `ticket_request` extension.
 pub const MAX_DATA_CONNECTION_TICKETS: usize = 2;
 
-/// The TLS 1.3 tickets a data connection on which the server sends (download, listing) gives
-/// a client that does not ask (RFC 9149). Data connections on which the server receives
-/// (uploads) give such a client none.
+/// The TLS 1.3 tickets every data connection gives a client that does not ask for a number
+/// (RFC 9149): one, on uploads as on downloads and listings.
 ///
-/// OpenSSL clients use a TLS 1.3 session once (curl 7.88 with OpenSSL 3.0 offers no ticket on
-/// a data connection whose predecessor brought none) and resume with the newest ticket they
-/// hold, so they need a new one on every data connection, as vsftpd sends. But unasked
-/// tickets break uploads: the server sends them right after the handshake, an uploading
-/// client that never reads its data socket (curl 7.88) closes it with those bytes unread, and
-/// Linux then answers with a RST that discards the client's unsent tail (the last records and
-/// its close_notify), so the upload fails with 426 (vsftpd 3.0.3, which sends one, fails the
-/// same way). A downloading client reads its socket to the end, tickets included. The price:
-/// after an upload such a client has no TLS 1.3 session left for this control connection.
-/// Clients that ask (this crate's client) get tickets on every data connection.
-pub const UNASKED_TICKETS_WHEN_SENDING: usize = 1;
+/// OpenSSL clients (curl, ftplib) use a TLS 1.3 session once and then resume from the newest
+/// ticket they hold, so they need a new one on every data connection, whatever its direction;
+/// vsftpd sends one on each as well. A ticket is only ever sent right after a handshake
+/// (rustls cannot send one later, on the data or the control connection), so an upload's
+/// ticket is on its way while the client sends its file. An uploading client that closes its
+/// socket with the ticket unread makes its kernel answer with a reset: curl reads its socket
+/// once right before it closes (the server answers the client's Finished within about
+/// 100 µs, a file takes curl longer than that to send), ftplib and lftp read to the end. What
+/// the reset can still cost is bounded: the payload and close_notify that reached us before
+/// it are read and committed (a failed *send* on an upload's connection does not fail it,
+/// see `handle_transmit_failed`), and bytes the client's kernel discarded make the upload
+/// fail with 426, never a truncated file answered with 226.
+pub const UNASKED_DATA_CONNECTION_TICKETS: usize = 1;
 
 /// The TLS 1.3 tickets this crate's client asks for (RFC 9149 `ticket_request`). rustls uses
 /// each ticket once, so every data connection must bring at least one back; two leave slack
@@ -250,7 +251,7 @@ pub fn client_config_for_control(base: &Arc<ClientConfig>) -> Arc<ClientConfig> 
 /// The server config for ONE control connection: a clone of `base` with a private session
 /// store, ALPN `ftp`, and early data off (`max_early_data_size = 0`). The control connection
 /// sends rustls's default 2 TLS 1.3 tickets (clients read the control channel). Derive the
-/// configs for its data connections with [`server_configs_for_data`].
+/// config for its data connections with [`server_config_for_data`].
 ///
 /// The unbuffered server connection offers no per-connection resumption data, so the session
 /// store is what binds a data connection to its control connection: sessions minted on another
@@ -272,51 +273,29 @@ pub fn server_config_for_control(base: &Arc<ServerConfig>) -> Arc<ServerConfig> 
     Arc::new(config)
 }
 
-/// The server configs for the data connections of one control connection, from
-/// [`server_configs_for_data`]. Both share the control config's session store, certificate
-/// resolver and client verifier, so data connections resume the control connection's
-/// sessions; they differ only in the TLS 1.3 tickets they send.
-#[derive(Debug, Clone)]
-pub struct DataServerConfigs {
-    /// For data connections on which the server receives (uploads): tickets only for a
-    /// client that asks (RFC 9149), at most [`MAX_DATA_CONNECTION_TICKETS`].
-    pub receiving: Arc<ServerConfig>,
-    /// For data connections on which the server sends (downloads, listings):
-    /// [`UNASKED_TICKETS_WHEN_SENDING`] for a client that does not ask, what it asks for (at
-    /// most [`MAX_DATA_CONNECTION_TICKETS`]) otherwise.
-    pub sending: Arc<ServerConfig>,
+/// Derives the config for every data connection of the control connection that uses
+/// `control` (from [`server_config_for_control`]): the same session store, certificate resolver
+/// and client verifier, so data connections resume the control connection's sessions, and
+/// [`UNASKED_DATA_CONNECTION_TICKETS`] TLS 1.3 tickets, or as many as a client asks for with
+/// RFC 9149 up to [`MAX_DATA_CONNECTION_TICKETS`], so that every client has a session to resume
+/// for its next data connection.
+pub fn server_config_for_data(control: &Arc<ServerConfig>) -> Arc<ServerConfig> {
+    let mut config = ServerConfig::clone(control);
+    config.send_tls13_tickets = UNASKED_DATA_CONNECTION_TICKETS;
+    config.max_tls13_tickets = MAX_DATA_CONNECTION_TICKETS;
+    Arc::new(config)
 }
 
-/// Derives the data-connection configs of the control connection that uses `control` (from
-/// [`server_config_for_control`]); see [`UNASKED_TICKETS_WHEN_SENDING`] for why uploads and
-/// downloads differ.
-pub fn server_configs_for_data(control: &Arc<ServerConfig>) -> DataServerConfigs {
-    let with_tickets = |unasked: usize| {
-        let mut config = ServerConfig::clone(control);
-        config.send_tls13_tickets = unasked;
-        config.max_tls13_tickets = MAX_DATA_CONNECTION_TICKETS;
-        Arc::new(config)
-    };
-    DataServerConfigs {
-        receiving: with_tickets(0),
-        sending: with_tickets(UNASKED_TICKETS_WHEN_SENDING),
-    }
-}
-
-/// Data-connection configs that never resume (policy [`ResumptionPolicy::Off`]): no session
-/// store, no tickets, so every data handshake is a full one.
+/// The data-connection config that never resumes (policy [`ResumptionPolicy::Off`]): no
+/// session store, no tickets, so every data handshake is a full one.
 ///
 /// [`ResumptionPolicy::Off`]: super::ResumptionPolicy::Off
-pub fn server_configs_without_resumption(control: &Arc<ServerConfig>) -> DataServerConfigs {
+pub fn server_config_without_resumption(control: &Arc<ServerConfig>) -> Arc<ServerConfig> {
     let mut config = ServerConfig::clone(control);
     config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
     config.max_tls13_tickets = 0;
-    let config = Arc::new(config);
-    DataServerConfigs {
-        receiving: Arc::clone(&config),
-        sending: config,
-    }
+    Arc::new(config)
 }
 
 /// The per-control session store: rustls's bounded memory cache, except that resuming with a

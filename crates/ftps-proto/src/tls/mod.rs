@@ -42,9 +42,9 @@
 //! private session store, so a data connection can resume only its own control connection's
 //! session; a server data channel created with [`ResumptionPolicy::Required`] refuses a full
 //! handshake before sending any flight ([`TlsError::ResumptionRequired`]). Server data
-//! channels use [`server_configs_for_data`]: the same store, TLS 1.3 tickets reusable within
-//! the control connection, new tickets for a client that asks (RFC 9149, as this crate's
-//! client does), and otherwise one on downloads and none on uploads.
+//! channels use [`server_config_for_data`]: the same store, TLS 1.3 tickets reusable within
+//! the control connection, and new tickets on every data connection — as many as a client
+//! asks for (RFC 9149, as this crate's client does), one otherwise.
 //!
 //! # Configs from bytes
 //! Drivers and bindings build configs from plain data, never from rustls builders, so they all
@@ -153,8 +153,8 @@ pub use channel::{TlsChannel, TlsEvent, TlsRole};
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
 pub use config::crypto_provider;
 pub use config::{
-    ALPN_FTP, DataServerConfigs, MAX_DATA_CONNECTION_TICKETS, UNASKED_TICKETS_WHEN_SENDING,
-    server_configs_for_data, server_configs_without_resumption,
+    ALPN_FTP, MAX_DATA_CONNECTION_TICKETS, UNASKED_DATA_CONNECTION_TICKETS,
+    server_config_for_data, server_config_without_resumption,
 };
 #[cfg(feature = "std")]
 pub use config::{
