@@ -314,7 +314,11 @@ impl DataConnection {
     pub fn on_send_failed(&mut self, kind: IoErrorKind) {
         let receiving_payload = self.direction == DataDirection::Receive
             && self.stage != Stage::AwaitSocket
-            && (self.clear || self.tls.as_ref().is_some_and(TlsChannel::is_handshake_complete));
+            && (self.clear
+                || self
+                    .tls
+                    .as_ref()
+                    .is_some_and(TlsChannel::is_handshake_complete));
         if receiving_payload || self.result.is_some() {
             self.send_failed = true;
             self.drop_transmit();

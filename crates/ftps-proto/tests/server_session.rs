@@ -1074,7 +1074,10 @@ fn failed_send_on_an_upload_without_close_notify_is_truncation() {
     let pending = tls.pending_transmit().to_vec();
     tls.consume_transmit(pending.len()).unwrap();
     let half = &pending[..pending.len() / 2];
-    assert_eq!(raw.server.handle_receive(channel, half, raw.now), half.len());
+    assert_eq!(
+        raw.server.handle_receive(channel, half, raw.now),
+        half.len()
+    );
     raw.server.handle_eof(channel, raw.now);
     raw.drain();
     assert!(

@@ -953,6 +953,29 @@ fn tls13_ticket_resumes_twice_within_its_control_connection() {
     assert_eq!(second.error(), Some(&TlsError::ResumptionRequired));
 }
 
+// spec: T40 — the control connection's store notices a client that presents one ticket on
+// two data connections (as GnuTLS clients do with the control session); a client that spends
+// each ticket once (rustls, OpenSSL) is never taken for one.
+#[test]
+fn ticket_presented_twice_is_noticed() {
+    let pki = pki();
+    let base_s = Arc::new(server_with_versions(pki, &[&TLS13]));
+    let (control, reuse) = tls::server_config_for_control_tracked(&base_s);
+    let second = replay_ticket_on_second_data_connection(control);
+    assert_eq!(second.handshake_kind(), Some(HandshakeKind::Resumed));
+    assert!(reuse.seen());
+
+    let (control_server, reuse) = tls::server_config_for_control_tracked(&base_s);
+    let client = tls::client_config_for_control(&base_client(pki));
+    let mut control = pair(client.clone(), control_server.clone());
+    control.handshake();
+    let data = tls::server_config_for_data(&control_server);
+    for _ in 0..4 {
+        data_connection_tickets(client.clone(), data.clone());
+    }
+    assert!(!reuse.seen());
+}
+
 // spec: T40 — the store behind both configs: take keeps the entry, and the data config shares
 // the control config's store.
 #[test]

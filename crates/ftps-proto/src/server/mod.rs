@@ -96,7 +96,7 @@ use core::net::SocketAddr;
 
 use crate::codec::command::{Command, CommandError, CommandParser};
 use crate::codec::reply::ReplyCode;
-use crate::data::{DataConnection, DataError};
+use crate::data::{DataConnection, DataDirection, DataError};
 use crate::io::{DataId, Instant, IoRequest};
 use crate::tls::{ServerConfig, TlsChannel};
 use ascii::AsciiDecoder;
@@ -175,6 +175,34 @@ enum DataSetup {
     },
 }
 
+/// The TLS configs for the data connections of one control connection (see
+/// [`crate::tls::UNASKED_DATA_CONNECTION_TICKETS`]).
+#[derive(Debug, Clone)]
+struct DataTlsConfigs {
+    /// Downloads, listings, and uploads of a client not seen re-presenting a ticket.
+    with_ticket: Arc<ServerConfig>,
+    /// Uploads of a client that re-presents tickets: no ticket it did not ask for, so it
+    /// cannot close the connection with one unread.
+    upload_for_reusing_client: Arc<ServerConfig>,
+    /// What the control connection's session store saw (`None` without `std`).
+    #[cfg(feature = "std")]
+    reuse: Option<Arc<crate::tls::TicketReuse>>,
+}
+
+impl DataTlsConfigs {
+    fn for_direction(&self, direction: DataDirection) -> &Arc<ServerConfig> {
+        #[cfg(feature = "std")]
+        let reusing = self.reuse.as_ref().is_some_and(|reuse| reuse.seen());
+        #[cfg(not(feature = "std"))]
+        let reusing = false;
+        if direction == DataDirection::Receive && reusing {
+            &self.upload_for_reusing_client
+        } else {
+            &self.with_ticket
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Transfer {
     id: RequestId,
@@ -205,8 +233,9 @@ pub struct ServerSession {
     config: ServerSessionConfig,
     /// This control connection's TLS config (private session store).
     tls_config: Option<Arc<ServerConfig>>,
-    /// Its data connections' config: the same session store, a ticket on every data connection.
-    data_tls_config: Option<Arc<ServerConfig>>,
+    /// Its data connections' configs: the same session store; which one a connection gets
+    /// depends on its direction and the client's ticket habits.
+    data_tls_config: Option<DataTlsConfigs>,
     peer: SocketAddr,
     local: SocketAddr,
     now: Instant,
@@ -290,17 +319,32 @@ impl ServerSession {
         now: Instant,
     ) -> Self {
         #[cfg(feature = "std")]
-        let tls_config = config
-            .tls
-            .as_ref()
-            .map(crate::tls::server_config_for_control);
+        let (tls_config, ticket_reuse) = match config.tls.as_ref() {
+            Some(base) => {
+                let (control, reuse) = crate::tls::server_config_for_control_tracked(base);
+                (Some(control), Some(reuse))
+            }
+            None => (None, None),
+        };
         #[cfg(not(feature = "std"))]
         let tls_config = config.tls.clone();
         let data_tls_config = tls_config.as_ref().map(|control| {
             if config.data_resumption == crate::tls::ResumptionPolicy::Off {
-                crate::tls::server_config_without_resumption(control)
+                let never = crate::tls::server_config_without_resumption(control);
+                DataTlsConfigs {
+                    with_ticket: Arc::clone(&never),
+                    upload_for_reusing_client: never,
+                    #[cfg(feature = "std")]
+                    reuse: None,
+                }
             } else {
-                crate::tls::server_config_for_data(control)
+                DataTlsConfigs {
+                    with_ticket: crate::tls::server_config_for_data(control),
+                    upload_for_reusing_client:
+                        crate::tls::server_config_for_data_without_unasked_tickets(control),
+                    #[cfg(feature = "std")]
+                    reuse: ticket_reuse,
+                }
             }
         });
         let parser = CommandParser::new(config.limits.command);

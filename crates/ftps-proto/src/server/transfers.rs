@@ -5,12 +5,12 @@ use alloc::vec::Vec;
 
 use super::ascii::AsciiDecoder;
 use super::{
-    DataSetup, ListFormat, Pending, PendingTransfer, Refusal, Request, RequestId, ServerEvent,
-    ServerSession, ServerSessionConfig, Transfer, TransferKind, Wait,
+    DataSetup, DataTlsConfigs, ListFormat, Pending, PendingTransfer, Refusal, Request, RequestId,
+    ServerEvent, ServerSession, ServerSessionConfig, Transfer, TransferKind, Wait,
 };
 use crate::data::{DataConnection, DataDirection, DataError};
 use crate::io::{Channel, IoRequest};
-use crate::tls::{ServerConfig, TlsChannel, TlsError};
+use crate::tls::{TlsChannel, TlsError};
 
 impl ServerSession {
     fn transfer_checks(&mut self) -> bool {
@@ -47,9 +47,10 @@ impl ServerSession {
     pub(super) fn start_security(
         conn: &mut DataConnection,
         private: bool,
-        tls_config: Option<&Arc<ServerConfig>>,
+        tls_configs: Option<&DataTlsConfigs>,
         config: &ServerSessionConfig,
     ) {
+        let tls_config = tls_configs.map(|configs| configs.for_direction(conn.direction()));
         match (private, tls_config) {
             (true, Some(tls_config)) => {
                 // The FTP server is the TLS server whichever side connected (RFC 4217 §7).

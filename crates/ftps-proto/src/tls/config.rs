@@ -43,21 +43,26 @@ pub const SERVER_SESSIONS_PER_CONTROL: usize = 64;
 /// RFC 9149 `ticket_request` extension.
 pub const MAX_DATA_CONNECTION_TICKETS: usize = 2;
 
-/// The TLS 1.3 tickets every data connection gives a client that does not ask for a number
-/// (RFC 9149): one, on uploads as on downloads and listings.
+/// The TLS 1.3 tickets a data connection gives a client that does not ask for a number (RFC
+/// 9149): one — on every download and listing, and on uploads unless the client has shown it
+/// re-presents tickets ([`TicketReuse`]).
 ///
-/// OpenSSL clients (curl, ftplib) use a TLS 1.3 session once and then resume from the newest
-/// ticket they hold, so they need a new one on every data connection, whatever its direction;
-/// vsftpd sends one on each as well. A ticket is only ever sent right after a handshake
-/// (rustls cannot send one later, on the data or the control connection), so an upload's
-/// ticket is on its way while the client sends its file. An uploading client that closes its
-/// socket with the ticket unread makes its kernel answer with a reset: curl reads its socket
-/// once right before it closes (the server answers the client's Finished within about
-/// 100 µs, a file takes curl longer than that to send), ftplib and lftp read to the end. What
-/// the reset can still cost is bounded: the payload and close_notify that reached us before
-/// it are read and committed (a failed *send* on an upload's connection does not fail it,
-/// see `handle_transmit_failed`), and bytes the client's kernel discarded make the upload
-/// fail with 426, never a truncated file answered with 226.
+/// OpenSSL clients (curl) use a TLS 1.3 session once and then resume from the newest ticket
+/// they hold, so they need a new one on every data connection, whatever its direction; vsftpd
+/// sends one on each as well. A ticket is only ever sent right after a handshake (rustls cannot
+/// send one later, on the data or the control connection), so an upload's ticket is on its way
+/// while the client sends its file: curl reads its socket once right before it closes and
+/// finds it there.
+///
+/// Uploads are where a ticket can hurt: a client that never reads an upload's socket (lftp
+/// with GnuTLS) closes it with the ticket unread, its kernel answers with a reset and drops
+/// whatever it had not sent yet — the tail of the file (the upload then fails with 426, it is
+/// never committed). Such clients do not need the ticket: they re-present one session (the
+/// control connection's) on every data connection. So a control connection whose client has
+/// presented a ticket a second time gets no more tickets on uploads; the first data connection
+/// of a session cannot tell the two kinds apart and gets one. A reset that arrives after the
+/// upload's last bytes costs nothing either way: a failed *send* does not fail an upload
+/// (`handle_transmit_failed`).
 pub const UNASKED_DATA_CONNECTION_TICKETS: usize = 1;
 
 /// The TLS 1.3 tickets this crate's client asks for (RFC 9149 `ticket_request`). rustls uses
@@ -264,13 +269,23 @@ pub fn client_config_for_control(base: &Arc<ClientConfig>) -> Arc<ClientConfig> 
 /// without removing them), like TLS 1.2 session ids.
 #[cfg(feature = "std")]
 pub fn server_config_for_control(base: &Arc<ServerConfig>) -> Arc<ServerConfig> {
+    server_config_for_control_tracked(base).0
+}
+
+/// [`server_config_for_control`], with the [`TicketReuse`] its session store records into.
+#[cfg(feature = "std")]
+pub fn server_config_for_control_tracked(
+    base: &Arc<ServerConfig>,
+) -> (Arc<ServerConfig>, Arc<TicketReuse>) {
+    let reuse = Arc::new(TicketReuse::default());
     let mut config = ServerConfig::clone(base);
     config.session_storage = Arc::new(ReusableTicketStore {
         sessions: ServerSessionMemoryCache::new(SERVER_SESSIONS_PER_CONTROL),
+        reuse: Arc::clone(&reuse),
     });
     config.ticketer = Arc::new(StatefulTicketsOnly);
     apply_server_defaults(&mut config);
-    Arc::new(config)
+    (Arc::new(config), reuse)
 }
 
 /// Derives the config for every data connection of the control connection that uses
@@ -282,6 +297,18 @@ pub fn server_config_for_control(base: &Arc<ServerConfig>) -> Arc<ServerConfig> 
 pub fn server_config_for_data(control: &Arc<ServerConfig>) -> Arc<ServerConfig> {
     let mut config = ServerConfig::clone(control);
     config.send_tls13_tickets = UNASKED_DATA_CONNECTION_TICKETS;
+    config.max_tls13_tickets = MAX_DATA_CONNECTION_TICKETS;
+    Arc::new(config)
+}
+
+/// Like [`server_config_for_data`] without unasked tickets: for the uploads of a client that
+/// re-presents tickets ([`TicketReuse::seen`]). A client that asks (RFC 9149) still gets what
+/// it asks for, up to [`MAX_DATA_CONNECTION_TICKETS`].
+pub fn server_config_for_data_without_unasked_tickets(
+    control: &Arc<ServerConfig>,
+) -> Arc<ServerConfig> {
+    let mut config = ServerConfig::clone(control);
+    config.send_tls13_tickets = 0;
     config.max_tls13_tickets = MAX_DATA_CONNECTION_TICKETS;
     Arc::new(config)
 }
@@ -299,7 +326,8 @@ pub fn server_config_without_resumption(control: &Arc<ServerConfig>) -> Arc<Serv
 }
 
 /// The per-control session store: rustls's bounded memory cache, except that resuming with a
-/// TLS 1.3 ticket leaves the ticket in place.
+/// TLS 1.3 ticket leaves the ticket in place, and that it notices a ticket presented twice
+/// ([`TicketReuse`]).
 ///
 /// rustls takes a stateful ticket out of the store to make it single-use. That protects
 /// 0-RTT data against replay (RFC 8446 §8), but early data is off here, so single use buys
@@ -311,6 +339,7 @@ pub fn server_config_without_resumption(control: &Arc<ServerConfig>) -> Arc<Serv
 #[derive(Debug)]
 struct ReusableTicketStore {
     sessions: Arc<ServerSessionMemoryCache>,
+    reuse: Arc<TicketReuse>,
 }
 
 #[cfg(feature = "std")]
@@ -325,11 +354,59 @@ impl StoresServerSessions for ReusableTicketStore {
 
     /// A lookup that keeps the entry: the ticket stays usable for later data connections.
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.sessions.get(key)
+        let found = self.sessions.get(key);
+        if found.is_some() {
+            self.reuse.presented(key);
+        }
+        found
     }
 
     fn can_cache(&self) -> bool {
         self.sessions.can_cache()
+    }
+}
+
+/// What one control connection's client has shown about its TLS 1.3 tickets: whether it
+/// presented one ticket on more than one connection (GnuTLS clients such as lftp re-present
+/// the control connection's session; OpenSSL clients such as curl spend each once). Shared by
+/// the control connection's session store, which records every resumption, and its session,
+/// which decides from it whether an upload's data connection sends a ticket (see
+/// [`UNASKED_DATA_CONNECTION_TICKETS`]).
+#[cfg(feature = "std")]
+#[derive(Debug, Default)]
+pub struct TicketReuse {
+    state: std::sync::Mutex<ReuseState>,
+}
+
+#[cfg(feature = "std")]
+#[derive(Debug, Default)]
+struct ReuseState {
+    /// Tickets presented so far (their store keys), at most [`SERVER_SESSIONS_PER_CONTROL`].
+    presented: alloc::collections::VecDeque<Vec<u8>>,
+    seen: bool,
+}
+
+#[cfg(feature = "std")]
+impl TicketReuse {
+    /// True once the client presented a ticket it had presented before.
+    pub fn seen(&self) -> bool {
+        self.state.lock().map(|state| state.seen).unwrap_or(true)
+    }
+
+    fn presented(&self, key: &[u8]) {
+        // A poisoned lock only means another thread panicked mid-update: the flag is a
+        // heuristic, and `seen` then answers conservatively (no ticket on uploads).
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        if state.presented.iter().any(|known| known.as_slice() == key) {
+            state.seen = true;
+            return;
+        }
+        if state.presented.len() == SERVER_SESSIONS_PER_CONTROL {
+            state.presented.pop_front();
+        }
+        state.presented.push_back(key.to_vec());
     }
 }
 

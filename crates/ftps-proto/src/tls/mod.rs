@@ -43,8 +43,9 @@
 //! session; a server data channel created with [`ResumptionPolicy::Required`] refuses a full
 //! handshake before sending any flight ([`TlsError::ResumptionRequired`]). Server data
 //! channels use [`server_config_for_data`]: the same store, TLS 1.3 tickets reusable within
-//! the control connection, and new tickets on every data connection — as many as a client
-//! asks for (RFC 9149, as this crate's client does), one otherwise.
+//! the control connection, and new tickets on data connections — as many as a client asks for
+//! (RFC 9149, as this crate's client does), one otherwise, except on the uploads of a client
+//! that re-presents tickets (see [`UNASKED_DATA_CONNECTION_TICKETS`]).
 //!
 //! # Configs from bytes
 //! Drivers and bindings build configs from plain data, never from rustls builders, so they all
@@ -153,13 +154,14 @@ pub use channel::{TlsChannel, TlsEvent, TlsRole};
 #[cfg(any(feature = "ring", feature = "aws-lc-rs"))]
 pub use config::crypto_provider;
 pub use config::{
-    ALPN_FTP, MAX_DATA_CONNECTION_TICKETS, UNASKED_DATA_CONNECTION_TICKETS,
-    server_config_for_data, server_config_without_resumption,
+    ALPN_FTP, MAX_DATA_CONNECTION_TICKETS, UNASKED_DATA_CONNECTION_TICKETS, server_config_for_data,
+    server_config_for_data_without_unasked_tickets, server_config_without_resumption,
 };
 #[cfg(feature = "std")]
 pub use config::{
-    CLIENT_SESSIONS_PER_CONTROL, CLIENT_TICKET_REQUEST, SERVER_SESSIONS_PER_CONTROL,
+    CLIENT_SESSIONS_PER_CONTROL, CLIENT_TICKET_REQUEST, SERVER_SESSIONS_PER_CONTROL, TicketReuse,
     apply_client_defaults, client_config_for_control, server_config_for_control,
+    server_config_for_control_tracked,
 };
 #[cfg(all(feature = "std", any(feature = "ring", feature = "aws-lc-rs")))]
 pub use config::{
