@@ -344,12 +344,19 @@ impl Session {
             }
             return Ok(());
         }
+        // Whether this run creates the destination: only then may a failed download remove
+        // it. A destination that exists (a file the user had, empty or not, a device such as
+        // /dev/null, a FIFO) is opened as it is and never removed.
+        let existed = fs::symlink_metadata(local).is_ok();
         let file = if offset > 0 {
             OpenOptions::new().append(true).open(local)
+        } else if existed {
+            OpenOptions::new().write(true).truncate(true).open(local)
         } else {
-            File::create(local)
+            OpenOptions::new().write(true).create_new(true).open(local)
         }
         .map_err(|e| CliError::local(local, &e))?;
+        let created = !existed;
         let mut sink = BufWriter::new(file);
         let bar = self.start_progress(remote, total, offset);
         let result = self.client().retrieve(remote, offset, &mut sink);
@@ -362,8 +369,10 @@ impl Session {
                 Ok(())
             }
             Err(e) => {
-                // A file that never got a byte is not left behind; a partial one stays for -C.
-                if offset == 0 && fs::metadata(local).is_ok_and(|m| m.len() == 0) {
+                // A file this run created that never got a byte is not left behind; a partial
+                // one stays for -C. Anything that was there before stays, whatever it is.
+                if created && fs::symlink_metadata(local).is_ok_and(|m| m.is_file() && m.len() == 0)
+                {
                     let _ = fs::remove_file(local);
                 }
                 Err(self.error(&e, Stage::Transfer, &what))

@@ -1028,3 +1028,71 @@ fn certificate_file_in_the_temp_directory_by_default() {
     );
     expect_code(&out, 2);
 }
+
+// A failed download removes only an empty regular file that this run created. A destination
+// that was there before — an empty file the user had, a FIFO, a device (run as root, the old
+// rule "remove it if its size is 0" deleted /dev/null) — is left as it was.
+#[test]
+fn failed_download_never_removes_a_destination_it_did_not_create() {
+    use std::os::unix::fs::FileTypeExt;
+    let root = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let cert = local.path().join("cert.pem");
+    let server = Served::start(root.path(), &cert, &[]);
+    let missing = server.url("no-such-file");
+    let get = |dest: &Path| {
+        let out = server.as_ftps(&["get", &missing, dest.to_str().unwrap()]);
+        assert_ne!(out.status.code(), Some(0), "the download must fail");
+    };
+
+    // Created by this run, nothing received: removed.
+    let fresh = local.path().join("fresh.bin");
+    get(&fresh);
+    assert!(
+        !fresh.exists(),
+        "an empty file this run made is not left behind"
+    );
+
+    // An empty file the user had: kept.
+    let empty = local.path().join("empty.bin");
+    std::fs::write(&empty, b"").unwrap();
+    get(&empty);
+    assert!(empty.is_file(), "the user's empty file was removed");
+
+    // A FIFO: kept (opening it for writing would block until a reader comes: one does).
+    let fifo = local.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader_path = fifo.clone();
+    let reader = std::thread::spawn(move || std::fs::read(reader_path).map(|b| b.len()));
+    get(&fifo);
+    let _ = reader.join();
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "the FIFO was removed"
+    );
+
+    // A character device (a private copy of /dev/null, so a regression cannot delete the
+    // machine's): kept. Making it needs root, as the test command runs.
+    let device = local.path().join("null");
+    let made = Command::new("mknod")
+        .arg(&device)
+        .args(["c", "1", "3"])
+        .status()
+        .unwrap();
+    assert!(
+        made.success(),
+        "mknod needs root (scripts/test-all.sh runs as root)"
+    );
+    get(&device);
+    assert!(
+        std::fs::symlink_metadata(&device)
+            .unwrap()
+            .file_type()
+            .is_char_device(),
+        "the device was removed"
+    );
+}

@@ -748,6 +748,27 @@ fn the_final_reply_before_the_data_close_still_waits_for_close_notify() {
     assert!(h.downloaded[&op] == payload(3000));
 }
 
+// The completion of a download counts the bytes delivered to the application, whichever comes
+// first: the data connection's end or the final reply (a server that answers 226 before the
+// client read a small file reported "0 bytes" for a file written correctly).
+#[test]
+fn download_byte_count_does_not_depend_on_the_order_of_data_end_and_final_reply() {
+    for end in [DataEnd::Clean, DataEnd::CleanAfterFinal] {
+        for split in [Split::Whole, Split::Bytewise] {
+            let mut s = script();
+            s.file = payload(40);
+            s.data_end = end;
+            let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
+            h.set_split(split);
+            let op = h.client.retrieve(b"small", None).unwrap();
+            h.run();
+            assert_eq!(h.completed(op), Some(&Ok(226)), "{end:?} {split:?}");
+            assert!(h.downloaded[&op] == payload(40));
+            assert_eq!(transfer_done(&h, op).0, 40, "{end:?} {split:?}");
+        }
+    }
+}
+
 // spec: §3.4, T38, T39
 #[test]
 fn a_preliminary_reply_followed_by_a_failure_fails_the_transfer() {

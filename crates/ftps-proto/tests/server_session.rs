@@ -233,6 +233,28 @@ fn implicit_tls_greeting_inside_tls() {
     assert_eq!(pair.downloads.get(&op), Some(&content));
 }
 
+// spec: T17 — implicit mode applies the explicit mode's sequencing to PBSZ and PROT: PROT
+// before PBSZ is refused (503), as after AUTH TLS; data is private from the start either way
+// (MS-FTPS clients send neither, checklist §1.13).
+#[test]
+fn implicit_prot_before_pbsz_is_refused_like_explicit() {
+    for mode in [ServerTlsMode::Explicit, ServerTlsMode::Implicit] {
+        let mut config = server_config();
+        config.tls_mode = mode;
+        let mut raw = Raw::new(config);
+        match mode {
+            ServerTlsMode::Implicit => raw.start_tls(ftps_proto::tls::client_config_for_control(
+                &common::base_client(common::pki()),
+            )),
+            _ => raw.auth_tls(),
+        }
+        raw.login();
+        assert_eq!(codes(&raw.cmd("PROT P")), vec![503], "{mode:?}");
+        assert_eq!(codes(&raw.cmd("PBSZ 0")), vec![200], "{mode:?}");
+        assert_eq!(codes(&raw.cmd("PROT P")), vec![200], "{mode:?}");
+    }
+}
+
 // ---------------------------------------------------------------- raw scripted
 
 // spec: T01, T48, S11 — the session starts in plaintext (220 read without TLS); a policy of TLS

@@ -370,8 +370,10 @@ impl ServerSession {
             logged_in: false,
             host: None,
             client_certificate: None,
-            // Implicit FTPS clients may assume PBSZ 0 / PROT P (MS-FTPS, checklist §1.13).
-            pbsz: implicit,
+            // Implicit FTPS clients may assume PBSZ 0 / PROT P without sending them (MS-FTPS,
+            // checklist §1.13), so data is private from the start; a client that does send
+            // them follows the same sequencing as in explicit mode (PROT before PBSZ → 503).
+            pbsz: false,
             data_private: implicit,
             ascii: true,
             cwd: b"/".to_vec(),
