@@ -53,6 +53,10 @@ pub enum DataError {
     /// The peer ended its side of an upload before we finished sending.
     #[error("the peer closed the data connection before the upload was finished")]
     ClosedEarly,
+    /// The peer sent payload on a connection on which it was to receive (bytes sent before
+    /// the transfer command that then turned out to be a download).
+    #[error("the peer sent data on a connection on which it was to receive")]
+    UnexpectedPayload,
     /// The data connection came from an address other than the control connection's peer.
     #[error("data connection from a foreign address (port theft refused)")]
     ForeignPeer,
@@ -109,7 +113,13 @@ pub struct DataConnection {
     write_blocked: bool,
     /// Writing to the socket failed on a connection that only receives payload: what we
     /// would still send (close_notify) is dropped, the receive side decides the result.
-    send_failed: bool,
+    send_failed: Option<IoErrorKind>,
+    /// Opened before its direction was known ([`DataConnection::awaiting_direction`]): the
+    /// handshake runs, received payload is held, and nothing is decided until
+    /// [`set_direction`](DataConnection::set_direction).
+    awaiting_direction: bool,
+    /// The peer sent at least one byte.
+    peer_spoke: bool,
     events: Vec<DataEvent>,
     result: Option<Result<(), DataError>>,
     bytes_received: u64,
@@ -141,12 +151,61 @@ impl DataConnection {
             shutdown_requested: false,
             shutdown_taken: false,
             write_blocked: false,
-            send_failed: false,
+            send_failed: None,
+            awaiting_direction: false,
+            peer_spoke: false,
             events: Vec::new(),
             result: None,
             bytes_received: 0,
             bytes_sent: 0,
             handshake: None,
+        }
+    }
+
+    /// A data connection whose direction is not known yet: a server that accepted the
+    /// client's connection before the transfer command runs the TLS handshake at once (the
+    /// client sent its hello), so the handshake overlaps the command's round trip and a TLS
+    /// 1.3 ticket reaches the client before it starts sending. Received payload is held and
+    /// nothing is decided until [`set_direction`](Self::set_direction).
+    pub fn awaiting_direction(id: DataId, max_buffer: usize) -> Self {
+        let mut conn = Self::new(id, DataDirection::Receive, max_buffer);
+        conn.awaiting_direction = true;
+        conn
+    }
+
+    /// Fixes the direction of a connection made with
+    /// [`awaiting_direction`](Self::awaiting_direction) (no effect on any other): what
+    /// happened meanwhile is judged now. A download's connection fails if the peer already
+    /// sent payload ([`DataError::UnexpectedPayload`]) or ended its side
+    /// ([`DataError::ClosedEarly`]), or could not be written to.
+    pub fn set_direction(&mut self, direction: DataDirection) {
+        if !self.awaiting_direction {
+            return;
+        }
+        self.awaiting_direction = false;
+        self.direction = direction;
+        match direction {
+            DataDirection::Send => {
+                if !self.inbound.is_empty() {
+                    self.inbound.clear();
+                    self.fail(DataError::UnexpectedPayload);
+                } else if let Some(kind) = self.send_failed {
+                    self.fail(DataError::Io(kind));
+                } else if self.peer_finished {
+                    self.fail(DataError::ClosedEarly);
+                } else if self
+                    .tls
+                    .as_ref()
+                    .is_some_and(TlsChannel::is_handshake_complete)
+                {
+                    self.events.push(DataEvent::Writable);
+                }
+            }
+            DataDirection::Receive => {
+                if self.peer_finished && self.result.is_none() {
+                    self.answer_peer_close();
+                }
+            }
         }
     }
 
@@ -168,6 +227,17 @@ impl DataConnection {
     /// True once security was started (TLS or clear).
     pub fn is_started(&self) -> bool {
         matches!(self.stage, Stage::Open | Stage::Done) || self.tls.is_some() || self.clear
+    }
+
+    /// True while a TLS handshake the peer began (it sent its first bytes) is under way:
+    /// neither complete nor failed.
+    pub fn is_handshaking(&self) -> bool {
+        self.result.is_none()
+            && self.peer_spoke
+            && self
+                .tls
+                .as_ref()
+                .is_some_and(|tls| !tls.is_handshake_complete())
     }
 
     /// The result, once decided.
@@ -251,6 +321,7 @@ impl DataConnection {
     /// Feeds bytes received on the socket; returns how many were accepted (the rest must be
     /// fed again after the session drained its output).
     pub fn feed(&mut self, bytes: &[u8]) -> usize {
+        self.peer_spoke |= !bytes.is_empty();
         if self.result.is_some() && self.tls.is_none() {
             // Finished in clear: nothing more is meaningful; swallow it.
             return bytes.len();
@@ -320,7 +391,7 @@ impl DataConnection {
                     .as_ref()
                     .is_some_and(TlsChannel::is_handshake_complete));
         if receiving_payload || self.result.is_some() {
-            self.send_failed = true;
+            self.send_failed = Some(kind);
             self.drop_transmit();
         } else {
             self.on_io_error(kind);
@@ -420,6 +491,16 @@ impl DataConnection {
         self.stage = Stage::Done;
     }
 
+    /// The peer's close_notify on a receiving connection: answer with ours (RFC 8446 §6.1).
+    fn answer_peer_close(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            if let Err(err) = tls.close() {
+                self.fail(DataError::Tls(err));
+            }
+            self.shutdown_requested = true;
+        }
+    }
+
     fn succeed(&mut self) {
         if self.result.is_none() {
             self.result = Some(Ok(()));
@@ -466,7 +547,10 @@ impl DataConnection {
                     if let Some(info) = tls.info() {
                         self.events.push(DataEvent::Secured(info.clone()));
                     }
-                    if self.direction == DataDirection::Send && !self.finish_requested {
+                    if self.direction == DataDirection::Send
+                        && !self.finish_requested
+                        && !self.awaiting_direction
+                    {
                         self.events.push(DataEvent::Writable);
                     }
                 }
@@ -478,7 +562,9 @@ impl DataConnection {
                 }
                 Ok(TlsEvent::PeerClosed) => {
                     self.peer_finished = true;
-                    if self.direction == DataDirection::Receive {
+                    if self.awaiting_direction {
+                        // Judged once the direction is known (`set_direction`).
+                    } else if self.direction == DataDirection::Receive {
                         // Answer with our close_notify (RFC 8446 §6.1).
                         if let Err(err) = tls.close() {
                             if self.result.is_none() {
@@ -533,7 +619,7 @@ impl DataConnection {
             self.write_blocked = false;
             self.events.push(DataEvent::Writable);
         }
-        if self.result.is_none() {
+        if self.result.is_none() && !self.awaiting_direction {
             match self.direction {
                 DataDirection::Receive => {
                     if self.peer_finished && self.inbound.is_empty() {
@@ -588,7 +674,7 @@ impl DataConnection {
 
     /// True when bytes wait for transmission.
     pub fn has_transmit(&self) -> bool {
-        if self.send_failed {
+        if self.send_failed.is_some() {
             return false;
         }
         match &self.tls {
@@ -599,7 +685,7 @@ impl DataConnection {
 
     /// Copies bytes to transmit into `buf`; returns how many.
     pub fn take_transmit(&mut self, buf: &mut [u8]) -> usize {
-        if self.send_failed {
+        if self.send_failed.is_some() {
             self.drop_transmit();
             return 0;
         }

@@ -141,27 +141,40 @@ impl Link {
             (a, b) => a.or(b),
         };
         let paused = self.input.paused();
-        let readiness = match self.sockets.wait(timeout, &paused, &mut self.recv) {
-            Ok(readiness) => readiness,
+        let ready = match self.sockets.wait(timeout, &paused) {
+            Ok(ready) => ready,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         };
-        let now = self.now();
-        match readiness {
-            Readiness::Received { channel, len } => {
-                let mut input = SessionInput::new(session, now);
-                let Ok(()) = self.input.received(&mut input, channel, &self.recv[..len]);
+        if ready.is_empty() {
+            let now = self.now();
+            if deadline.is_some_and(|d| d <= now) {
+                session.handle_timeout(now);
             }
-            Readiness::Eof { channel } => {
-                self.input
-                    .ended(&mut SessionInput::new(session, now), channel);
+            return Ok(());
+        }
+        let mut ready = std::collections::VecDeque::from(ready);
+        while let Some(channel) = ready.pop_front() {
+            let readiness = self.sockets.read_ready(channel, &mut self.recv);
+            let now = self.now();
+            if let Readiness::Accepted { data, .. } = readiness {
+                // What the new connection already carries (a TLS hello sent right after
+                // connecting) is read before the control channel's command of this round.
+                ready.push_front(Channel::Data(data));
             }
-            Readiness::Accepted { data, peer } => session.handle_accepted(data, peer, now),
-            Readiness::Failed { channel, kind } => session.handle_io_error(channel, kind, now),
-            Readiness::TimedOut => {
-                if deadline.is_some_and(|d| d <= now) {
-                    session.handle_timeout(now);
+            match readiness {
+                Readiness::Received { channel, len } => {
+                    let mut input = SessionInput::new(session, now);
+                    let Ok(()) = self.input.received(&mut input, channel, &self.recv[..len]);
                 }
+                Readiness::Eof { channel } => {
+                    self.input
+                        .ended(&mut SessionInput::new(session, now), channel);
+                }
+                Readiness::Accepted { data, peer } => session.handle_accepted(data, peer, now),
+                Readiness::Failed { channel, kind } => session.handle_io_error(channel, kind, now),
+                // Nothing to read after all (a spurious wake-up, or the channel went away).
+                Readiness::TimedOut => {}
             }
         }
         Ok(())

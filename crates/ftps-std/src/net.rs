@@ -179,15 +179,20 @@ impl Sockets {
         Ok(())
     }
 
-    /// Waits up to `timeout` (forever when `None`) for one socket event among the channels
-    /// not in `paused` (channels whose received bytes the session has not taken yet), and
-    /// reads what arrived into `buf`.
+    /// Waits up to `timeout` (forever when `None`) for socket events among the channels not
+    /// in `paused` (channels whose received bytes the session has not taken yet) and returns
+    /// every channel that is ready — data channels before the control channel (empty: the
+    /// wait ran out). Read each with [`read_ready`](Self::read_ready), in that order.
+    ///
+    /// Data first: a client that sends its data connection's TLS hello and then its transfer
+    /// command (curl) has the session see the hello first, so the session can hold the `150`
+    /// until that handshake, ticket included, is done. Every ready channel is served in each
+    /// round, so neither side starves the other.
     pub(crate) fn wait(
         &mut self,
         timeout: Option<Duration>,
         paused: &[Channel],
-        buf: &mut [u8],
-    ) -> io::Result<Readiness> {
+    ) -> io::Result<Vec<Channel>> {
         let mut channels = Vec::new();
         let mut fds = Vec::new();
         let polled = |c: &Channel| !paused.contains(c) && !self.ended.contains(c);
@@ -215,16 +220,23 @@ impl Sockets {
         }
         let ready = rustix::event::poll(&mut fds, timeout.map(timespec).as_ref())?;
         if ready == 0 {
-            return Ok(Readiness::TimedOut);
+            return Ok(Vec::new());
         }
-        let Some(index) = fds.iter().position(|fd| !fd.revents().is_empty()) else {
-            return Ok(Readiness::TimedOut);
-        };
-        drop(fds);
-        Ok(self.read_ready(channels[index], buf))
+        let mut ready: Vec<Channel> = fds
+            .iter()
+            .zip(&channels)
+            .filter(|(fd, _)| !fd.revents().is_empty())
+            .map(|(_, channel)| *channel)
+            .collect();
+        // The control channel was polled first: move it behind the data channels.
+        if ready.first() == Some(&Channel::Control) {
+            ready.rotate_left(1);
+        }
+        Ok(ready)
     }
 
-    fn read_ready(&mut self, channel: Channel, buf: &mut [u8]) -> Readiness {
+    /// Reads (or accepts) on a channel [`wait`](Self::wait) reported ready.
+    pub(crate) fn read_ready(&mut self, channel: Channel, buf: &mut [u8]) -> Readiness {
         if let Channel::Data(id) = channel {
             if let Some(DataSocket::Listener(listener)) = self.data.get(&id) {
                 return match listener.accept() {

@@ -1,6 +1,5 @@
 //! Data connection setup: PORT/EPRT (active) and PASV/EPSV (passive).
 
-use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use super::{DataSetup, Refusal, ServerSession, Wait};
@@ -63,9 +62,7 @@ impl ServerSession {
         self.setup = DataSetup::Passive {
             id,
             bound: false,
-            accepted: false,
-            early: Vec::new(),
-            eof: false,
+            accepted: None,
         };
         self.io.push_back(IoRequest::Listen {
             data: id,

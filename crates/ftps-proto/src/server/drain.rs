@@ -1,6 +1,6 @@
 //! The drain: [`ServerSession::poll_output`], and the data-connection pump it runs first.
 
-use super::{DATA_ROUNDS, ServerEvent, ServerSession, TransferKind};
+use super::{AcceptedEarly, DATA_ROUNDS, DataSetup, ServerEvent, ServerSession, TransferKind};
 use crate::data::DataEvent;
 use crate::io::Instant;
 use crate::io::{Channel, IoRequest, Output};
@@ -48,6 +48,13 @@ impl ServerSession {
                     return Output::Transmit { channel, len };
                 }
             }
+            if let Some(early) = self.accepted_early_mut() {
+                let channel = Channel::Data(early.conn.id());
+                let len = early.conn.take_transmit(buf);
+                if len > 0 {
+                    return Output::Transmit { channel, len };
+                }
+            }
         }
         for index in 0..self.closing_data.len() {
             let conn = &mut self.closing_data[index];
@@ -65,6 +72,13 @@ impl ServerSession {
             if t.conn.take_shutdown_request() {
                 return Output::Io(IoRequest::ShutdownWrite {
                     channel: Channel::Data(t.conn.id()),
+                });
+            }
+        }
+        if let Some(early) = self.accepted_early_mut() {
+            if early.conn.take_shutdown_request() {
+                return Output::Io(IoRequest::ShutdownWrite {
+                    channel: Channel::Data(early.conn.id()),
                 });
             }
         }
@@ -186,8 +200,29 @@ impl ServerSession {
         None
     }
 
+    /// The passive connection accepted before its transfer command, when the driver may
+    /// write to it.
+    fn accepted_early_mut(&mut self) -> Option<&mut AcceptedEarly> {
+        match &mut self.setup {
+            DataSetup::Passive {
+                id,
+                accepted: Some(early),
+                ..
+            } if !self.blocked.contains(Channel::Data(*id)) => Some(early.as_mut()),
+            _ => None,
+        }
+    }
+
     /// Runs the data connections and routes what they report.
     pub(super) fn process_data(&mut self) {
+        // Its events wait in it for the transfer that takes it over.
+        if let DataSetup::Passive {
+            accepted: Some(early),
+            ..
+        } = &mut self.setup
+        {
+            early.conn.process();
+        }
         for conn in &mut self.closing_data {
             conn.process();
             while conn.next_event().is_some() {}
@@ -202,17 +237,25 @@ impl ServerSession {
             };
             t.conn.process();
             let mut progressed = false;
+            let mut release = None;
             while let Some(event) = t.conn.next_event() {
                 progressed = true;
                 match event {
-                    DataEvent::Secured(_) => {}
+                    DataEvent::Secured(_) => release = t.held_preliminary.take(),
                     DataEvent::Writable => t.conn_writable = true,
                     DataEvent::Finished(result) => {
+                        release = release.or_else(|| t.held_preliminary.take());
                         t.result = Some(result);
                         finished = true;
                     }
                 }
             }
+            if let Some(text) = release {
+                self.reply(150, &text);
+            }
+            let Some(t) = &mut self.transfer else {
+                return;
+            };
             if !t.staging.is_empty() || (t.source_done && !t.finish_called) {
                 let before = t.staging.len();
                 Self::flush_staging(t);

@@ -1,9 +1,11 @@
 //! The driver's inputs: `handle_*` (bytes, end of stream, socket results, deadlines).
 
+use alloc::boxed::Box;
 use core::net::{IpAddr, SocketAddr};
 
-use super::{DataSetup, ServerError, ServerEvent, ServerSession, Wait};
+use super::{AcceptedEarly, DataSetup, ServerError, ServerEvent, ServerSession, Wait};
 use crate::codec::addr::{epsv_reply_text, is_same_host, pasv_reply_text};
+use crate::data::DataConnection;
 use crate::io::{Channel, DataId, Instant, IoErrorKind, IoRequest};
 
 impl ServerSession {
@@ -47,22 +49,24 @@ impl ServerSession {
         }
         if let DataSetup::Passive {
             id: setup_id,
-            accepted: true,
-            early,
+            accepted: Some(early),
             ..
         } = &mut self.setup
         {
             if *setup_id == id {
-                // A client may start its TLS hello before it sends the transfer command.
-                let room = self
-                    .config
-                    .limits
-                    .data_buffer
-                    .max(crate::data::MIN_DATA_BUFFER)
-                    .saturating_sub(early.len());
-                let n = room.min(bytes.len());
-                early.extend_from_slice(&bytes[..n]);
-                return n;
+                // A client may start its TLS hello before it sends the transfer command: under
+                // PROT P the handshake runs at once (see `DataConnection::awaiting_direction`).
+                if self.data_private && !early.conn.is_started() {
+                    Self::start_security(
+                        &mut early.conn,
+                        true,
+                        self.data_tls_config.as_ref(),
+                        &self.config,
+                        true,
+                    );
+                    early.private = true;
+                }
+                return early.conn.feed(bytes);
             }
         }
         if let Some(conn) = self.closing_data.iter_mut().find(|c| c.id() == id) {
@@ -88,11 +92,13 @@ impl ServerSession {
                 if let Some(t) = self.transfer.as_mut().filter(|t| t.conn.id() == id) {
                     t.conn.feed_eof();
                 } else if let DataSetup::Passive {
-                    id: setup_id, eof, ..
+                    id: setup_id,
+                    accepted: Some(early),
+                    ..
                 } = &mut self.setup
                 {
                     if *setup_id == id {
-                        *eof = true;
+                        early.conn.feed_eof();
                     }
                 } else if let Some(conn) = self.closing_data.iter_mut().find(|c| c.id() == id) {
                     conn.feed_eof();
@@ -141,6 +147,18 @@ impl ServerSession {
                     t.conn.on_send_failed(kind);
                 }
                 return;
+            }
+            if let DataSetup::Passive {
+                id: setup_id,
+                accepted: Some(early),
+                ..
+            } = &mut self.setup
+            {
+                if *setup_id == id {
+                    self.now = self.now.advanced_to(now);
+                    early.conn.on_send_failed(kind);
+                    return;
+                }
             }
         }
         self.handle_io_error(channel, kind, now);
@@ -209,12 +227,17 @@ impl ServerSession {
         if self.transfer.as_ref().is_some_and(|t| t.conn.id() == data) {
             return self.transfer_socket_up(data);
         }
-        if let DataSetup::Passive {
-            id, accepted: a, ..
-        } = &mut self.setup
-        {
-            if *id == data && !*a {
-                *a = true;
+        if let DataSetup::Passive { id, accepted, .. } = &mut self.setup {
+            if *id == data && accepted.is_none() {
+                let buffer = self.config.limits.data_buffer;
+                let mut conn = DataConnection::awaiting_direction(data, buffer);
+                conn.on_connected();
+                // Security starts with the first bytes (or with the command): PROT may still
+                // change until then.
+                *accepted = Some(Box::new(AcceptedEarly {
+                    conn,
+                    private: false,
+                }));
                 return true;
             }
         }
@@ -262,6 +285,7 @@ impl ServerSession {
             self.data_private,
             self.data_tls_config.as_ref(),
             &self.config,
+            false,
         );
         self.touch_data();
         true

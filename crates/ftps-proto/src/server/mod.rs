@@ -88,6 +88,7 @@ pub use event::{
     ServerEvent,
 };
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec;
@@ -166,37 +167,62 @@ enum DataSetup {
         id: DataId,
         /// The listener's address is known (227/229 sent).
         bound: bool,
-        accepted: bool,
-        early: Vec<u8>,
-        eof: bool,
+        /// The client's connection, once accepted and before its transfer command: under
+        /// PROT P its TLS handshake already runs (see
+        /// [`DataConnection::awaiting_direction`]); in clear, what it sent is held.
+        accepted: Option<Box<AcceptedEarly>>,
     },
     Active {
         addr: SocketAddr,
     },
 }
 
-/// The TLS configs for the data connections of one control connection (see
-/// [`crate::tls::UNASKED_DATA_CONNECTION_TICKETS`]).
+/// A passive data connection accepted before its transfer command.
+#[derive(Debug)]
+struct AcceptedEarly {
+    conn: DataConnection,
+    /// Whether its TLS handshake started (the client's hello came under PROT P).
+    private: bool,
+}
+
+/// The TLS configs for the data connections of one control connection, and which one a
+/// connection gets (see [`crate::tls::UNASKED_DATA_CONNECTION_TICKETS`]).
+///
+/// A ticket on a download or listing is always safe: the client reads that connection to its
+/// end. On an upload it is safe only for a client that reads its socket before it closes it;
+/// one that does not (lftp, GnuTLS) has its kernel reset the connection over the unread
+/// ticket and lose the unsent tail of the file. Uploads get a ticket when the client began
+/// its TLS handshake before the transfer command (curl, which reads its socket while it waits
+/// for the `150` and right before it closes, and which needs a new ticket for every data
+/// connection) and has not shown that it re-presents tickets; clients that handshake after
+/// the `150` (lftp, ftplib) get none they did not ask for (RFC 9149 requests, as this crate's
+/// client makes, are always honoured).
 #[derive(Debug, Clone)]
 struct DataTlsConfigs {
-    /// Downloads, listings, and uploads of a client not seen re-presenting a ticket.
+    /// Downloads, listings, and uploads of a client that started early and spends tickets.
     with_ticket: Arc<ServerConfig>,
-    /// Uploads of a client that re-presents tickets: no ticket it did not ask for, so it
-    /// cannot close the connection with one unread.
-    upload_for_reusing_client: Arc<ServerConfig>,
+    /// The other uploads: no ticket the client did not ask for.
+    upload_without_unasked_ticket: Arc<ServerConfig>,
     /// What the control connection's session store saw (`None` without `std`).
     #[cfg(feature = "std")]
     reuse: Option<Arc<crate::tls::TicketReuse>>,
 }
 
 impl DataTlsConfigs {
-    fn for_direction(&self, direction: DataDirection) -> &Arc<ServerConfig> {
+    /// The config for a data connection that carries payload in `direction` (a connection
+    /// whose command is still unknown counts as an upload), whose TLS hello came before its
+    /// transfer command or not.
+    fn for_connection(
+        &self,
+        direction: DataDirection,
+        hello_before_command: bool,
+    ) -> &Arc<ServerConfig> {
         #[cfg(feature = "std")]
         let reusing = self.reuse.as_ref().is_some_and(|reuse| reuse.seen());
         #[cfg(not(feature = "std"))]
         let reusing = false;
-        if direction == DataDirection::Receive && reusing {
-            &self.upload_for_reusing_client
+        if direction == DataDirection::Receive && (reusing || !hello_before_command) {
+            &self.upload_without_unasked_ticket
         } else {
             &self.with_ticket
         }
@@ -218,6 +244,9 @@ struct Transfer {
     want_writable: bool,
     conn_writable: bool,
     decoder: AsciiDecoder,
+    /// The `150` text, held while the data connection's handshake (begun before the command)
+    /// completes; sent when it does or fails.
+    held_preliminary: Option<Vec<u8>>,
     /// Upload bytes after TYPE A conversion, not yet read by the application.
     upload: Vec<u8>,
     /// TYPE A uploads: raw bytes taken from the connection for decoding (reused).
@@ -333,14 +362,14 @@ impl ServerSession {
                 let never = crate::tls::server_config_without_resumption(control);
                 DataTlsConfigs {
                     with_ticket: Arc::clone(&never),
-                    upload_for_reusing_client: never,
+                    upload_without_unasked_ticket: never,
                     #[cfg(feature = "std")]
                     reuse: None,
                 }
             } else {
                 DataTlsConfigs {
                     with_ticket: crate::tls::server_config_for_data(control),
-                    upload_for_reusing_client:
+                    upload_without_unasked_ticket:
                         crate::tls::server_config_for_data_without_unasked_tickets(control),
                     #[cfg(feature = "std")]
                     reuse: ticket_reuse,

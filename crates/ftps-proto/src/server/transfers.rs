@@ -5,8 +5,9 @@ use alloc::vec::Vec;
 
 use super::ascii::AsciiDecoder;
 use super::{
-    DataSetup, DataTlsConfigs, ListFormat, Pending, PendingTransfer, Refusal, Request, RequestId,
-    ServerEvent, ServerSession, ServerSessionConfig, Transfer, TransferKind, Wait,
+    AcceptedEarly, DataSetup, DataTlsConfigs, ListFormat, Pending, PendingTransfer, Refusal,
+    Request, RequestId, ServerEvent, ServerSession, ServerSessionConfig, Transfer, TransferKind,
+    Wait,
 };
 use crate::data::{DataConnection, DataDirection, DataError};
 use crate::io::{Channel, IoRequest};
@@ -49,8 +50,10 @@ impl ServerSession {
         private: bool,
         tls_configs: Option<&DataTlsConfigs>,
         config: &ServerSessionConfig,
+        hello_before_command: bool,
     ) {
-        let tls_config = tls_configs.map(|configs| configs.for_direction(conn.direction()));
+        let tls_config = tls_configs
+            .map(|configs| configs.for_connection(conn.direction(), hello_before_command));
         match (private, tls_config) {
             (true, Some(tls_config)) => {
                 // The FTP server is the TLS server whichever side connected (RFC 4217 §7).
@@ -79,30 +82,32 @@ impl ServerSession {
             _ => DataDirection::Send,
         };
         let buffer = self.config.limits.data_buffer;
-        let mut conn;
+        let conn;
         match core::mem::replace(&mut self.setup, DataSetup::None) {
             DataSetup::Passive {
-                id: data,
-                accepted,
-                early,
-                eof,
-                ..
-            } => {
-                conn = DataConnection::new(data, direction, buffer);
-                if accepted {
-                    conn.on_connected();
-                    conn.feed(&early);
-                    if eof {
-                        conn.feed_eof();
+                id: data, accepted, ..
+            } => match accepted.map(|early| *early) {
+                Some(AcceptedEarly {
+                    conn: mut early,
+                    private,
+                }) => {
+                    early.set_direction(direction);
+                    if private && !self.data_private {
+                        // The client's TLS hello came under PROT P, then it asked for PROT C:
+                        // what runs on the connection is not what this transfer needs.
+                        early.cancel();
                     }
                     Self::start_security(
-                        &mut conn,
+                        &mut early,
                         self.data_private,
                         self.data_tls_config.as_ref(),
                         &self.config,
+                        false,
                     );
+                    conn = early;
                 }
-            }
+                None => conn = DataConnection::new(data, direction, buffer),
+            },
             DataSetup::Active { addr } => {
                 let data = self.new_data_id();
                 conn = DataConnection::new(data, direction, buffer);
@@ -126,7 +131,17 @@ impl ServerSession {
             (TransferKind::Listing(_), _) => b"Here comes the directory listing.".to_vec(),
             _ => b"Opening data connection.".to_vec(),
         };
-        self.reply(150, &text);
+        // A client that began the TLS handshake before its command (curl) gets the 150 once
+        // that handshake is over: it reads the data socket while it waits for the 150, so
+        // its TLS 1.3 ticket is in hand before it starts an upload — after it, curl reads the
+        // socket only once more, right before it closes, which a small file reaches sooner
+        // than the ticket would. Clients that start TLS after the 150 get it at once.
+        let held_preliminary = if conn.is_handshaking() {
+            Some(text)
+        } else {
+            self.reply(150, &text);
+            None
+        };
         let ascii = self.ascii && !matches!(kind, TransferKind::Listing(_));
         let mut transfer = Transfer {
             id,
@@ -144,6 +159,7 @@ impl ServerSession {
             raw: Vec::new(),
             readable_announced: false,
             result: None,
+            held_preliminary,
         };
         Self::flush_staging(&mut transfer);
         self.transfer = Some(transfer);

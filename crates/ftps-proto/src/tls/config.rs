@@ -44,23 +44,23 @@ pub const SERVER_SESSIONS_PER_CONTROL: usize = 64;
 pub const MAX_DATA_CONNECTION_TICKETS: usize = 2;
 
 /// The TLS 1.3 tickets a data connection gives a client that does not ask for a number (RFC
-/// 9149): one — on every download and listing, and on uploads unless the client has shown it
+/// 9149): one on every download and listing; on an upload, one only for a client that began
+/// the data connection's TLS handshake before its transfer command and has not shown that it
 /// re-presents tickets ([`TicketReuse`]).
 ///
-/// OpenSSL clients (curl) use a TLS 1.3 session once and then resume from the newest ticket
-/// they hold, so they need a new one on every data connection, whatever its direction; vsftpd
-/// sends one on each as well. A ticket is only ever sent right after a handshake (rustls cannot
-/// send one later, on the data or the control connection), so an upload's ticket is on its way
-/// while the client sends its file: curl reads its socket once right before it closes and
-/// finds it there.
+/// OpenSSL clients such as curl use a TLS 1.3 session once and resume from the newest ticket
+/// they hold, so they need a new one on every data connection, uploads included. A ticket is
+/// only ever sent right after a handshake (rustls cannot send one later, on the data or the
+/// control connection). curl sends its data connection's hello before the transfer command;
+/// the server runs that handshake at once and holds the `150` until it is done, so the ticket
+/// is in curl's socket before curl starts sending the file, and curl reads it there right
+/// before it closes.
 ///
-/// Uploads are where a ticket can hurt: a client that never reads an upload's socket (lftp
-/// with GnuTLS) closes it with the ticket unread, its kernel answers with a reset and drops
-/// whatever it had not sent yet — the tail of the file (the upload then fails with 426, it is
-/// never committed). Such clients do not need the ticket: they re-present one session (the
-/// control connection's) on every data connection. So a control connection whose client has
-/// presented a ticket a second time gets no more tickets on uploads; the first data connection
-/// of a session cannot tell the two kinds apart and gets one. A reset that arrives after the
+/// Uploads are where a ticket can hurt: a client that never reads an upload's socket (lftp,
+/// GnuTLS) closes it with the ticket unread, its kernel answers with a reset and drops what it
+/// had not sent yet — the tail of the file (the upload fails with 426; it is never committed).
+/// Such clients start their data handshakes after the `150`, and they do not need the ticket:
+/// they re-present one session on every data connection. A reset that arrives after an
 /// upload's last bytes costs nothing either way: a failed *send* does not fail an upload
 /// (`handle_transmit_failed`).
 pub const UNASKED_DATA_CONNECTION_TICKETS: usize = 1;
