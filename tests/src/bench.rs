@@ -34,3 +34,37 @@ pub fn median(times: &mut [Duration]) -> Duration {
     times.sort();
     times[times.len() / 2]
 }
+
+/// Uploads the local file `local` to `path` on `endpoint` with `curl --ssl-reqd -T` and returns
+/// the wall time of the whole curl run. Panics unless curl succeeded.
+pub fn timed_curl_upload(endpoint: &Endpoint, local: &std::path::Path, path: &str) -> Duration {
+    let local = local.to_str().expect("UTF-8 path");
+    let start = Instant::now();
+    let output = Curl::new(endpoint)
+        .run(&endpoint.url(path), &["--upload-file", local])
+        .expect("curl");
+    let elapsed = start.elapsed();
+    assert!(output.status.success(), "curl failed: {output:?}");
+    elapsed
+}
+
+/// CPU time (user + system) a process used so far, with its waited-for children (a server
+/// that forks a process per session, as vsftpd does, accounts the sessions there once it
+/// reaped them): fields 14–17 of `/proc/PID/stat`, in clock ticks of 10 ms (Linux's
+/// `USER_HZ`). `None` for `self` reads this process.
+pub fn cpu_time(pid: Option<u32>) -> Duration {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat = std::fs::read_to_string(&path).expect("read /proc stat");
+    // The command name (field 2) may hold spaces: fields are counted after its ')'.
+    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11) // state .. cmajflt: fields 3–13
+        .take(4) // utime stime cutime cstime: fields 14–17
+        .map(|f| f.parse().expect("a number"))
+        .collect();
+    Duration::from_millis(fields.iter().sum::<u64>() * 10)
+}

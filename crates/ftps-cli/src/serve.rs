@@ -49,6 +49,12 @@ pub(crate) struct ServeArgs {
     /// Allow uploads, deletes, renames and new directories (default: read-only).
     #[arg(long)]
     write: bool,
+    /// Commit uploads without waiting for the disk (no fsync before the 226). By default a
+    /// 226 means the file is on disk and survives a crash of this machine; with this, it may
+    /// still be in the page cache (faster on disks, the same on tmpfs; vsftpd and ProFTPD
+    /// never sync).
+    #[arg(long)]
+    no_fsync: bool,
     /// Users file: one NAME:ARGON2-HASH per line (`ftps hash-password --user NAME` makes
     /// them), '#' starts a comment.
     #[arg(long, value_name = "FILE")]
@@ -486,7 +492,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
     let root = std::fs::canonicalize(&dir).map_err(|e| CliError::local(&dir, &e))?;
     let storage = LocalFs::new(&root)
         .map_err(|e| CliError::local(&root, &e))?
-        .read_only(!args.write);
+        .read_only(!args.write)
+        .sync_uploads(!args.no_fsync);
     // Users before the certificate: a bad users file fails before anything is written.
     let mut logins = logins(args)?;
     let (cert, cert_file) = certificate(args)?;
