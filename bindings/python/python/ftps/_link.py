@@ -84,6 +84,9 @@ class Link:
         self.listeners: dict[int, socket.socket] = {}
         self.just_accepted: dict[int, socket.socket] = {}
         self.deadline: Optional[int] = None
+        #: Called with each socket just before the link closes it, so the driver can stop
+        #: waiting on it first (its descriptor may be reused at once).
+        self.before_close: Optional[Callable[[socket.socket], None]] = None
 
     # ---- the drain ---------------------------------------------------------------------
 
@@ -121,6 +124,12 @@ class Link:
                 self.close_channel(out.channel)
             else:
                 self.on_event(out)
+
+    def adopt(self, channel: int, sock: socket.socket) -> None:
+        """Takes a connected socket the driver made itself: a server's accepted control
+        connection (report it to the session by creating the session with its addresses)."""
+        sock.setblocking(False)
+        self.channels[channel] = _Channel(sock, connecting=False)
 
     def timed_out(self) -> bool:
         """Reports the deadline to the session if it passed; True if it did."""
@@ -279,7 +288,7 @@ class Link:
         chan = self.channels.get(data)
         if chan is not None and chan.sock is conn:
             del self.channels[data]
-        conn.close()
+        self._close(conn)
 
     def _shutdown(self, channel: int) -> None:
         chan = self.channels.get(channel)
@@ -300,21 +309,26 @@ class Link:
                     chan.sock.sendall(chan.out)
                 except OSError:
                     pass
-            chan.sock.close()
+            self._close(chan.sock)
         listener = self.listeners.pop(channel, None)
         if listener is not None:
-            listener.close()
+            self._close(listener)
         self.just_accepted.pop(channel, None)
 
     def close_all(self) -> None:
         """Closes every socket (the session is over or abandoned)."""
         for channel in list(self.channels):
             chan = self.channels.pop(channel)
-            chan.sock.close()
+            self._close(chan.sock)
         for listener in self.listeners.values():
-            listener.close()
+            self._close(listener)
         self.listeners.clear()
         self.just_accepted.clear()
+
+    def _close(self, sock: socket.socket) -> None:
+        if self.before_close is not None and sock.fileno() >= 0:
+            self.before_close(sock)
+        sock.close()
 
     # ---- input ---------------------------------------------------------------------------
 

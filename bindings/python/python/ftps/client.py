@@ -91,6 +91,7 @@ class Client:
         self._ops = Ops(self.session)
         self._ops.trace = trace
         self._link = Link(self.session, self._ops.handle)
+        self._link.before_close = self._forget
         self._selector = selectors.DefaultSelector()
         self._registered: dict[int, tuple[socket.socket, int]] = {}
         self.progress = progress
@@ -307,6 +308,12 @@ class Client:
                 if mask & selectors.EVENT_READ:
                     link.readable(channel)
             link.timed_out()
+
+    def _forget(self, sock: socket.socket) -> None:
+        current = self._registered.get(sock.fileno())
+        if current is not None and current[0] is sock:
+            self._selector.unregister(sock)
+            del self._registered[sock.fileno()]
 
     def _sync_selector(self) -> None:
         """Registers each socket for what the link waits for, changing only what changed."""
