@@ -131,15 +131,17 @@ class Ops:
         """Takes the downloaded bytes of ``op`` into its sink, until the session has none
         (or the consumer is behind: then the op is paused)."""
         record = self.ops.get(op)
+        if record is None:
+            return  # completed (a paused download whose last bytes were already taken)
         session = self.session
         while True:
-            if record is not None and self.on_data is not None and not self.on_data(record):
+            if self.on_data is not None and not self.on_data(record):
                 record.paused = True
                 return
             chunk = session.read_data(op, READ_CHUNK)
             if not chunk:
                 return
-            if record is None or record.sink is None:
+            if record.sink is None:
                 continue  # an abandoned download: its bytes are dropped
             record.moved += len(chunk)
             record.sink(chunk)
