@@ -641,9 +641,9 @@ impl ClientSession {
         format!(
             "<ClientSession peer={} secure={} logged_in={} closed={}>",
             self.inner.peer_addr(),
-            self.inner.is_secure(),
-            self.inner.is_logged_in(),
-            self.inner.is_closed()
+            crate::conv::py_bool(self.inner.is_secure()),
+            crate::conv::py_bool(self.inner.is_logged_in()),
+            crate::conv::py_bool(self.inner.is_closed())
         )
     }
 }

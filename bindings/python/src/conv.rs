@@ -200,3 +200,8 @@ pub(crate) fn error_to_err(py: Python<'_>, kind: ErrorKind, message: String) -> 
 pub(crate) fn check<T>(py: Python<'_>, result: Result<T, UsageError>) -> PyResult<T> {
     result.map_err(|error| usage_error(py, error))
 }
+
+/// A boolean as Python writes it, for `repr`s.
+pub(crate) fn py_bool(value: bool) -> &'static str {
+    if value { "True" } else { "False" }
+}
