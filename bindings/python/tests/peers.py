@@ -193,7 +193,10 @@ def start_vsftpd(*, implicit: bool = False, require_ssl_reuse: bool = True) -> S
     os.chown(root, uid, gid)
     port = free_port()
     pasv = free_port()
-    yes = lambda flag: "YES" if flag else "NO"  # noqa: E731
+
+    def yes(flag: bool) -> str:
+        return "YES" if flag else "NO"
+
     (base / "vsftpd.conf").write_text(f"""\
 listen=YES
 listen_ipv6=NO

@@ -108,7 +108,7 @@ class Pair:
                 del self.uploads[event.id]
                 client.finish_upload(event.id)
         elif isinstance(event, ftps.Listing):
-            self.listings.setdefault(event.op, []).append(event.entry)  # type: ignore[arg-type]
+            self.listings.setdefault(event.op, []).append(event.entry)
         elif isinstance(event, ftps.Completed):
             self.completed[event.op] = event
         elif isinstance(event, ftps.Closed):

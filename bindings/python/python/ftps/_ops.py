@@ -110,7 +110,7 @@ class Ops:
         elif isinstance(event, Listing):
             record = self.ops.get(event.op)
             if record is not None:
-                record.entries.append(event.entry)  # type: ignore[arg-type]
+                record.entries.append(event.entry)
         elif isinstance(event, Completed):
             record = self.ops.get(event.op)
             if record is not None:
@@ -121,11 +121,11 @@ class Ops:
             self.closed = event
         elif isinstance(event, Secured):
             if self.tls_info is None:
-                self.tls_info = event.info  # type: ignore[assignment]
+                self.tls_info = event.info
         elif isinstance(event, Ready):
-            self.features = list(event.features)  # type: ignore[call-overload]
+            self.features = list(event.features)
         elif isinstance(event, ControlLine) and self.trace is not None:
-            self.trace(event.direction, event.line)  # type: ignore[arg-type]
+            self.trace(event.direction, event.line)
 
     def pull(self, op: int) -> None:
         """Takes the downloaded bytes of ``op`` into its sink, until the session has none

@@ -18,7 +18,7 @@ import collections
 import datetime
 import socket
 from types import TracebackType
-from typing import IO, Any, AsyncIterator, Callable, Optional, Union
+from typing import IO, Any, AsyncIterator, Callable, List, Optional, Union
 
 from ._errors import ClosedError, Error
 from ._ftps import ClientSession, Completed, ListingEntry, Reply, TlsInfo, Transfer
@@ -102,7 +102,7 @@ class Client:
         return self._ops.tls_info
 
     @property
-    def features(self) -> list[bytes]:
+    def features(self) -> List[bytes]:
         """The feature lines of the server's ``FEAT`` reply."""
         return list(self._ops.features or [])
 
@@ -164,11 +164,11 @@ class Client:
         """``PBSZ 0`` + ``PROT P`` (``"private"``) or ``PROT C`` (``"clear"``)."""
         return await self._reply(self.session.set_data_protection(level))
 
-    async def list(self, path: Optional[PathLike] = None) -> list[ListingEntry]:
+    async def list(self, path: Optional[PathLike] = None) -> List[ListingEntry]:
         """``MLSD`` when the server has it, ``LIST`` otherwise."""
         return await self._listing(self.session.list_entries(path))
 
-    async def mlsd(self, path: Optional[PathLike] = None) -> list[ListingEntry]:
+    async def mlsd(self, path: Optional[PathLike] = None) -> List[ListingEntry]:
         """``MLSD``."""
         return await self._listing(self.session.mlsd(path))
 
@@ -183,7 +183,7 @@ class Client:
 
     async def read_bytes(self, path: PathLike, offset: int = 0) -> bytes:
         """Downloads ``path`` into memory."""
-        parts: list[bytes] = []
+        parts: List[bytes] = []
         await self.retrieve(path, parts.append, offset)
         return b"".join(parts)
 
@@ -217,7 +217,8 @@ class Client:
                 ready.clear()
                 woken = asyncio.ensure_future(ready.wait())
                 try:
-                    await asyncio.wait({waiter, woken}, return_when=asyncio.FIRST_COMPLETED)
+                    pending: set[asyncio.Future[Any]] = {waiter, woken}
+                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     woken.cancel()
             while queue:
@@ -295,7 +296,7 @@ class Client:
     async def _value(self, op: int) -> object:
         return raise_for(await self._complete(self._ops.start(op)))
 
-    async def _listing(self, op: int) -> list[ListingEntry]:
+    async def _listing(self, op: int) -> List[ListingEntry]:
         record = self._ops.start(op)
         raise_for(await self._complete(record))
         return record.entries

@@ -11,7 +11,7 @@ import os
 import selectors
 import socket
 from types import TracebackType
-from typing import IO, Any, Callable, Optional, Union
+from typing import IO, Any, Callable, List, Optional, Union
 
 from ._errors import ClosedError, Error
 from ._ftps import ClientConfig, ClientSession, ListingEntry, Reply, TlsInfo, Transfer
@@ -127,7 +127,7 @@ class Client:
         return self._ops.tls_info
 
     @property
-    def features(self) -> list[bytes]:
+    def features(self) -> List[bytes]:
         """The feature lines of the server's ``FEAT`` reply."""
         return list(self._ops.features or [])
 
@@ -190,15 +190,15 @@ class Client:
         """``PBSZ 0`` + ``PROT P`` (``"private"``) or ``PROT C`` (``"clear"``)."""
         return self._reply(self.session.set_data_protection(level))
 
-    def list(self, path: Optional[PathLike] = None) -> list[ListingEntry]:
+    def list(self, path: Optional[PathLike] = None) -> List[ListingEntry]:
         """The entries of a directory: ``MLSD`` when the server has it, ``LIST`` otherwise."""
         return self._listing(self.session.list_entries(path))
 
-    def mlsd(self, path: Optional[PathLike] = None) -> list[ListingEntry]:
+    def mlsd(self, path: Optional[PathLike] = None) -> List[ListingEntry]:
         """``MLSD``: entries with their facts."""
         return self._listing(self.session.mlsd(path))
 
-    def nlst(self, path: Optional[PathLike] = None) -> list[bytes]:
+    def nlst(self, path: Optional[PathLike] = None) -> List[bytes]:
         """``NLST``: bare names."""
         return [e.name for e in self._listing(self.session.nlst(path)) if e.name is not None]
 
@@ -215,7 +215,7 @@ class Client:
 
     def read_bytes(self, path: PathLike, offset: int = 0) -> bytes:
         """Downloads ``path`` into memory."""
-        parts: list[bytes] = []
+        parts: List[bytes] = []
         self.retrieve(path, parts.append, offset)
         return b"".join(parts)
 
@@ -258,7 +258,7 @@ class Client:
     def _value(self, op: int) -> object:
         return raise_for(self._wait(self._ops.start(op)))
 
-    def _listing(self, op: int) -> list[ListingEntry]:
+    def _listing(self, op: int) -> List[ListingEntry]:
         record = self._ops.start(op)
         raise_for(self._wait(record))
         return record.entries
