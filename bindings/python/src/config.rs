@@ -24,8 +24,8 @@ fn pem_from(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Ve
     if let Ok(bytes) = value.downcast::<PyBytes>() {
         return Ok(bytes.as_bytes().to_vec());
     }
-    let is_path = value.downcast::<PyString>().is_ok()
-        || value.hasattr("__fspath__").unwrap_or(false);
+    let is_path =
+        value.downcast::<PyString>().is_ok() || value.hasattr("__fspath__").unwrap_or(false);
     if !is_path {
         return Err(PyTypeError::new_err(format!(
             "{what}: expected PEM bytes or a path (str or os.PathLike)"
@@ -46,7 +46,12 @@ fn tls_error(py: Python<'_>, what: &str, error: &TlsError) -> PyErr {
     error_to_err(py, error.kind(), format!("{what}: {error}"))
 }
 
-fn seconds(py: Python<'_>, value: Option<f64>, default: Duration, what: &str) -> PyResult<Duration> {
+fn seconds(
+    py: Python<'_>,
+    value: Option<f64>,
+    default: Duration,
+    what: &str,
+) -> PyResult<Duration> {
     match value {
         None => Ok(default),
         Some(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
@@ -152,7 +157,10 @@ impl ClientConfig {
         };
         let trust = match (trust, insecure_skip_verify) {
             (Some(_), true) => {
-                return Err(usage(py, "trust and insecure_skip_verify exclude each other"));
+                return Err(usage(
+                    py,
+                    "trust and insecure_skip_verify exclude each other",
+                ));
             }
             (None, true) => Trust::InsecureSkipVerification,
             (None, false) => Trust::WebpkiRoots,
@@ -211,7 +219,12 @@ impl ClientConfig {
         config.timeouts = ClientTimeouts {
             connect: seconds(py, connect_timeout, defaults.connect, "connect_timeout")?,
             reply: seconds(py, reply_timeout, defaults.reply, "reply_timeout")?,
-            data_idle: seconds(py, data_idle_timeout, defaults.data_idle, "data_idle_timeout")?,
+            data_idle: seconds(
+                py,
+                data_idle_timeout,
+                defaults.data_idle,
+                "data_idle_timeout",
+            )?,
         };
         Ok(Self {
             server_name: server_name.to_owned(),
@@ -302,7 +315,8 @@ impl ServerConfig {
         if let Some(ca) = client_ca {
             let ca = pem_from(py, ca, "client_ca")?;
             options.client_roots = Some(
-                tls::root_store_from_pem(&ca).map_err(|error| tls_error(py, "client_ca", &error))?,
+                tls::root_store_from_pem(&ca)
+                    .map_err(|error| tls_error(py, "client_ca", &error))?,
             );
         }
         let built = py
@@ -356,12 +370,7 @@ impl ServerConfig {
             data: seconds(py, data_timeout, defaults.data, "data_timeout")?,
             failed_login_delay: match failed_login_delay {
                 Some(0.0) => Duration::ZERO,
-                other => seconds(
-                    py,
-                    other,
-                    defaults.failed_login_delay,
-                    "failed_login_delay",
-                )?,
+                other => seconds(py, other, defaults.failed_login_delay, "failed_login_delay")?,
             },
         };
         Ok(Self { config })

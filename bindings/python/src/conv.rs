@@ -138,7 +138,10 @@ pub(crate) fn datetime_from(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResul
     let value = if value.getattr("tzinfo")?.is_none() {
         value.clone()
     } else {
-        value.call_method1("astimezone", (datetime.getattr("timezone")?.getattr("utc")?,))?
+        value.call_method1(
+            "astimezone",
+            (datetime.getattr("timezone")?.getattr("utc")?,),
+        )?
     };
     let micros: u32 = value.getattr("microsecond")?.extract()?;
     let time = FtpTime {

@@ -553,7 +553,12 @@ impl ServerSession {
     /// are opened so), `bytes`/`str` (a path: CWD, MKD, STOU), `int` (SIZE), `datetime`
     /// (MDTM) or a `DirEntry` (MLST).
     #[pyo3(signature = (id, value = None))]
-    fn answer(&mut self, py: Python<'_>, id: u64, value: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn answer(
+        &mut self,
+        py: Python<'_>,
+        id: u64,
+        value: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let answer = match value {
             None => Answer::Done,
             Some(value) if value.is_none() => Answer::Done,
@@ -585,7 +590,12 @@ impl ServerSession {
 
     /// One listing entry (after `Writable`); `False`: the buffer is full, offer it again
     /// after the next `Writable`.
-    fn write_entry(&mut self, py: Python<'_>, id: u64, entry: &Bound<'_, DirEntry>) -> PyResult<bool> {
+    fn write_entry(
+        &mut self,
+        py: Python<'_>,
+        id: u64,
+        entry: &Bound<'_, DirEntry>,
+    ) -> PyResult<bool> {
         check(py, self.inner.write_entry(self::id(id), &entry.get().entry))
     }
 
