@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -39,7 +39,8 @@ class ReusingFTP_TLS(ftplib.FTP_TLS):
     """The well-known workaround: wrap each data socket with the control connection's TLS
     session, so servers that require session reuse accept it."""
 
-    def ntransfercmd(self, cmd: str, rest: Optional[int] = None) -> tuple[socket.socket, Any]:
+    def ntransfercmd(self, cmd: str,
+                     rest: Union[int, str, None] = None) -> tuple[socket.socket, Any]:
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
         if self._prot_p:  # type: ignore[attr-defined]
             conn = self.context.wrap_socket(conn, server_hostname=self.host,
