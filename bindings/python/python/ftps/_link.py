@@ -31,8 +31,9 @@ from ._ftps import (
 
 Session = Union[ClientSession, ServerSession]
 
-#: Bytes asked of a socket per read: a few TLS records, so a fast transfer costs few calls.
-RECV_SIZE = 256 * 1024
+#: Bytes asked of a socket per read: a few TLS records, and no more than the session takes at
+#: once (its incoming TLS buffer is 96 KiB), so the rest kept for later is rare and small.
+RECV_SIZE = 64 * 1024
 
 _IO_KINDS = {
     errno.ECONNREFUSED: "connection_refused",

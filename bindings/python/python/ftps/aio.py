@@ -215,12 +215,8 @@ class Client:
                 if waiter.done():
                     break
                 ready.clear()
-                woken = asyncio.ensure_future(ready.wait())
-                try:
-                    pending: set[asyncio.Future[Any]] = {waiter, woken}
-                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    woken.cancel()
+                # Set by new bytes, by the completion and by a failure of the session.
+                await ready.wait()
             while queue:
                 yield queue.popleft()
             finished = True
