@@ -369,6 +369,8 @@ class LinkDriver:
         self._readers: dict[int, socket.socket] = {}
         self._writers: dict[int, socket.socket] = {}
         self._timer: Optional[asyncio.TimerHandle] = None
+        self._deadline: Optional[int] = None
+        self._interests: list[tuple[socket.socket, int, bool, bool]] = []
         link.before_close = self._forget
 
     def pump(self) -> None:
@@ -393,13 +395,35 @@ class LinkDriver:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._interests = []
         self.link.close_all()
 
     def _sync(self) -> None:
+        interests = self.link.interests()
+        if interests != self._interests:
+            self._interests = interests
+            self._register(interests)
+        deadline = self.link.deadline
+        if deadline is None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+                self._deadline = None
+        elif self._timer is None or self._deadline is None or deadline < self._deadline:
+            # A later deadline keeps the armed timer: it fires early, finds the session's
+            # deadline not passed, and re-arms (the data-idle deadline moves with every chunk,
+            # and a timer per chunk would cost more than the chunk's own work).
+            if self._timer is not None:
+                self._timer.cancel()
+            self._deadline = deadline
+            delay = max(0.0, (deadline - now()) / 1e9)
+            self._timer = self._loop.call_at(self._loop.time() + delay, self._on_timer)
+
+    def _register(self, interests: list[tuple[socket.socket, int, bool, bool]]) -> None:
         loop = self._loop
         readers: dict[int, tuple[socket.socket, int]] = {}
         writers: dict[int, tuple[socket.socket, int]] = {}
-        for sock, key, read, write in self.link.interests():
+        for sock, key, read, write in interests:
             if read:
                 readers[sock.fileno()] = (sock, key)
             if write:
@@ -419,15 +443,9 @@ class LinkDriver:
                 loop.add_writer(fd, self._on_writable, key)
         self._readers = {fd: sock for fd, (sock, _) in readers.items()}
         self._writers = {fd: sock for fd, (sock, _) in writers.items()}
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        deadline = self.link.deadline
-        if deadline is not None:
-            delay = max(0.0, (deadline - now()) / 1e9)
-            self._timer = loop.call_at(loop.time() + delay, self._on_timer)
 
     def _forget(self, sock: socket.socket) -> None:
+        self._interests = []  # the next pump re-registers from scratch
         fd = sock.fileno()
         if self._readers.get(fd) is sock:
             self._loop.remove_reader(fd)
@@ -446,5 +464,6 @@ class LinkDriver:
 
     def _on_timer(self) -> None:
         self._timer = None
+        self._deadline = None
         self.link.timed_out()
         self.pump()

@@ -94,6 +94,7 @@ class Client:
         self._link.before_close = self._forget
         self._selector = selectors.DefaultSelector()
         self._registered: dict[int, tuple[socket.socket, int]] = {}
+        self._interests: List[tuple[socket.socket, int, bool, bool]] = []
         self.progress = progress
         try:
             # Connected, TLS set up and FEAT read: errors surface here, not at the first verb.
@@ -310,6 +311,7 @@ class Client:
             link.timed_out()
 
     def _forget(self, sock: socket.socket) -> None:
+        self._interests = []  # the next wait re-registers from scratch
         current = self._registered.get(sock.fileno())
         if current is not None and current[0] is sock:
             self._selector.unregister(sock)
@@ -317,8 +319,12 @@ class Client:
 
     def _sync_selector(self) -> None:
         """Registers each socket for what the link waits for, changing only what changed."""
+        interests = self._link.interests()
+        if interests == self._interests:
+            return
+        self._interests = interests
         wanted: dict[int, tuple[socket.socket, int]] = {}
-        for sock, key, read, write in self._link.interests():
+        for sock, key, read, write in interests:
             events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
             wanted[sock.fileno()] = (sock, events)
             current = self._registered.get(sock.fileno())
