@@ -40,6 +40,7 @@ def test_aio_vsftpd_verbs_and_transfers(vsftpd: Server) -> None:
             await c.cwd("..")
             entries = {e.name: e for e in await c.list()}
             assert entries[b"aio.bin"].size == len(data)
+            assert b"aio.bin" in await c.nlst()
             await c.rename("aio.bin", "aio2.bin")
             await c.delete("aio2.bin")
             await c.rmdir("aio dir")

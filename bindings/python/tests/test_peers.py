@@ -33,6 +33,7 @@ def test_pyftpdlib_round_trip(pyftpdlib: Server, passive: bool) -> None:
         names = {e.name: e for e in c.list()}
         assert names[b"renamed.bin"].size == len(data)
         assert names[b"sub dir"].kind == "dir"
+        assert sorted(c.nlst()) == [b"renamed.bin", b"sub dir"]
         c.delete("renamed.bin")
         c.rmdir("sub dir")
         assert c.list() == []

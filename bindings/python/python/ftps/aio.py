@@ -172,6 +172,11 @@ class Client:
         """``MLSD``."""
         return await self._listing(self.session.mlsd(path))
 
+    async def nlst(self, path: Optional[PathLike] = None) -> List[bytes]:
+        """``NLST``: bare names."""
+        entries = await self._listing(self.session.nlst(path))
+        return [e.name for e in entries if e.name is not None]
+
     async def retrieve(self, path: PathLike, target: Union[Sink, IO[bytes]], offset: int = 0,
                        *, progress: Optional[Progress] = None) -> Transfer:
         """Downloads ``path`` into ``target`` (a binary file or a callable taking each
