@@ -33,7 +33,7 @@ record! {
     Connected { greeting: PyObject }
 }
 record! {
-    /// The control connection (client) or control connection (server) is protected by TLS.
+    /// The control connection is protected by TLS (both roles report it).
     Secured { info: PyObject }
 }
 record! {
