@@ -157,26 +157,28 @@ class Link:
             result.append((listener, -data, True, False))
         return result
 
-    def readable(self, key: int) -> None:
-        """The socket for ``key`` (from :meth:`interests`) can be read."""
+    def readable(self, key: int) -> bool:
+        """The socket for ``key`` (from :meth:`interests`) can be read. True if it gave bytes
+        and the session took them all (the socket may have more)."""
         if key < 0:
             self._accept(-key)
-            return
+            return False
         chan = self.channels.get(key)
         if chan is None or chan.dead or chan.backlog or chan.eof_seen:
-            return
+            return False
         try:
             data = chan.sock.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError as error:
             self._failed(key, chan, error)
-            return
+            return False
         if data:
             chan.backlog = data
         else:
             chan.eof_seen = True
         self._feed(key, chan)
+        return bool(data) and not chan.backlog
 
     def writable(self, key: int) -> None:
         """The socket for ``key`` can be written."""
