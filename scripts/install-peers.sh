@@ -20,6 +20,10 @@ apt_packages=(vsftpd curl lftp)
 # pkg-config), run them under valgrind and with ASan. gcc only recommends libc6-dev, and the
 # install below skips recommendations, so the headers are named.
 apt_packages+=(gcc libc6-dev make pkg-config valgrind)
+# The Python binding's tests (bindings/python/run-tests.sh) make a venv: Debian's python3 can
+# make one with pip only with python3-venv (its ensurepip is split off). The extension is abi3
+# and links no libpython, so python3-dev is not needed.
+apt_packages+=(python3-venv)
 # Shared libraries of ProFTPD (unpacked below, not installed: see there).
 apt_packages+=(libhiredis0.14 libmemcached11 libmemcachedutil2 libpcre2-posix3 libsodium23)
 missing=()

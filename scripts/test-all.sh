@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 step() { printf '\n==> %s\n' "$*"; }
 
-step "install: rustfmt, clippy, cargo-fuzz, real FTPS peers (vsftpd, curl, pyftpdlib), C toolchain and valgrind"
+step "install: rustfmt, clippy, cargo-fuzz, real FTPS peers (vsftpd, curl, pyftpdlib), C toolchain and valgrind, python3-venv"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
@@ -37,6 +37,15 @@ cargo test --workspace --locked 2>&1 | tee "$test_log"
 # One closing line for the whole run (cargo prints one "test result" line per test binary).
 totals=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { printf "%d passed, %d failed", p, f }' "$test_log")
 rm -f "$test_log"
+
+step "python binding (bindings/python: fresh venv, pip install, mypy --strict, pytest)"
+py_log=$(mktemp)
+bindings/python/run-tests.sh 2>&1 | tee "$py_log"
+# pytest's closing line ("N passed, M failed in Xs"): add its counts to the run's totals.
+totals=$(awk -v base="$totals" 'BEGIN { split(base, b, " "); p = b[1]; f = b[3] }
+  /(passed|failed).* in [0-9.]+s/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+  END { printf "%d passed, %d failed", p, f }' "$py_log")
+rm -f "$py_log"
 
 if [ "$FUZZ_SECONDS" != "0" ]; then
   step "fuzz smoke run (${FUZZ_SECONDS}s per target)"
