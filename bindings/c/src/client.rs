@@ -757,9 +757,11 @@ pub unsafe extern "C" fn ftps_client_session_handle_transmit_failed(
     unsafe {
         with_client(session, |handle| {
             let kind = io_error_from(kind)?;
-            handle
-                .session
-                .handle_transmit_failed(channel_from(channel), kind.into(), instant(now_ns));
+            handle.session.handle_transmit_failed(
+                channel_from(channel),
+                kind.into(),
+                instant(now_ns),
+            );
             Ok(())
         })
     }
