@@ -481,6 +481,23 @@ impl ServerSession {
         Ok(())
     }
 
+    /// Writing the bytes of a `Transmit` for `channel` failed (the peer reset the
+    /// connection; kinds as for `io_error`). The channel's receive side stays open: keep
+    /// reading it and report its end as usual — what the peer sent before its reset may
+    /// complete a transfer.
+    fn transmit_failed(
+        &mut self,
+        py: Python<'_>,
+        channel: u32,
+        kind: &str,
+        now: u64,
+    ) -> PyResult<()> {
+        let kind = io_error_kind(py, kind)?;
+        self.inner
+            .handle_transmit_failed(channel_from(channel), kind, instant(now));
+        Ok(())
+    }
+
     /// The deadline of the last `Wait` passed.
     fn timeout(&mut self, now: u64) {
         self.inner.handle_timeout(instant(now));

@@ -61,7 +61,7 @@ class _Channel:
     """One connected (or connecting) socket of the session."""
 
     __slots__ = ("sock", "out", "blocked", "backlog", "eof_seen", "eof_fed", "shutdown",
-                 "connecting", "dead")
+                 "connecting", "dead", "send_dead")
 
     def __init__(self, sock: socket.socket, connecting: bool) -> None:
         self.sock = sock
@@ -73,6 +73,8 @@ class _Channel:
         self.shutdown = False
         self.connecting = connecting
         self.dead = False
+        # Sending failed (the peer reset the connection); reading goes on.
+        self.send_dead = False
 
 
 class Link:
@@ -199,7 +201,7 @@ class Link:
 
     def _transmit(self, channel: int, data: bytes) -> None:
         chan = self.channels.get(channel)
-        if chan is None or chan.dead:
+        if chan is None or chan.dead or chan.send_dead:
             return  # the channel failed: the session learnt it through io_error
         if not chan.out and not chan.connecting:
             try:
@@ -207,7 +209,7 @@ class Link:
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as error:
-                self._failed(channel, chan, error)
+                self._send_failed(channel, chan, error)
                 return
             if sent == len(data):
                 return
@@ -224,7 +226,7 @@ class Link:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as error:
-                self._failed(channel, chan, error)
+                self._send_failed(channel, chan, error)
                 return
             del chan.out[:sent]
         if chan.blocked:
@@ -359,6 +361,15 @@ class Link:
         chan.dead = True
         chan.out.clear()
         self.session.io_error(channel, io_kind(error), now())
+
+    def _send_failed(self, channel: int, chan: _Channel, error: OSError) -> None:
+        # The session decides (an upload's bytes may all have arrived before the peer's
+        # reset); the socket keeps being read until its end.
+        chan.send_dead = True
+        chan.out.clear()
+        if chan.blocked:
+            chan.blocked = False
+        self.session.transmit_failed(channel, io_kind(error), now())
 
 
 def _addr(addr: tuple[object, ...]) -> tuple[str, int]:
