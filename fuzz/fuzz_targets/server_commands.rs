@@ -227,8 +227,11 @@ impl Run {
     /// After `AUTH TLS` answered `234`, a real TLS client takes over the control connection.
     /// After `CCC` answered `200`, it sends its close_notify and talks in clear again.
     fn follow_security(&mut self, command: &Command, replies_before: usize) {
-        let new = &self.raw.replies[replies_before..];
-        let code = |c: u16| new.iter().any(|r| r.code.get() == c);
+        // The command went last (after any pipelined ones): its reply is the last one.
+        let last = self.raw.replies[replies_before..]
+            .last()
+            .map(|r| r.code.get());
+        let code = |c: u16| last == Some(c);
         match command {
             Command::AuthTls | Command::AuthSsl if self.raw.tls.is_none() && code(234) => {
                 let config = tls::client_config_for_control(&common::base_client(common::pki()));
