@@ -52,7 +52,7 @@ impl Chooser {
         self.at
     }
 
-    fn from_tape(&mut self, bytes: usize) -> Option<u64> {
+    fn take_from_tape(&mut self, bytes: usize) -> Option<u64> {
         let end = self.at + bytes;
         let taken = self.tape.get(self.at..end)?;
         self.at = end;
@@ -60,7 +60,7 @@ impl Chooser {
     }
 
     fn next(&mut self) -> u64 {
-        if let Some(v) = self.from_tape(1) {
+        if let Some(v) = self.take_from_tape(1) {
             return v;
         }
         self.state ^= self.state >> 12;
@@ -71,7 +71,7 @@ impl Chooser {
 
     fn below(&mut self, n: usize) -> usize {
         if n > 256 {
-            if let Some(v) = self.from_tape(2) {
+            if let Some(v) = self.take_from_tape(2) {
                 return (v % n as u64) as usize;
             }
         }
