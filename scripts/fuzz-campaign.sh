@@ -7,7 +7,8 @@
 # (fuzz/corpora/TARGET) and whatever earlier campaigns left in the scratch corpus
 # (fuzz/corpus/TARGET, not committed), runs libFuzzer for SECONDS under `nice -n 19` (the machine
 # is shared), then minimizes the scratch corpus back into fuzz/corpora/TARGET with `cargo fuzz
-# cmin`, so that committing that folder lets CI's smoke run start where the campaign ended.
+# cmin` (keeping the smallest inputs up to a size budget), so that committing that folder lets
+# CI's smoke run start where the campaign ended.
 # Prints one summary line: target, seconds, executions, crashes, corpus size.
 #
 # A crash stops libFuzzer; the reproducer lands in fuzz/artifacts/TARGET and the script exits
@@ -64,10 +65,19 @@ if [ "${FUZZ_NO_CMIN:-0}" != 1 ]; then
   # Minimize into a fresh folder, then replace the committed one with it.
   rm -rf "$kept.new" && mkdir -p "$kept.new"
   nice -n 19 cargo fuzz cmin -O "$target" "$scratch" -- -rss_limit_mb=2048 >>"$log" 2>&1
-  cp -r "$scratch/." "$kept.new/"
+  # The committed corpus stays small (CI's smoke run only needs a head start): the smallest
+  # minimized inputs, up to FUZZ_CORPUS_KIB (default 50) KiB; the scratch corpus keeps all.
+  budget=$(( ${FUZZ_CORPUS_KIB:-50} * 1024 ))
+  used=0
+  while IFS= read -r f; do
+    n=$(stat -c %s "$scratch/$f")
+    if [ $((used + n)) -gt "$budget" ]; then break; fi
+    cp "$scratch/$f" "$kept.new/"
+    used=$((used + n))
+  done < <(cd "$scratch" && ls -Sr)
   rm -rf "$kept" && mv "$kept.new" "$kept"
 fi
-size=$(du -sk "$kept" | cut -f1)
+size=$(du -sk --apparent-size "$kept" | cut -f1)
 files=$(find "$kept" -type f | wc -l)
 printf '%-18s %8ss %14s executions %3s crashes  corpus %s files %s KiB  (log %s)\n' \
   "$target" "$seconds" "$runs" "$crashes" "$files" "$size" "$log"
