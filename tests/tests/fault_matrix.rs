@@ -577,10 +577,12 @@ fn main() {
     clean_transfer();
     let started = Instant::now();
     let mut failures = Vec::new();
+    let mut ran = 0;
     for (name, cell) in CELLS {
         if !filters.is_empty() && !filters.iter().any(|f| name.contains(f.as_str())) {
             continue;
         }
+        ran += 1;
         let before = Resources::now();
         let t = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(cell));
@@ -598,6 +600,13 @@ fn main() {
     println!(
         "fault matrix: {:.1}s, {} failed {failures:?}",
         started.elapsed().as_secs_f64(),
+        failures.len()
+    );
+    // libtest's closing line, which scripts/test-all.sh adds up across test binaries.
+    println!(
+        "test result: {}. {} passed; {} failed; 0 ignored; 0 measured; 0 filtered out",
+        if failures.is_empty() { "ok" } else { "FAILED" },
+        ran - failures.len(),
         failures.len()
     );
     if !failures.is_empty() {
