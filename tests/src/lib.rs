@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod data;
+pub mod fault;
 pub mod own_client;
 pub mod own_server;
 pub mod peers;

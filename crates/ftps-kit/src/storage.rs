@@ -508,7 +508,10 @@ mod tests {
             upload.write(b"hello ").unwrap();
             upload.write(b"world").unwrap();
             upload.commit().unwrap();
-            assert_eq!(fs::read(root.path().join("up.bin")).unwrap(), b"hello world");
+            assert_eq!(
+                fs::read(root.path().join("up.bin")).unwrap(),
+                b"hello world"
+            );
             let names: Vec<_> = fs::read_dir(root.path()).unwrap().collect();
             assert_eq!(names.len(), 1, "sync={sync}");
         }

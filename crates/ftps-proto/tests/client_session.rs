@@ -2325,3 +2325,45 @@ fn a_blocked_data_channel_does_not_hold_back_control_bytes() {
     );
     h.client.handle_transmit_ready(data, h.instant());
 }
+
+// Found by the fault matrix (tests/tests/fault_matrix.rs, disk_full_*): the server refuses an
+// upload mid-way (552, disk full) and drops the data connection, which the client sees as a
+// reset first; the session's own ABOR then reported the reset and hid the server's reason.
+#[test]
+fn data_reset_then_552_reports_the_servers_refusal() {
+    let mut s = script();
+    s.mute.push(Verb::Stor);
+    // The STOR's own refusal, then the ABOR's reply.
+    reply_override(
+        &mut s,
+        Verb::Abor,
+        &[b"552 insufficient storage space\r\n226 no transfer to abort\r\n"],
+    );
+    let mut h = logged_in(client_config(ClientTlsMode::Explicit), s);
+    let op = h.client.store(b"big").unwrap();
+    h.run();
+    let data =
+        h.io.iter()
+            .find_map(|r| match r {
+                IoRequest::Connect {
+                    channel: Channel::Data(id),
+                    ..
+                } => Some(*id),
+                _ => None,
+            })
+            .expect("a data connection");
+    let now = ftps_proto::io::Instant::from_nanos(h.now);
+    h.client.handle_io_error(
+        Channel::Data(data),
+        ftps_proto::io::IoErrorKind::ConnectionReset,
+        now,
+    );
+    let after = h.client.pwd().unwrap();
+    h.run();
+    match h.completed(op) {
+        Some(Err(OpError::Rejected { reply })) => assert_eq!(reply.code.get(), 552),
+        other => panic!("expected the 552, got {other:?}; {:#?}", h.events),
+    }
+    assert_eq!(h.completed(after), Some(&Ok(257)), "{:#?}", h.events);
+    assert_eq!(h.closed_count(), 0);
+}

@@ -698,7 +698,15 @@ impl ClientSession {
                         self.complete_front(Err(result));
                         self.send(Sent::SyncNoop, &Command::Noop);
                     } else {
-                        // 426 (or similar): the ABOR's own reply follows.
+                        // 426 (or similar): the ABOR's own reply follows. When the session
+                        // aborted because the data connection failed, a refusal other than
+                        // 426 says why the server broke it off (552: disk full, 451: local
+                        // error), which the application needs more than the reset it caused.
+                        if code != 426 {
+                            if let Some(OpError::Data(_)) = transfer.abort_reason {
+                                transfer.abort_reason = Some(OpError::Rejected { reply });
+                            }
+                        }
                         self.awaiting = Some(Sent::Abor);
                         self.arm_reply_timer();
                     }
