@@ -20,8 +20,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ftps_std::server::{
-    LocalFs, Server, ServerOptions, ServerSessionConfig, ServerTlsMode, SessionLog, ShutdownHandle,
-    Storage, UserTable, hash_password,
+    LocalFs, Server, ServerOptions, ServerSessionConfig, ServerTlsMode, SessionLimits, SessionLog,
+    ShutdownHandle, Storage, UserTable, hash_password,
 };
 use ftps_std::{Client, ClientOptions, ClientTimeouts, ClientTlsMode, DataConnectionMode, Trust};
 use rustls_pki_types::pem::PemObject;
@@ -49,6 +49,7 @@ pub struct OwnServerBuilder {
     implicit: bool,
     passive_ports: Option<RangeInclusive<u16>>,
     advertised: Option<Ipv4Addr>,
+    limits: SessionLimits,
 }
 
 impl std::fmt::Debug for OwnServerBuilder {
@@ -78,6 +79,12 @@ impl OwnServerBuilder {
     /// wrapped in a test backend.
     pub fn storage(mut self, storage: impl FnOnce(LocalFs) -> Arc<dyn Storage> + 'static) -> Self {
         self.storage = Some(Box::new(storage));
+        self
+    }
+
+    /// Changes the admission limits (sessions, data connections, login pool, shutdown grace).
+    pub fn limits(mut self, change: impl FnOnce(&mut SessionLimits)) -> Self {
+        change(&mut self.limits);
         self
     }
 
@@ -164,6 +171,7 @@ impl OwnServerBuilder {
             storage,
             auth: Arc::new(users),
             log: self.log,
+            limits: self.limits,
         })
         .expect("bind the server");
         let explicit = server
@@ -229,6 +237,7 @@ impl OwnServer {
             implicit: true,
             passive_ports: None,
             advertised: None,
+            limits: SessionLimits::default(),
         }
     }
 

@@ -794,6 +794,7 @@ fn serve_one_runs_a_single_session_until_quit() {
         storage: Arc::new(LocalFs::new(root.path()).unwrap()),
         auth: Arc::new(users),
         log: None,
+        limits: ftps_std::server::SessionLimits::default(),
     })
     .unwrap();
     let addr = server.local_addr().unwrap();

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use ftps_proto::server::ClientCertificates;
@@ -15,7 +16,7 @@ use ftps_proto::tls::{
     self, CertificateDer, PrivateKeyDer, ResumptionPolicy, RootCertStore, ServerTlsOptions,
 };
 use ftps_std::server::{
-    LocalFs, Server, ServerOptions, ServerSessionConfig, ServerTlsMode, UserTable,
+    LocalFs, Server, ServerOptions, ServerSessionConfig, ServerTlsMode, SessionLimits, UserTable,
 };
 use sha2::{Digest, Sha256};
 
@@ -84,6 +85,38 @@ pub(crate) struct ServeArgs {
     /// transfer).
     #[arg(long, value_enum, default_value_t = Reuse::Required)]
     reuse: Reuse,
+    /// Sessions at the same time; more are refused with 421.
+    #[arg(long, value_name = "N", default_value_t = SessionLimits::default().max_sessions)]
+    max_sessions: usize,
+    /// Sessions at the same time from one client address; more are refused with 421.
+    #[arg(long, value_name = "N", default_value_t = SessionLimits::default().max_sessions_per_ip)]
+    max_per_ip: usize,
+    /// Data connections open at the same time over all sessions; more fail with 425.
+    #[arg(long, value_name = "N", default_value_t = SessionLimits::default().max_data_connections)]
+    max_data_connections: usize,
+    /// Seconds a client has to complete the control connection's TLS handshake.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    handshake_timeout: u64,
+    /// Seconds a client has to log in after connecting (421 and close after).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    login_timeout: u64,
+    /// Seconds running transfers may go on after Ctrl-C / SIGTERM before their sessions are
+    /// closed with 421 (idle sessions are closed at once).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    shutdown_grace: u64,
+}
+
+impl ServeArgs {
+    /// The admission limits of the command line.
+    fn limits(&self) -> SessionLimits {
+        SessionLimits {
+            max_sessions: self.max_sessions,
+            max_sessions_per_ip: self.max_per_ip,
+            max_data_connections: self.max_data_connections,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            ..SessionLimits::default()
+        }
+    }
 }
 
 /// Options of `ftps hash-password`.
@@ -491,7 +524,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
     let mut logins = logins(args)?;
     let (cert, cert_file) = certificate(args)?;
     let roots = args.client_ca.as_deref().map(client_roots).transpose()?;
-    let session = session_config(&cert, roots, args.allow_ccc, args.reuse)?;
+    let mut session = session_config(&cert, roots, args.allow_ccc, args.reuse)?;
+    session.timeouts.handshake = Duration::from_secs(args.handshake_timeout);
+    session.timeouts.login = Duration::from_secs(args.login_timeout);
     let explicit = if args.listen.is_empty() && args.implicit_listen.is_empty() {
         vec![DEFAULT_LISTEN]
     } else {
@@ -506,6 +541,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
         storage: Arc::new(storage),
         auth: Arc::new(std::mem::take(&mut logins.table)),
         log: Some(Arc::new(StderrLog)),
+        limits: args.limits(),
     })
     .map_err(|e| {
         let mut error = CliError::new(ExitCode::Connection, format!("cannot listen: {e}"));

@@ -23,16 +23,21 @@
 //! - [`input`]: [`InputBacklog`](input::InputBacklog), the per-channel bookkeeping of
 //!   received bytes a session has not taken yet (its backpressure) and of an end of stream that
 //!   must wait for them.
+//! - [`limits`]: [`SessionLimits`](limits::SessionLimits) (sessions in total and per
+//!   address, data connections, the login pool) and the [`Admission`](limits::Admission)
+//!   counters both servers ask before starting a session or opening a data connection.
 //! - [`ports`]: [`PortOrder`](ports::PortOrder), which ports of a passive port range a data
 //!   listener tries, in which order.
 //!
-//! Nothing here opens a socket, spawns a thread or task, or reads a clock other than for
-//! log durations.
+//! Nothing here opens a socket or spawns a task, or reads a clock other than for log
+//! durations; the only threads are the [`LoginPool`](auth::LoginPool)'s few password
+//! verifiers, shared by every session of a server whichever driver runs it.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod client;
 pub mod input;
+pub mod limits;
 pub mod log;
 pub mod ports;
 pub mod server;

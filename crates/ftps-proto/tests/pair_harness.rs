@@ -27,8 +27,8 @@ fn harness_in_mode(seed: u64, max_chunk: usize, knobs: Knobs, active: bool) -> H
     config.allow_ccc = true;
     // A one-byte-per-step network with 40 ms steps takes minutes of simulated time to log
     // in; the handshake and login timeouts are for stalled peers, not for this.
-    config.timeouts.handshake = std::time::Duration::from_secs(3600);
-    config.timeouts.login = std::time::Duration::from_secs(3600);
+    config.timeouts.handshake = Duration::from_secs(3600);
+    config.timeouts.login = Duration::from_secs(3600);
     let mut client = client_config();
     if active {
         client.data_mode = DataConnectionMode::Active;

@@ -2397,7 +2397,7 @@ fn login_timeout_sends_421_even_while_commands_arrive() {
 
 #[test]
 fn login_timeout_stops_after_login() {
-    let mut raw = raw_ready();
+    let raw = raw_ready();
     let idle = ftps_proto::server::ServerTimeouts::default().idle;
     assert_eq!(
         raw.server.next_deadline(),

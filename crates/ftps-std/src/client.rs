@@ -549,7 +549,7 @@ impl Client {
             if writable && !upload_done {
                 continue; // the session takes more upload data now: no need to wait
             }
-            self.link.wait(&mut self.session, deadline, None)?;
+            self.link.wait(&mut self.session, deadline, None, None)?;
         }
     }
 }

@@ -9,8 +9,11 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use std::os::fd::BorrowedFd;
+
 use ftps_kit::input::{InputBacklog, SessionInput};
-use ftps_proto::io::{Channel, Instant, IoRequest, Output, Session};
+use ftps_kit::limits::DataPermits;
+use ftps_proto::io::{Channel, Instant, IoErrorKind, IoRequest, Output, Session};
 
 use crate::net::{Readiness, Sockets, io_error_kind};
 
@@ -39,6 +42,8 @@ pub(crate) struct Link {
     write_timeout: Duration,
     /// The ports data listeners use (`None`: any free port).
     passive_ports: Option<RangeInclusive<u16>>,
+    /// The server's places for data connections this session holds.
+    data_permits: DataPermits,
 }
 
 impl Link {
@@ -57,7 +62,13 @@ impl Link {
             connect_timeout,
             write_timeout,
             passive_ports,
+            data_permits: DataPermits::unlimited(),
         }
+    }
+
+    /// Counts this session's data connections against a server's limit.
+    pub(crate) fn limit_data(&mut self, permits: DataPermits) {
+        self.data_permits = permits;
     }
 
     /// The session's clock: nanoseconds since this link was made.
@@ -90,6 +101,22 @@ impl Link {
 
     /// Carries out one socket request and reports the outcome to the session.
     fn perform<S: Session>(&mut self, session: &mut S, request: IoRequest) {
+        let data = match &request {
+            IoRequest::Connect {
+                channel: Channel::Data(data),
+                ..
+            }
+            | IoRequest::Listen { data, .. } => Some(*data),
+            _ => None,
+        };
+        if let Some(data) = data {
+            if !self.data_permits.acquire(data) {
+                // At the server's limit: the transfer fails (425) as if no port was free.
+                let kind = IoErrorKind::AddrNotAvailable;
+                session.handle_io_error(Channel::Data(data), kind, self.now());
+                return;
+            }
+        }
         match request {
             IoRequest::Connect { channel, addr } => {
                 let result = self.sockets.connect(channel, addr, self.connect_timeout);
@@ -112,19 +139,24 @@ impl Link {
             IoRequest::Close { channel } => {
                 self.sockets.close(channel);
                 self.input.forget(channel);
+                if let Channel::Data(data) = channel {
+                    self.data_permits.release(data);
+                }
             }
             _ => {}
         }
     }
 
-    /// Feeds held-back input first; otherwise waits for the next socket event or the
-    /// session's deadline (at most `max_wait`, e.g. to look at a shutdown flag) and reports
-    /// it. `Ok(())` also when only the wait ran out.
+    /// Feeds held-back input first; otherwise waits for the next socket event, the session's
+    /// deadline (at most `max_wait`, e.g. a shutdown's grace period) or `wake` becoming
+    /// readable (a shutdown), and reports it. `Ok(())` also when only the wait ran out or
+    /// `wake` woke it.
     pub(crate) fn wait<S: Session>(
         &mut self,
         session: &mut S,
         deadline: Option<Instant>,
         max_wait: Option<Duration>,
+        wake: Option<BorrowedFd<'_>>,
     ) -> io::Result<()> {
         let now = self.now();
         let Ok(progressed) = self.input.retry(&mut SessionInput::new(session, now));
@@ -141,7 +173,7 @@ impl Link {
             (a, b) => a.or(b),
         };
         let paused = self.input.paused();
-        let readiness = match self.sockets.wait(timeout, &paused, &mut self.recv) {
+        let readiness = match self.sockets.wait(timeout, &paused, wake, &mut self.recv) {
             Ok(readiness) => readiness,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
@@ -158,6 +190,7 @@ impl Link {
             }
             Readiness::Accepted { data, peer } => session.handle_accepted(data, peer, now),
             Readiness::Failed { channel, kind } => session.handle_io_error(channel, kind, now),
+            Readiness::Woken => {}
             Readiness::TimedOut => {
                 if deadline.is_some_and(|d| d <= now) {
                     session.handle_timeout(now);

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use ftps_kit::ports::PortOrder;
@@ -30,6 +31,8 @@ pub(crate) enum Readiness {
     Failed { channel: Channel, kind: IoErrorKind },
     /// Nothing before the timeout.
     TimedOut,
+    /// The wake socket became readable (the server is shutting down).
+    Woken,
 }
 
 /// All sockets of one session, keyed by channel.
@@ -180,16 +183,20 @@ impl Sockets {
     }
 
     /// Waits up to `timeout` (forever when `None`) for one socket event among the channels
-    /// not in `paused` (channels whose received bytes the session has not taken yet), and
-    /// reads what arrived into `buf`.
+    /// not in `paused` (channels whose received bytes the session has not taken yet), or for
+    /// `wake` to become readable, and reads what arrived into `buf`.
     pub(crate) fn wait(
         &mut self,
         timeout: Option<Duration>,
         paused: &[Channel],
+        wake: Option<BorrowedFd<'_>>,
         buf: &mut [u8],
     ) -> io::Result<Readiness> {
         let mut channels = Vec::new();
         let mut fds = Vec::new();
+        if let Some(wake) = &wake {
+            fds.push(PollFd::from_borrowed_fd(*wake, PollFlags::IN));
+        }
         let polled = |c: &Channel| !paused.contains(c) && !self.ended.contains(c);
         if let Some(control) = &self.control {
             if polled(&Channel::Control) {
@@ -217,10 +224,16 @@ impl Sockets {
         if ready == 0 {
             return Ok(Readiness::TimedOut);
         }
-        let Some(index) = fds.iter().position(|fd| !fd.revents().is_empty()) else {
+        let Some(mut index) = fds.iter().position(|fd| !fd.revents().is_empty()) else {
             return Ok(Readiness::TimedOut);
         };
         drop(fds);
+        if wake.is_some() {
+            if index == 0 {
+                return Ok(Readiness::Woken);
+            }
+            index -= 1;
+        }
         Ok(self.read_ready(channels[index], buf))
     }
 
