@@ -18,7 +18,9 @@ use ftps_proto::tls::{
 };
 
 use crate::Error;
-use crate::link::{Drained, Link};
+use ftps_kit::drive::Drained;
+
+use crate::link::Link;
 use crate::net::Sockets;
 
 /// Trusts the certificates in the PEM file at `path` (a private CA, or a self-signed server

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use ftps_kit::ports::PortOrder;
+use ftps_kit::drive::{ack_now, bind_data_listener, io_error_kind, is_transient};
 use ftps_proto::io::{Channel, DataId, IoErrorKind};
 use rustix::event::{PollFd, PollFlags, Timespec};
 
@@ -79,34 +79,14 @@ impl Sockets {
         })
     }
 
-    /// Listens for `data` on `ip`, on a port of `ports` (any free port when `None`), trying
-    /// them in the kit's [`PortOrder`] for `data`.
+    /// Listens for `data` on `ip`, on a port of `ports` (any free port when `None`).
     pub(crate) fn listen_in(
         &mut self,
         data: DataId,
         ip: std::net::IpAddr,
         ports: Option<std::ops::RangeInclusive<u16>>,
     ) -> io::Result<SocketAddr> {
-        let listener = match ports {
-            None => TcpListener::bind((ip, 0))?,
-            Some(range) => {
-                let order = PortOrder::new(data, range)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                let mut bound = None;
-                let mut last_error = io::Error::from(io::ErrorKind::AddrInUse);
-                for port in order {
-                    match TcpListener::bind((ip, port)) {
-                        Ok(listener) => {
-                            bound = Some(listener);
-                            break;
-                        }
-                        Err(e) => last_error = e,
-                    }
-                }
-                bound.ok_or(last_error)?
-            }
-        };
-        listener.set_nonblocking(true)?;
+        let listener = bind_data_listener(data, ip, ports)?;
         let local = listener.local_addr()?;
         self.data.insert(data, DataSocket::Listener(listener));
         Ok(local)
@@ -188,7 +168,7 @@ impl Sockets {
     pub(crate) fn wait(
         &mut self,
         timeout: Option<Duration>,
-        paused: &[Channel],
+        paused: &dyn Fn(Channel) -> bool,
         wake: Option<BorrowedFd<'_>>,
         buf: &mut [u8],
     ) -> io::Result<Readiness> {
@@ -197,7 +177,7 @@ impl Sockets {
         if let Some(wake) = &wake {
             fds.push(PollFd::from_borrowed_fd(*wake, PollFlags::IN));
         }
-        let polled = |c: &Channel| !paused.contains(c) && !self.ended.contains(c);
+        let polled = |c: &Channel| !paused(*c) && !self.ended.contains(c);
         if let Some(control) = &self.control {
             if polled(&Channel::Control) {
                 channels.push(Channel::Control);
@@ -274,7 +254,7 @@ impl Sockets {
             }
             Ok(len) => {
                 if matches!(channel, Channel::Data(_)) {
-                    ack_now(stream);
+                    ack_now(stream.as_fd());
                 }
                 Readiness::Received { channel, len }
             }
@@ -290,48 +270,9 @@ impl Sockets {
     }
 }
 
-/// Sends the ACK of what was just read now instead of up to 40 ms later (Linux: setting
-/// `TCP_QUICKACK` flushes a scheduled delayed ACK). A data connection's TLS handshake is a
-/// lock-step exchange, and a peer that writes its last flight in two small writes with Nagle on
-/// (GnuTLS writes ChangeCipherSpec and Finished separately; lftp leaves Nagle on) holds the
-/// second write until the first is acknowledged: without this every TLS 1.3 transfer with lftp
-/// stalled for the delayed-ACK timer. One setsockopt per read; a failure changes nothing.
-fn ack_now(stream: &TcpStream) {
-    #[cfg(target_os = "linux")]
-    {
-        let _ = rustix::net::sockopt::set_tcp_quickack(stream, true);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = stream;
-}
-
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    )
-}
-
 fn timespec(duration: Duration) -> Timespec {
     Timespec {
         tv_sec: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: i64::from(duration.subsec_nanos()),
-    }
-}
-
-/// The session's portable error kind for a socket error.
-pub(crate) fn io_error_kind(e: &io::Error) -> IoErrorKind {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => IoErrorKind::ConnectionRefused,
-        io::ErrorKind::ConnectionReset => IoErrorKind::ConnectionReset,
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
-            IoErrorKind::ConnectionAborted
-        }
-        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
-            IoErrorKind::Unreachable
-        }
-        io::ErrorKind::TimedOut => IoErrorKind::TimedOut,
-        io::ErrorKind::AddrNotAvailable | io::ErrorKind::AddrInUse => IoErrorKind::AddrNotAvailable,
-        _ => IoErrorKind::Other,
     }
 }

@@ -32,7 +32,9 @@ use ftps_kit::server::{Backends, SessionApp};
 use ftps_proto::server::{ServerError, ServerEvent, ServerSession, Termination};
 use rustix::event::{PollFd, PollFlags};
 
-use crate::link::{Drained, Link};
+use ftps_kit::drive::Drained;
+
+use crate::link::Link;
 use crate::net::Sockets;
 
 /// How long a session thread blocks for a login verdict before it looks at its sockets and
