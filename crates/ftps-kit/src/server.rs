@@ -21,12 +21,14 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::ops::RangeInclusive;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use ftps_proto::server::{
     Answer, DirEntry, FsError, Request, RequestId, ServerError, ServerEvent, ServerSession,
+    ServerSessionConfig, ServerTlsMode,
 };
 use ftps_proto::tls::{TlsInfo, TlsVersion};
 
@@ -80,6 +82,108 @@ impl std::fmt::Debug for Backends {
             .field("log", &self.log.is_some())
             .field("admission", &self.admission)
             .finish_non_exhaustive()
+    }
+}
+
+/// Where and how a server listens, and what it serves: the options of every driver's server.
+pub struct ServerOptions {
+    /// The session configuration template (TLS certificate, timeouts, limits, policies). Its
+    /// `tls_mode` is set per listener and its `pasv_address` from
+    /// [`advertised_address`](Self::advertised_address).
+    pub session: ServerSessionConfig,
+    /// Addresses for explicit FTPS (`AUTH TLS`), e.g. `127.0.0.1:2121` or `[::1]:0`.
+    pub explicit: Vec<SocketAddr>,
+    /// Addresses for implicit FTPS (TLS from the first byte).
+    pub implicit: Vec<SocketAddr>,
+    /// The ports passive data listeners use (`None`: any free port).
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    /// The IPv4 address sent in `227` replies when the server is behind NAT.
+    pub advertised_address: Option<Ipv4Addr>,
+    /// The files.
+    pub storage: Arc<dyn Storage>,
+    /// Who may log in.
+    pub auth: Arc<dyn Auth>,
+    /// Where session events go for logging (`None`: nowhere).
+    pub log: Option<Arc<dyn SessionLog>>,
+    /// Sessions, data connections, login pool and shutdown grace.
+    pub limits: SessionLimits,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("explicit", &self.explicit)
+            .field("implicit", &self.implicit)
+            .field("passive_ports", &self.passive_ports)
+            .field("advertised_address", &self.advertised_address)
+            .field("log", &self.log.is_some())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A server's options made real: its listeners bound (non-blocking std listeners; an async
+/// driver converts them), the session template, and the [`Backends`] with the login pool
+/// started.
+#[derive(Debug)]
+pub struct ServerSetup {
+    /// Every listener with its TLS mode.
+    pub listeners: Vec<(TcpListener, ServerTlsMode)>,
+    /// Their addresses, in the same order.
+    pub addrs: Vec<(SocketAddr, ServerTlsMode)>,
+    /// What every session shares.
+    pub backends: Backends,
+    /// The ports passive data listeners use.
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    session: ServerSessionConfig,
+}
+
+impl ServerSetup {
+    /// Binds every listener of `options` and starts the login pool.
+    pub fn bind(options: ServerOptions) -> io::Result<Self> {
+        let mut listeners = Vec::new();
+        let mut addrs = Vec::new();
+        for (list, mode) in [
+            (&options.explicit, ServerTlsMode::Explicit),
+            (&options.implicit, ServerTlsMode::Implicit),
+        ] {
+            for addr in list {
+                let listener = TcpListener::bind(addr)?;
+                listener.set_nonblocking(true)?;
+                addrs.push((listener.local_addr()?, mode));
+                listeners.push((listener, mode));
+            }
+        }
+        if listeners.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no listen address",
+            ));
+        }
+        let mut session = options.session;
+        if options.advertised_address.is_some() {
+            session.pasv_address = options.advertised_address;
+        }
+        let backends = Backends::new(options.storage, options.auth, options.log, options.limits)?;
+        Ok(Self {
+            listeners,
+            addrs,
+            backends,
+            passive_ports: options.passive_ports,
+            session,
+        })
+    }
+
+    /// The first listener's address for `mode`.
+    pub fn local_addr_for(&self, mode: ServerTlsMode) -> Option<SocketAddr> {
+        self.addrs.iter().find(|(_, m)| *m == mode).map(|(a, _)| *a)
+    }
+
+    /// The session configuration for a connection accepted on a listener of `mode`.
+    pub fn config_for(&self, mode: ServerTlsMode) -> ServerSessionConfig {
+        let mut config = self.session.clone();
+        config.tls_mode = mode;
+        config
     }
 }
 

@@ -12,13 +12,13 @@
 pub use ftps_kit::auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_password};
 pub use ftps_kit::limits::SessionLimits;
 pub use ftps_kit::log::{FileOp, SessionEvent, SessionLog, TransferKind};
-pub use ftps_kit::server::SessionEnd;
+pub use ftps_kit::server::{ServerOptions, SessionEnd};
 pub use ftps_kit::storage::{Download, Listing, LocalFs, Storage, Upload};
 /// The session configuration and listener modes, re-exported for [`ServerOptions`].
 pub use ftps_proto::server::{ServerSessionConfig, ServerTlsMode};
 
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::RangeInclusive;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ftps_kit::limits::SessionPermit;
-use ftps_kit::server::{Backends, SessionApp};
+use ftps_kit::server::{Backends, ServerSetup, SessionApp};
 use ftps_proto::server::{ServerError, ServerEvent, ServerSession, Termination};
 use rustix::event::{PollFd, PollFlags};
 
@@ -40,43 +40,6 @@ use crate::net::Sockets;
 /// How long a session thread blocks for a login verdict before it looks at its sockets and
 /// the shutdown flag again.
 const LOGIN_WAIT: Duration = Duration::from_millis(200);
-
-/// Where and how the server listens, and what it serves.
-pub struct ServerOptions {
-    /// The session configuration template (TLS certificate, timeouts, limits, policies). Its
-    /// `tls_mode` is set per listener and its `pasv_address` from
-    /// [`advertised_address`](Self::advertised_address).
-    pub session: ServerSessionConfig,
-    /// Addresses for explicit FTPS (`AUTH TLS`), e.g. `127.0.0.1:2121` or `[::1]:0`.
-    pub explicit: Vec<SocketAddr>,
-    /// Addresses for implicit FTPS (TLS from the first byte).
-    pub implicit: Vec<SocketAddr>,
-    /// The ports passive data listeners use (`None`: any free port).
-    pub passive_ports: Option<RangeInclusive<u16>>,
-    /// The IPv4 address sent in `227` replies when the server is behind NAT.
-    pub advertised_address: Option<Ipv4Addr>,
-    /// The files.
-    pub storage: Arc<dyn Storage>,
-    /// Who may log in.
-    pub auth: Arc<dyn Auth>,
-    /// Where session events go for logging (`None`: nowhere).
-    pub log: Option<Arc<dyn SessionLog>>,
-    /// Sessions, data connections, login pool and shutdown grace.
-    pub limits: SessionLimits,
-}
-
-impl std::fmt::Debug for ServerOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerOptions")
-            .field("explicit", &self.explicit)
-            .field("implicit", &self.implicit)
-            .field("passive_ports", &self.passive_ports)
-            .field("advertised_address", &self.advertised_address)
-            .field("log", &self.log.is_some())
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
-    }
-}
 
 /// The shutdown state every thread of a server shares: a flag, when it was set, and a socket
 /// pair whose read end becomes readable then (it is in every session's poll set, so idle
@@ -146,7 +109,7 @@ impl Shared {
 /// A blocking FTPS server.
 pub struct Server {
     listeners: Vec<(TcpListener, ServerTlsMode)>,
-    session: ServerSessionConfig,
+    setup: ServerSetup,
     shared: Arc<Shared>,
 }
 
@@ -161,63 +124,38 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Binds every listener of `options` and starts the login pool.
     pub fn bind(options: ServerOptions) -> io::Result<Self> {
-        let mut listeners = Vec::new();
-        for (addrs, mode) in [
-            (&options.explicit, ServerTlsMode::Explicit),
-            (&options.implicit, ServerTlsMode::Implicit),
-        ] {
-            for addr in addrs {
-                let listener = TcpListener::bind(addr)?;
-                listener.set_nonblocking(true)?;
-                listeners.push((listener, mode));
-            }
-        }
-        if listeners.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no listen address",
-            ));
-        }
-        let mut session = options.session;
-        if options.advertised_address.is_some() {
-            session.pasv_address = options.advertised_address;
-        }
-        let backends = Backends::new(options.storage, options.auth, options.log, options.limits)?;
+        let mut setup = ServerSetup::bind(options)?;
+        let listeners = std::mem::take(&mut setup.listeners);
+        let shared = Arc::new(Shared {
+            backends: setup.backends.clone(),
+            passive_ports: setup.passive_ports.clone(),
+            shutdown: ShutdownHandle::new()?,
+            sessions: AtomicU64::new(0),
+        });
         Ok(Self {
             listeners,
-            session,
-            shared: Arc::new(Shared {
-                backends,
-                passive_ports: options.passive_ports,
-                shutdown: ShutdownHandle::new()?,
-                sessions: AtomicU64::new(0),
-            }),
+            setup,
+            shared,
         })
     }
 
     /// The address of the first listener.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listeners
+        self.setup
+            .addrs
             .first()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?
-            .0
-            .local_addr()
+            .map(|(a, _)| *a)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
 
     /// Every listener's address and TLS mode.
     pub fn local_addrs(&self) -> Vec<(SocketAddr, ServerTlsMode)> {
-        self.listeners
-            .iter()
-            .filter_map(|(l, mode)| l.local_addr().ok().map(|a| (a, *mode)))
-            .collect()
+        self.setup.addrs.clone()
     }
 
     /// The first listener's address for `mode`.
     pub fn local_addr_for(&self, mode: ServerTlsMode) -> Option<SocketAddr> {
-        self.local_addrs()
-            .into_iter()
-            .find(|(_, m)| *m == mode)
-            .map(|(a, _)| a)
+        self.setup.local_addr_for(mode)
     }
 
     /// A handle that stops [`run`](Self::run) and the sessions.
@@ -263,9 +201,7 @@ impl Server {
     }
 
     fn config_for(&self, mode: ServerTlsMode) -> ServerSessionConfig {
-        let mut config = self.session.clone();
-        config.tls_mode = mode;
-        config
+        self.setup.config_for(mode)
     }
 
     /// Waits for a connection on any listener; `None` after shutdown.
