@@ -104,6 +104,10 @@ pub(crate) struct ServeArgs {
     /// closed with 421 (idle sessions are closed at once).
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     shutdown_grace: u64,
+    /// Run the blocking server (a thread per session) instead of the async one (a tokio task
+    /// per session).
+    #[arg(long)]
+    blocking: bool,
 }
 
 impl ServeArgs {
@@ -445,7 +449,7 @@ fn shell_word(path: &Path) -> String {
 /// lines that work as printed.
 fn startup_text(
     args: &ServeArgs,
-    server: &Server,
+    addrs: &[(SocketAddr, ServerTlsMode)],
     root: &Path,
     cert: &ServerCertificate,
     cert_file: Option<&Path>,
@@ -463,7 +467,8 @@ fn startup_text(
         "read-only, --write allows uploads"
     };
     line(format!("serving {} ({mode})", root.display()));
-    for (addr, tls_mode) in server.local_addrs() {
+    let first = |mode: ServerTlsMode| addrs.iter().find(|(_, m)| *m == mode).map(|(a, _)| *a);
+    for &(addr, tls_mode) in addrs {
         let kind = match tls_mode {
             ServerTlsMode::Explicit => "explicit FTPS (AUTH TLS)",
             _ => "implicit FTPS",
@@ -493,14 +498,14 @@ fn startup_text(
     let cacert = cert_file
         .map(|f| format!(" --cacert {}", shell_word(f)))
         .unwrap_or_default();
-    if let Some(addr) = server.local_addr_for(ServerTlsMode::Explicit) {
+    if let Some(addr) = first(ServerTlsMode::Explicit) {
         let addr = dial_address(addr);
         line(format!("try: ftps ls{cacert} ftp://{user}@{addr}/"));
         line(format!(
             " or: curl --ssl-reqd{cacert} --user {user} ftp://{addr}/"
         ));
     }
-    if let Some(addr) = server.local_addr_for(ServerTlsMode::Implicit) {
+    if let Some(addr) = first(ServerTlsMode::Implicit) {
         let addr = dial_address(addr);
         line(format!("try: ftps ls{cacert} ftps://{user}@{addr}/"));
     }
@@ -532,7 +537,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
     } else {
         args.listen.clone()
     };
-    let server = Server::bind(ServerOptions {
+    let options = ServerOptions {
         session,
         explicit,
         implicit: args.implicit_listen.clone(),
@@ -542,34 +547,53 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
         auth: Arc::new(std::mem::take(&mut logins.table)),
         log: Some(Arc::new(StderrLog)),
         limits: args.limits(),
-    })
-    .map_err(|e| {
+    };
+    let cannot_listen = |e: std::io::Error| {
         let mut error = CliError::new(ExitCode::Connection, format!("cannot listen: {e}"));
         if e.kind() == std::io::ErrorKind::AddrInUse {
             error.hint =
                 Some("another program uses the port; --listen 127.0.0.1:0 picks a free one".into());
         }
         error
-    })?;
+    };
+    let ready = |addrs: &[(SocketAddr, ServerTlsMode)]| {
+        let text = startup_text(args, addrs, &root, &cert, cert_file.as_deref(), &logins);
+        let mut stdout = std::io::stdout().lock();
+        // Tests and scripts read the listening line from a pipe: it must not sit in a buffer.
+        let _ = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush());
+    };
+    let cannot_handle = |e: ctrlc::Error| {
+        CliError::new(ExitCode::LocalIo, format!("cannot handle Ctrl-C: {e}"))
+    };
 
-    // Ctrl-C / SIGTERM: stop accepting, close every session, remove the certificate file we
-    // made on our own, exit 0. Installed before the `ready` line, so a signal sent as soon as
-    // a script sees that line is handled; a handler also overrides a SIGINT disposition of
-    // "ignore" inherited from a non-interactive parent shell.
-    let shutdown = server.shutdown_handle();
-    ctrlc::set_handler(move || shutdown.shutdown())
-        .map_err(|e| CliError::new(ExitCode::LocalIo, format!("cannot handle Ctrl-C: {e}")))?;
-    let text = startup_text(args, &server, &root, &cert, cert_file.as_deref(), &logins);
-    let mut stdout = std::io::stdout().lock();
-    // Tests and scripts read the listening line from a pipe: it must not sit in a buffer.
-    let _ = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
-    drop(stdout);
-
-    let result = server
-        .run()
-        .map_err(|e| CliError::new(ExitCode::Connection, format!("server: {e}")));
+    // Ctrl-C / SIGTERM: stop accepting, close every session (transfers get the shutdown
+    // grace), remove the certificate file we made on our own, exit 0. Installed before the
+    // `ready` line, so a signal sent as soon as a script sees that line is handled; a handler
+    // also overrides a SIGINT disposition of "ignore" inherited from a non-interactive parent
+    // shell.
+    let result = if args.blocking {
+        let server = Server::bind(options).map_err(cannot_listen)?;
+        let shutdown = server.shutdown_handle();
+        ctrlc::set_handler(move || shutdown.shutdown()).map_err(cannot_handle)?;
+        ready(&server.local_addrs());
+        server.run()
+    } else {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::new(ExitCode::LocalIo, format!("tokio runtime: {e}")))?;
+        let server = {
+            let _inside = runtime.enter();
+            ftps_tokio::Server::bind(options).map_err(cannot_listen)?
+        };
+        let shutdown = server.shutdown_handle();
+        ctrlc::set_handler(move || shutdown.shutdown()).map_err(cannot_handle)?;
+        ready(&server.local_addrs());
+        runtime.block_on(server.run())
+    };
+    let result = result.map_err(|e| CliError::new(ExitCode::Connection, format!("server: {e}")));
     if args.cert.is_none() && args.cert_out.is_none() {
         if let Some(file) = &cert_file {
             let _ = std::fs::remove_file(file);
