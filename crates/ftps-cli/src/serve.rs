@@ -564,9 +564,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush());
     };
-    let cannot_handle = |e: ctrlc::Error| {
-        CliError::new(ExitCode::LocalIo, format!("cannot handle Ctrl-C: {e}"))
-    };
+    let cannot_handle =
+        |e: ctrlc::Error| CliError::new(ExitCode::LocalIo, format!("cannot handle Ctrl-C: {e}"));
 
     // Ctrl-C / SIGTERM: stop accepting, close every session (transfers get the shutdown
     // grace), remove the certificate file we made on our own, exit 0. Installed before the

@@ -6,7 +6,7 @@ use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 
 /// One login attempt, as the session reported it. The password is only borrowed for the
 /// check; `Debug` never shows it.
@@ -94,11 +94,59 @@ impl Auth for UserTable {
         let Ok(hash) = PasswordHash::new(stored) else {
             return false;
         };
-        let matches = Argon2::default()
-            .verify_password(attempt.password, &hash)
-            .is_ok();
+        let matches = verify_with_reused_memory(attempt.password, &hash);
         matches && known
     }
+}
+
+thread_local! {
+    /// argon2's working memory (19 MiB with the default parameters), kept by each thread that
+    /// verifies passwords and reused for its next check. Allocated per check, it stayed in
+    /// the thread's allocator arena anyway, and fragmentation made the arena grow by the full
+    /// amount on several checks in a row (measured: about 19 MiB per login for the first
+    /// eight logins); owned here it exists exactly once per verifying thread — the
+    /// [`LoginPool`]'s few threads.
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Verifies `password` against the argon2 PHC `hash` in this thread's reused working memory.
+fn verify_with_reused_memory(password: &[u8], hash: &PasswordHash<'_>) -> bool {
+    let (Ok(algorithm), Ok(params)) = (
+        argon2::Algorithm::try_from(hash.algorithm),
+        argon2::Params::try_from(hash),
+    ) else {
+        return false;
+    };
+    let version = match hash.version.map(argon2::Version::try_from) {
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+        None => argon2::Version::default(),
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let mut salt_buffer = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buffer) else {
+        return false;
+    };
+    let expected = expected.as_bytes();
+    let mut output = vec![0u8; expected.len()];
+    let blocks = params.block_count();
+    let argon = Argon2::new(algorithm, version, params);
+    let hashed = ARGON2_MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        argon.hash_password_into_with_memory(password, salt, &mut output, &mut memory[..blocks])
+    });
+    // Compared in constant time: every byte is looked at whatever differs.
+    let differences = output
+        .iter()
+        .zip(expected)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    hashed.is_ok() && differences == 0 && output.len() == expected.len()
 }
 
 /// Hashes `password` with argon2id (default parameters) and a random salt, as a PHC string
