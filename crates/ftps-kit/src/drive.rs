@@ -1,6 +1,6 @@
 //! The run-loop steps every driver takes with a session, whatever its sockets are: drain the
 //! session's output into a [`Transport`] (transmits, socket requests and their outcomes,
-//! data-connection places), feed what arrived on the sockets ([`Arrival`]) through the input
+//! data-connection places), feed what happened on the sockets ([`SocketEvent`]) through the input
 //! backlog, and fire the session's timer. [`Drive`] holds the per-session state for that (the
 //! transmit buffer, the [`InputBacklog`], the [`DataPermits`], the session clock); a blocking
 //! driver's transport writes transmits at once, an async one queues them and reports a full
@@ -64,16 +64,16 @@ pub trait Transport {
 }
 
 /// Something that happened on a driver's socket.
-#[derive(Debug)]
-pub enum Arrival<'a> {
-    /// Bytes arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketEvent {
+    /// `len` bytes arrived on `channel` (in the driver's read buffer).
     Received {
         /// On this channel.
         channel: Channel,
-        /// These bytes.
-        bytes: &'a [u8],
+        /// How many bytes.
+        len: usize,
     },
-    /// The peer ended its direction.
+    /// The peer ended `channel`'s direction.
     Eof {
         /// On this channel.
         channel: Channel,
@@ -85,7 +85,7 @@ pub enum Arrival<'a> {
         /// From this peer.
         peer: SocketAddr,
     },
-    /// The socket failed.
+    /// `channel`'s socket failed.
     Failed {
         /// This channel's.
         channel: Channel,
@@ -203,20 +203,22 @@ impl Drive {
         }
     }
 
-    /// Hands what arrived on a socket to `session` (bytes through the input backlog).
-    pub fn arrived<S: Session>(&mut self, session: &mut S, arrival: Arrival<'_>) {
+    /// Hands what happened on a socket to `session` (bytes, the first `len` of `read`,
+    /// through the input backlog).
+    pub fn arrived<S: Session>(&mut self, session: &mut S, event: SocketEvent, read: &[u8]) {
         let now = self.now();
-        match arrival {
-            Arrival::Received { channel, bytes } => {
+        match event {
+            SocketEvent::Received { channel, len } => {
                 let mut input = SessionInput::new(session, now);
+                let bytes = read.get(..len).unwrap_or(read);
                 let Ok(()) = self.input.received(&mut input, channel, bytes);
             }
-            Arrival::Eof { channel } => {
+            SocketEvent::Eof { channel } => {
                 self.input
                     .ended(&mut SessionInput::new(session, now), channel);
             }
-            Arrival::Accepted { data, peer } => session.handle_accepted(data, peer, now),
-            Arrival::Failed { channel, kind } => session.handle_io_error(channel, kind, now),
+            SocketEvent::Accepted { data, peer } => session.handle_accepted(data, peer, now),
+            SocketEvent::Failed { channel, kind } => session.handle_io_error(channel, kind, now),
         }
     }
 

@@ -19,6 +19,18 @@
 //! }
 //! ```
 
+/// Everything a server's user names, whichever driver runs it: the drivers' `server` modules
+/// re-export this module whole.
+pub mod api {
+    pub use crate::auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_password};
+    pub use crate::limits::SessionLimits;
+    pub use crate::log::{FileOp, SessionEvent, SessionLog, TransferKind};
+    pub use crate::server::{ServerOptions, SessionEnd};
+    pub use crate::storage::{Download, Listing, LocalFs, Storage, Upload};
+    /// The session configuration and listener modes, for [`ServerOptions`].
+    pub use ftps_proto::server::{ServerSessionConfig, ServerTlsMode};
+}
+
 use std::collections::HashMap;
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};

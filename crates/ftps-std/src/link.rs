@@ -9,7 +9,7 @@ use std::ops::RangeInclusive;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use ftps_kit::drive::{Arrival, Drained, Drive, Performed, Sent, Transport, io_error_kind};
+use ftps_kit::drive::{Drained, Drive, Performed, Sent, Transport, io_error_kind};
 use ftps_kit::limits::DataPermits;
 use ftps_proto::io::{Instant, IoRequest, Session};
 
@@ -134,21 +134,13 @@ impl Link {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         };
-        let arrival = match readiness {
-            Readiness::Received { channel, len } => Arrival::Received {
-                channel,
-                bytes: &self.recv[..len],
-            },
-            Readiness::Eof { channel } => Arrival::Eof { channel },
-            Readiness::Accepted { data, peer } => Arrival::Accepted { data, peer },
-            Readiness::Failed { channel, kind } => Arrival::Failed { channel, kind },
-            Readiness::Woken => return Ok(()),
+        match readiness {
+            Readiness::Socket(event) => self.drive.arrived(session, event, &self.recv),
+            Readiness::Woken => {}
             Readiness::TimedOut => {
                 self.drive.fire_timer(session, deadline);
-                return Ok(());
             }
-        };
-        self.drive.arrived(session, arrival);
+        }
         Ok(())
     }
 }

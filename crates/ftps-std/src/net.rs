@@ -7,8 +7,8 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use ftps_kit::drive::{ack_now, bind_data_listener, io_error_kind, is_transient};
-use ftps_proto::io::{Channel, DataId, IoErrorKind};
+use ftps_kit::drive::{SocketEvent, ack_now, bind_data_listener, io_error_kind, is_transient};
+use ftps_proto::io::{Channel, DataId};
 use rustix::event::{PollFd, PollFlags, Timespec};
 
 /// A data channel is first a listener (active mode) and then a stream.
@@ -18,17 +18,11 @@ enum DataSocket {
     Listener(TcpListener),
 }
 
-/// Something that happened on a socket during [`Sockets::wait`].
+/// What ended a [`Sockets::wait`].
 #[derive(Debug)]
 pub(crate) enum Readiness {
-    /// Bytes arrived (they are in the caller's buffer, `len` of them).
-    Received { channel: Channel, len: usize },
-    /// The peer ended its direction.
-    Eof { channel: Channel },
-    /// A listener accepted its data connection.
-    Accepted { data: DataId, peer: SocketAddr },
-    /// The socket failed.
-    Failed { channel: Channel, kind: IoErrorKind },
+    /// Something happened on a socket (bytes are in the caller's buffer).
+    Socket(SocketEvent),
     /// Nothing before the timeout.
     TimedOut,
     /// The wake socket became readable (the server is shutting down).
@@ -223,10 +217,10 @@ impl Sockets {
                 return match listener.accept() {
                     Ok((stream, peer)) => {
                         if let Err(e) = stream.set_nonblocking(true) {
-                            return Readiness::Failed {
+                            return Readiness::Socket(SocketEvent::Failed {
                                 channel,
                                 kind: io_error_kind(&e),
-                            };
+                            });
                         }
                         let _ = stream.set_nodelay(true);
                         if let Some(DataSocket::Listener(listener)) =
@@ -234,13 +228,13 @@ impl Sockets {
                         {
                             self.accepted_from.insert(id, listener);
                         }
-                        Readiness::Accepted { data: id, peer }
+                        Readiness::Socket(SocketEvent::Accepted { data: id, peer })
                     }
                     Err(e) if is_transient(&e) => Readiness::TimedOut,
-                    Err(e) => Readiness::Failed {
+                    Err(e) => Readiness::Socket(SocketEvent::Failed {
                         channel,
                         kind: io_error_kind(&e),
-                    },
+                    }),
                 };
             }
         }
@@ -250,21 +244,21 @@ impl Sockets {
         match stream.read(buf) {
             Ok(0) => {
                 self.ended.push(channel);
-                Readiness::Eof { channel }
+                Readiness::Socket(SocketEvent::Eof { channel })
             }
             Ok(len) => {
                 if matches!(channel, Channel::Data(_)) {
                     ack_now(stream.as_fd());
                 }
-                Readiness::Received { channel, len }
+                Readiness::Socket(SocketEvent::Received { channel, len })
             }
             Err(e) if is_transient(&e) => Readiness::TimedOut,
             Err(e) => {
                 self.ended.push(channel);
-                Readiness::Failed {
+                Readiness::Socket(SocketEvent::Failed {
                     channel,
                     kind: io_error_kind(&e),
-                }
+                })
             }
         }
     }

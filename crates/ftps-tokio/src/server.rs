@@ -5,13 +5,7 @@
 //! accepts, spawns and waits. An idle session's task is parked on its sockets, its session's
 //! next deadline, its login verdict and the shutdown signal: it costs no CPU.
 
-pub use ftps_kit::auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_password};
-pub use ftps_kit::limits::SessionLimits;
-pub use ftps_kit::log::{FileOp, SessionEvent, SessionLog, TransferKind};
-pub use ftps_kit::server::{ServerOptions, SessionEnd};
-pub use ftps_kit::storage::{Download, Listing, LocalFs, Storage, Upload};
-/// The session configuration and listener modes, re-exported for [`ServerOptions`].
-pub use ftps_proto::server::{ServerSessionConfig, ServerTlsMode};
+pub use ftps_kit::server::api::*;
 
 use std::future::poll_fn;
 use std::io;
@@ -21,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use ftps_kit::drive::{Arrival, Drained, Drive};
+use ftps_kit::drive::{Drained, Drive};
 use ftps_kit::limits::{NotAdmitted, SessionPermit};
 use ftps_kit::server::{ServerSetup, SessionApp};
 use ftps_proto::io::Channel;
@@ -30,7 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use crate::sockets::{AsyncSockets, SocketEvent};
+use crate::sockets::{AsyncSockets, Woke};
 
 /// How long a closed session's last reply may take to reach the client.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
@@ -309,22 +303,17 @@ impl SessionTask {
             let Some(event) = event else {
                 continue;
             };
-            let now = self.drive.now();
-            let arrival = match event {
-                SocketEvent::Received { channel, len } => Arrival::Received {
-                    channel,
-                    bytes: &self.sockets.received[..len],
-                },
-                SocketEvent::Eof { channel } => Arrival::Eof { channel },
-                SocketEvent::Accepted { data, peer } => Arrival::Accepted { data, peer },
-                SocketEvent::Failed { channel, kind } => Arrival::Failed { channel, kind },
-                SocketEvent::Ready { channel } => {
-                    self.session.handle_transmit_ready(channel, now);
-                    continue;
+            match event {
+                Woke::Socket(event) => {
+                    self.drive
+                        .arrived(&mut self.session, event, &self.sockets.received);
                 }
-                SocketEvent::Wrote => continue,
-            };
-            self.drive.arrived(&mut self.session, arrival);
+                Woke::Ready { channel } => {
+                    let now = self.drive.now();
+                    self.session.handle_transmit_ready(channel, now);
+                }
+                Woke::Wrote => {}
+            }
         }
     }
 }

@@ -13,7 +13,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ftps_kit::drive::{
-    Performed, Sent, Transport, ack_now, bind_data_listener, io_error_kind, is_transient,
+    Performed, Sent, SocketEvent, Transport, ack_now, bind_data_listener, io_error_kind,
+    is_transient,
 };
 use ftps_proto::io::{Channel, DataId, IoErrorKind, IoRequest};
 use tokio::net::{TcpListener, TcpStream};
@@ -47,15 +48,9 @@ enum DataSocket {
 
 /// What [`AsyncSockets::next`] saw.
 #[derive(Debug)]
-pub(crate) enum SocketEvent {
-    /// `len` bytes arrived on `channel` (in [`AsyncSockets::received`]).
-    Received { channel: Channel, len: usize },
-    /// The peer ended `channel`'s direction.
-    Eof { channel: Channel },
-    /// A data listener accepted its connection.
-    Accepted { data: DataId, peer: SocketAddr },
-    /// `channel`'s socket failed.
-    Failed { channel: Channel, kind: IoErrorKind },
+pub(crate) enum Woke {
+    /// Something happened on a socket (bytes are in [`AsyncSockets::received`]).
+    Socket(SocketEvent),
     /// `channel`'s queue drained after it was reported blocked.
     Ready { channel: Channel },
     /// Queued bytes were written (nothing for the session).
@@ -139,19 +134,19 @@ impl AsyncSockets {
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().map_err(|e| io_error_kind(&e))?;
-        match channel {
-            Channel::Control => self.control = Some(stream),
-            Channel::Data(id) => {
-                self.data.insert(id, DataSocket::Stream(stream));
-            }
-        }
+        // A reconnected channel is read again.
         self.ended.retain(|c| *c != channel);
+        if let Channel::Data(id) = channel {
+            self.data.insert(id, DataSocket::Stream(stream));
+        } else {
+            self.control = Some(stream);
+        }
         Ok(local)
     }
 
     /// Waits for the next socket event: readable channels not `paused`, listeners with a
     /// connection, writable sockets with queued bytes.
-    pub(crate) async fn next(&mut self, paused: &(dyn Fn(Channel) -> bool + Sync)) -> SocketEvent {
+    pub(crate) async fn next(&mut self, paused: &(dyn Fn(Channel) -> bool + Sync)) -> Woke {
         poll_fn(|cx| self.poll_next(cx, paused)).await
     }
 
@@ -159,7 +154,7 @@ impl AsyncSockets {
         &mut self,
         cx: &mut Context<'_>,
         paused: &(dyn Fn(Channel) -> bool + Sync),
-    ) -> Poll<SocketEvent> {
+    ) -> Poll<Woke> {
         if let Poll::Ready(event) = self.poll_writes(cx) {
             return Poll::Ready(event);
         }
@@ -178,7 +173,7 @@ impl AsyncSockets {
         Poll::Pending
     }
 
-    fn poll_channel(&mut self, cx: &mut Context<'_>, channel: Channel) -> Poll<SocketEvent> {
+    fn poll_channel(&mut self, cx: &mut Context<'_>, channel: Channel) -> Poll<Woke> {
         if let Channel::Data(id) = channel {
             if let Some(DataSocket::Listener(listener)) = self.data.get(&id) {
                 return match listener.poll_accept(cx) {
@@ -189,13 +184,13 @@ impl AsyncSockets {
                         {
                             self.accepted_from.insert(id, listener);
                         }
-                        Poll::Ready(SocketEvent::Accepted { data: id, peer })
+                        Poll::Ready(Woke::Socket(SocketEvent::Accepted { data: id, peer }))
                     }
                     Poll::Ready(Err(e)) if is_transient(&e) => Poll::Pending,
-                    Poll::Ready(Err(e)) => Poll::Ready(SocketEvent::Failed {
+                    Poll::Ready(Err(e)) => Poll::Ready(Woke::Socket(SocketEvent::Failed {
                         channel,
                         kind: io_error_kind(&e),
-                    }),
+                    })),
                     Poll::Pending => Poll::Pending,
                 };
             }
@@ -209,34 +204,34 @@ impl AsyncSockets {
                 Poll::Ready(Err(e)) => {
                     self.ended.push(channel);
                     let kind = io_error_kind(&e);
-                    return Poll::Ready(SocketEvent::Failed { channel, kind });
+                    return Poll::Ready(Woke::Socket(SocketEvent::Failed { channel, kind }));
                 }
                 Poll::Ready(Ok(())) => {}
             }
             match stream.try_read(&mut self.received) {
                 Ok(0) => {
                     self.ended.push(channel);
-                    return Poll::Ready(SocketEvent::Eof { channel });
+                    return Poll::Ready(Woke::Socket(SocketEvent::Eof { channel }));
                 }
                 Ok(len) => {
                     if matches!(channel, Channel::Data(_)) {
                         ack_now(stream.as_fd());
                     }
-                    return Poll::Ready(SocketEvent::Received { channel, len });
+                    return Poll::Ready(Woke::Socket(SocketEvent::Received { channel, len }));
                 }
                 // Readiness was stale: poll again (this registers the waker).
                 Err(e) if is_transient(&e) => {}
                 Err(e) => {
                     self.ended.push(channel);
                     let kind = io_error_kind(&e);
-                    return Poll::Ready(SocketEvent::Failed { channel, kind });
+                    return Poll::Ready(Woke::Socket(SocketEvent::Failed { channel, kind }));
                 }
             }
         }
     }
 
     /// Writes queued bytes to every writable socket.
-    fn poll_writes(&mut self, cx: &mut Context<'_>) -> Poll<SocketEvent> {
+    fn poll_writes(&mut self, cx: &mut Context<'_>) -> Poll<Woke> {
         let mut wrote = false;
         let channels: Vec<Channel> = self
             .queues
@@ -253,7 +248,9 @@ impl AsyncSockets {
                 continue;
             };
             match flush(stream, &mut queue, cx) {
-                Err(kind) => return Poll::Ready(SocketEvent::Failed { channel, kind }),
+                Err(kind) => {
+                    return Poll::Ready(Woke::Socket(SocketEvent::Failed { channel, kind }));
+                }
                 Ok(progress) => wrote |= progress,
             }
             let mut ready = false;
@@ -268,7 +265,7 @@ impl AsyncSockets {
             }
             self.queues.insert(channel, queue);
             if ready {
-                return Poll::Ready(SocketEvent::Ready { channel });
+                return Poll::Ready(Woke::Ready { channel });
             }
         }
         let mut index = 0;
@@ -289,7 +286,7 @@ impl AsyncSockets {
             }
         }
         if wrote {
-            Poll::Ready(SocketEvent::Wrote)
+            Poll::Ready(Woke::Wrote)
         } else {
             Poll::Pending
         }

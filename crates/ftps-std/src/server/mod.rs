@@ -9,13 +9,7 @@
 //! [`SessionLog`] of [`ServerOptions::log`] — is the shared driver kit's
 //! ([`ftps_kit::server::SessionApp`]).
 
-pub use ftps_kit::auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_password};
-pub use ftps_kit::limits::SessionLimits;
-pub use ftps_kit::log::{FileOp, SessionEvent, SessionLog, TransferKind};
-pub use ftps_kit::server::{ServerOptions, SessionEnd};
-pub use ftps_kit::storage::{Download, Listing, LocalFs, Storage, Upload};
-/// The session configuration and listener modes, re-exported for [`ServerOptions`].
-pub use ftps_proto::server::{ServerSessionConfig, ServerTlsMode};
+pub use ftps_kit::server::api::*;
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
