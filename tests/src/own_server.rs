@@ -315,6 +315,22 @@ impl OwnServer {
         }
     }
 
+    /// A function that shuts the server down (from any thread), as Ctrl-C would: it stops
+    /// accepting, closes idle sessions with `421` and lets running transfers finish within
+    /// the shutdown grace.
+    pub fn stopper(&self) -> Arc<dyn Fn() + Send + Sync> {
+        match &self.shutdown {
+            Stop::Std(handle) => {
+                let handle = handle.clone();
+                Arc::new(move || handle.shutdown())
+            }
+            Stop::Tokio(handle) => {
+                let handle = handle.clone();
+                Arc::new(move || handle.shutdown())
+            }
+        }
+    }
+
     /// The server's file root.
     pub fn root(&self) -> &Path {
         self.root.path()

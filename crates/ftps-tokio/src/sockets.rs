@@ -70,6 +70,10 @@ pub(crate) struct AsyncSockets {
     closing: Vec<(TcpStream, Queue)>,
     /// Channels whose peer ended (not read again).
     ended: Vec<Channel>,
+    /// Blocked channels whose socket failed: reported ready again (the session must not wait
+    /// for a queue that will never drain, e.g. to hand out a closing connection's last bytes,
+    /// which then fail at once).
+    unblocked: Vec<Channel>,
     /// Connects the session asked for, carried out by the session task.
     connects: Vec<(Channel, SocketAddr)>,
     passive_ports: Option<RangeInclusive<u16>>,
@@ -92,6 +96,7 @@ impl AsyncSockets {
             queues: HashMap::new(),
             closing: Vec::new(),
             ended: Vec::new(),
+            unblocked: Vec::new(),
             connects: Vec::new(),
             passive_ports,
             received: vec![0; READ_CHUNK],
@@ -155,6 +160,9 @@ impl AsyncSockets {
         cx: &mut Context<'_>,
         paused: &(dyn Fn(Channel) -> bool + Sync),
     ) -> Poll<Woke> {
+        if let Some(channel) = self.unblocked.pop() {
+            return Poll::Ready(Woke::Ready { channel });
+        }
         if let Poll::Ready(event) = self.poll_writes(cx) {
             return Poll::Ready(event);
         }
@@ -249,6 +257,9 @@ impl AsyncSockets {
             };
             match flush(stream, &mut queue, cx) {
                 Err(kind) => {
+                    if queue.blocked {
+                        self.unblocked.push(channel);
+                    }
                     return Poll::Ready(Woke::Socket(SocketEvent::Failed { channel, kind }));
                 }
                 Ok(progress) => wrote |= progress,
