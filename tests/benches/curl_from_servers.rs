@@ -1,5 +1,6 @@
-//! Five 64 MiB PROT P downloads by `curl --ssl-reqd` from this project's blocking server
-//! (`ftps_std::Server` over `LocalFs`), interleaved with five from a local vsftpd (TLS 1.3,
+//! Five 64 MiB PROT P downloads by `curl --ssl-reqd` from this project's server (the blocking
+//! `ftps_std::Server` over `LocalFs`, or the async `ftps_tokio::Server` with
+//! `FTPS_TEST_DRIVER=tokio`), interleaved with five from a local vsftpd (TLS 1.3,
 //! `require_ssl_reuse=YES`), in the same run. Each timing is one whole curl run (connect, TLS,
 //! login, transfer). Prints every run and the medians.
 //!
@@ -8,7 +9,7 @@
 use std::time::Duration;
 
 use ftps_tests::bench::{median, megabytes_per_second, timed_curl_download};
-use ftps_tests::own_server::OwnServer;
+use ftps_tests::own_server::{Driver, OwnServer};
 use ftps_tests::peers::{Endpoint, Vsftpd};
 
 const SIZE: usize = 64 << 20;
@@ -29,13 +30,17 @@ fn main() {
     std::fs::write(server.root().join("big.bin"), &data).expect("write");
     let ours = server.endpoint(false);
 
+    let name = match Driver::from_env() {
+        Driver::Std => "ftps-std server",
+        Driver::Tokio => "ftps-tokio server",
+    };
     let fetch = |endpoint: &Endpoint| timed_curl_download(endpoint, "big.bin", SIZE);
     let (mut from_ours, mut from_vsftpd) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let a = fetch(&ours);
         let b = fetch(vsftpd.endpoint());
         println!(
-            "round {round}: ftps-std server {:7.1} MB/s   vsftpd {:7.1} MB/s",
+            "round {round}: {name} {:7.1} MB/s   vsftpd {:7.1} MB/s",
             mbps(a),
             mbps(b)
         );
@@ -44,7 +49,7 @@ fn main() {
     }
     let (a, b) = (median(&mut from_ours), median(&mut from_vsftpd));
     println!(
-        "median of {ROUNDS} x 64 MiB PROT P downloads by curl: from ftps-std server {:.1} MB/s, from vsftpd {:.1} MB/s, ratio {:.2}",
+        "median of {ROUNDS} x 64 MiB PROT P downloads by curl: from {name} {:.1} MB/s, from vsftpd {:.1} MB/s, ratio {:.2}",
         mbps(a),
         mbps(b),
         b.as_secs_f64() / a.as_secs_f64()

@@ -48,7 +48,10 @@ fn main() {
     std::fs::write(&source, &data).expect("write the source file");
     drop(data);
     let me = std::env::current_exe().expect("this benchmark's path");
-    for (label, dir) in [("disk (/var/tmp)", "/var/tmp"), ("tmpfs (/dev/shm)", "/dev/shm")] {
+    for (label, dir) in [
+        ("disk (/var/tmp)", "/var/tmp"),
+        ("tmpfs (/dev/shm)", "/dev/shm"),
+    ] {
         let status = std::process::Command::new(&me)
             .args([TARGET_ARG, label, source.to_str().expect("UTF-8 path")])
             .env("TMPDIR", dir)

@@ -1,5 +1,8 @@
-//! This project's own blocking FTPS server (`ftps_std::server::Server`) on 127.0.0.1, set up the
-//! way the integration tests and benchmarks need it: a throw-away PKI ([`TestPki`]), `LocalFs`
+//! This project's own FTPS server on 127.0.0.1 — the blocking `ftps_std::server::Server` or the
+//! async `ftps_tokio::Server`, chosen by [`Driver`] (default: the `FTPS_TEST_DRIVER`
+//! environment variable, `std` or `tokio`; `std` when unset), so every suite that uses it runs
+//! against either driver without copying a test — set up the way the integration tests and
+//! benchmarks need it: a throw-away PKI ([`TestPki`]), `LocalFs`
 //! over a temporary root, one argon2-hashed user, run on its own thread, shut down and joined
 //! when the handle is dropped (also while a test panics).
 //!
@@ -20,8 +23,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ftps_std::server::{
-    LocalFs, Server, ServerOptions, ServerSessionConfig, ServerTlsMode, SessionLog, ShutdownHandle,
-    Storage, UserTable, hash_password,
+    LocalFs, Server, ServerOptions, ServerSessionConfig, ServerTlsMode, SessionLimits, SessionLog,
+    ShutdownHandle, Storage, UserTable, hash_password,
 };
 use ftps_std::{Client, ClientOptions, ClientTimeouts, ClientTlsMode, DataConnectionMode, Trust};
 use rustls_pki_types::pem::PemObject;
@@ -33,6 +36,41 @@ use crate::peers::{self, Endpoint, TestPki};
 pub const DEFAULT_USER: &str = "alice";
 /// The password unless [`OwnServerBuilder::credentials`] says otherwise.
 pub const DEFAULT_PASSWORD: &str = "correct horse battery staple";
+
+/// Which server runs behind an [`OwnServer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// `ftps_std::server::Server`: a thread per session.
+    Std,
+    /// `ftps_tokio::Server`: a task per session on a two-thread tokio runtime.
+    Tokio,
+}
+
+impl Driver {
+    /// The driver `FTPS_TEST_DRIVER` names (`tokio`; anything else or unset: `std`).
+    pub fn from_env() -> Self {
+        match std::env::var("FTPS_TEST_DRIVER").as_deref() {
+            Ok("tokio") => Self::Tokio,
+            _ => Self::Std,
+        }
+    }
+}
+
+/// Stops either server.
+#[derive(Debug)]
+enum Stop {
+    Std(ShutdownHandle),
+    Tokio(ftps_tokio::ShutdownHandle),
+}
+
+impl Stop {
+    fn shutdown(&self) {
+        match self {
+            Self::Std(handle) => handle.shutdown(),
+            Self::Tokio(handle) => handle.shutdown(),
+        }
+    }
+}
 
 type Configure = Box<dyn FnOnce(&mut ServerSessionConfig)>;
 type MakeStorage = Box<dyn FnOnce(LocalFs) -> Arc<dyn Storage>>;
@@ -49,6 +87,8 @@ pub struct OwnServerBuilder {
     implicit: bool,
     passive_ports: Option<RangeInclusive<u16>>,
     advertised: Option<Ipv4Addr>,
+    limits: SessionLimits,
+    driver: Driver,
 }
 
 impl std::fmt::Debug for OwnServerBuilder {
@@ -78,6 +118,18 @@ impl OwnServerBuilder {
     /// wrapped in a test backend.
     pub fn storage(mut self, storage: impl FnOnce(LocalFs) -> Arc<dyn Storage> + 'static) -> Self {
         self.storage = Some(Box::new(storage));
+        self
+    }
+
+    /// Changes the admission limits (sessions, data connections, login pool, shutdown grace).
+    pub fn limits(mut self, change: impl FnOnce(&mut SessionLimits)) -> Self {
+        change(&mut self.limits);
+        self
+    }
+
+    /// Runs `driver`'s server instead of the one `FTPS_TEST_DRIVER` names.
+    pub fn driver(mut self, driver: Driver) -> Self {
+        self.driver = driver;
         self
     }
 
@@ -151,7 +203,7 @@ impl OwnServerBuilder {
             None => Arc::new(local_fs),
         };
         let explicit_bind = if self.ipv6 { "[::1]:0" } else { "127.0.0.1:0" };
-        let server = Server::bind(ServerOptions {
+        let options = ServerOptions {
             session,
             explicit: vec![explicit_bind.parse().expect("address")],
             implicit: if self.implicit {
@@ -164,14 +216,43 @@ impl OwnServerBuilder {
             storage,
             auth: Arc::new(users),
             log: self.log,
-        })
-        .expect("bind the server");
-        let explicit = server
-            .local_addr_for(ServerTlsMode::Explicit)
+            limits: self.limits,
+        };
+        let (addrs, shutdown, thread) = match self.driver {
+            Driver::Std => {
+                let server = Server::bind(options).expect("bind the server");
+                let addrs = server.local_addrs();
+                let shutdown = Stop::Std(server.shutdown_handle());
+                let thread = std::thread::spawn(move || server.run().expect("server run"));
+                (addrs, shutdown, thread)
+            }
+            Driver::Tokio => {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("tokio runtime");
+                let server = {
+                    let _inside = runtime.enter();
+                    ftps_tokio::Server::bind(options).expect("bind the server")
+                };
+                let addrs = server.local_addrs();
+                let shutdown = Stop::Tokio(server.shutdown_handle());
+                let thread = std::thread::spawn(move || {
+                    runtime.block_on(server.run()).expect("server run");
+                });
+                (addrs, shutdown, thread)
+            }
+        };
+        let explicit = addrs
+            .iter()
+            .find(|(_, mode)| *mode == ServerTlsMode::Explicit)
+            .map(|(addr, _)| *addr)
             .expect("explicit listener");
-        let implicit = server.local_addr_for(ServerTlsMode::Implicit);
-        let shutdown = server.shutdown_handle();
-        let thread = std::thread::spawn(move || server.run().expect("server run"));
+        let implicit = addrs
+            .iter()
+            .find(|(_, mode)| *mode == ServerTlsMode::Implicit)
+            .map(|(addr, _)| *addr);
         OwnServer {
             root,
             outside,
@@ -201,7 +282,7 @@ pub struct OwnServer {
     ca_pem: String,
     user: String,
     password: String,
-    shutdown: ShutdownHandle,
+    shutdown: Stop,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -229,6 +310,24 @@ impl OwnServer {
             implicit: true,
             passive_ports: None,
             advertised: None,
+            limits: SessionLimits::default(),
+            driver: Driver::from_env(),
+        }
+    }
+
+    /// A function that shuts the server down (from any thread), as Ctrl-C would: it stops
+    /// accepting, closes idle sessions with `421` and lets running transfers finish within
+    /// the shutdown grace.
+    pub fn stopper(&self) -> Arc<dyn Fn() + Send + Sync> {
+        match &self.shutdown {
+            Stop::Std(handle) => {
+                let handle = handle.clone();
+                Arc::new(move || handle.shutdown())
+            }
+            Stop::Tokio(handle) => {
+                let handle = handle.clone();
+                Arc::new(move || handle.shutdown())
+            }
         }
     }
 

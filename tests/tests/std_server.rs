@@ -641,6 +641,79 @@ fn shutdown_ends_idle_sessions() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// The session ended by the server's `421` (or closed after it).
+fn is_closing(error: &ftps_std::Error) -> bool {
+    matches!(
+        error,
+        ftps_std::Error::Closed(_) | ftps_std::Error::Usage(ftps_std::UsageError::Closed)
+    ) || error.reply().is_some_and(|reply| reply.code.get() == 421)
+}
+
+/// A download sink that writes slowly and calls `at_1mib` once 1 MiB has arrived.
+struct SlowSink {
+    bytes: Vec<u8>,
+    at_1mib: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl std::io::Write for SlowSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes.extend_from_slice(buf);
+        if self.bytes.len() >= 1 << 20 {
+            if let Some(call) = self.at_1mib.take() {
+                call();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(3));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// Graceful shutdown: the server stops accepting, an idle session is closed with 421 at once,
+// and a running download is not cut: it completes within the shutdown grace.
+#[test]
+fn shutdown_lets_a_running_download_finish_and_closes_idle_sessions() {
+    let fixture = server()
+        .limits(|limits| limits.shutdown_grace = Duration::from_secs(30))
+        .start();
+    let data = payload(32 << 20, 77);
+    std::fs::write(fixture.root().join("big.bin"), &data).unwrap();
+    let mut idle = fixture.login(false, DataConnectionMode::Passive);
+    let mut busy = fixture.login(false, DataConnectionMode::Passive);
+    let stop = fixture.stopper();
+    let mut sink = SlowSink {
+        bytes: Vec::new(),
+        at_1mib: Some(Box::new(move || stop())),
+    };
+    let result = busy.retrieve("big.bin", 0, &mut sink);
+    // Every byte arrives. The server sends its 421 right after the 226; this client may read
+    // that 421 before the end of the data it still has buffered and then reports the session
+    // closed although the transfer completed (a client-side matter: the server did not cut
+    // the transfer).
+    assert!(
+        sink.bytes == data,
+        "the download was cut or garbled: {result:?}"
+    );
+    match &result {
+        Ok(summary) => assert_eq!(summary.bytes, data.len() as u64),
+        Err(error) => assert!(is_closing(error), "{error:?}"),
+    }
+    // The idle session was told 421 and closed meanwhile.
+    let error = idle.pwd().expect_err("the idle session is closed");
+    assert!(is_closing(&error), "{error:?}");
+    // Once its transfer is done, the busy session is closed too.
+    let error = busy
+        .pwd()
+        .expect_err("the busy session is closed after its transfer");
+    assert!(is_closing(&error), "{error:?}");
+    let started = std::time::Instant::now();
+    drop(fixture);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
 #[test]
 fn passive_port_range_and_advertised_address() {
     let base = 47_000 + (std::process::id() % 1000) as u16 * 8;
@@ -792,6 +865,7 @@ fn serve_one_runs_a_single_session_until_quit() {
         storage: Arc::new(LocalFs::new(root.path()).unwrap()),
         auth: Arc::new(users),
         log: None,
+        limits: ftps_std::server::SessionLimits::default(),
     })
     .unwrap();
     let addr = server.local_addr().unwrap();

@@ -372,6 +372,8 @@ impl ServerConfig {
                 Some(0.0) => Duration::ZERO,
                 other => seconds(py, other, defaults.failed_login_delay, "failed_login_delay")?,
             },
+            // The control handshake and login limits keep the core's defaults.
+            ..defaults
         };
         Ok(Self { config })
     }

@@ -384,6 +384,7 @@ fn start_server(
         storage: Arc::new(storage),
         auth: Arc::new(users),
         log: Some(Arc::new(ServerSteps)),
+        limits: ftps_std::server::SessionLimits::default(),
     })
     .map_err(|e| CliError::new(ExitCode::Connection, format!("cannot listen: {e}")))?;
     let address = server

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use ftps_proto::server::ClientCertificates;
@@ -15,7 +16,7 @@ use ftps_proto::tls::{
     self, CertificateDer, PrivateKeyDer, ResumptionPolicy, RootCertStore, ServerTlsOptions,
 };
 use ftps_std::server::{
-    LocalFs, Server, ServerOptions, ServerSessionConfig, ServerTlsMode, UserTable,
+    LocalFs, Server, ServerOptions, ServerSessionConfig, ServerTlsMode, SessionLimits, UserTable,
 };
 use sha2::{Digest, Sha256};
 
@@ -90,6 +91,42 @@ pub(crate) struct ServeArgs {
     /// transfer).
     #[arg(long, value_enum, default_value_t = Reuse::Required)]
     reuse: Reuse,
+    /// Sessions at the same time; more are refused with 421.
+    #[arg(long, value_name = "N", default_value_t = SessionLimits::default().max_sessions)]
+    max_sessions: usize,
+    /// Sessions at the same time from one client address; more are refused with 421.
+    #[arg(long, value_name = "N", default_value_t = SessionLimits::default().max_sessions_per_ip)]
+    max_per_ip: usize,
+    /// Data connections open at the same time over all sessions; more fail with 425.
+    #[arg(long, value_name = "N", default_value_t = SessionLimits::default().max_data_connections)]
+    max_data_connections: usize,
+    /// Seconds a client has to complete the control connection's TLS handshake.
+    #[arg(long, value_name = "SECS", default_value_t = 15)]
+    handshake_timeout: u64,
+    /// Seconds a client has to log in after connecting (421 and close after).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    login_timeout: u64,
+    /// Seconds running transfers may go on after Ctrl-C / SIGTERM before their sessions are
+    /// closed with 421 (idle sessions are closed at once).
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    shutdown_grace: u64,
+    /// Run the blocking server (a thread per session) instead of the async one (a tokio task
+    /// per session).
+    #[arg(long)]
+    blocking: bool,
+}
+
+impl ServeArgs {
+    /// The admission limits of the command line.
+    fn limits(&self) -> SessionLimits {
+        SessionLimits {
+            max_sessions: self.max_sessions,
+            max_sessions_per_ip: self.max_per_ip,
+            max_data_connections: self.max_data_connections,
+            shutdown_grace: Duration::from_secs(self.shutdown_grace),
+            ..SessionLimits::default()
+        }
+    }
 }
 
 /// Options of `ftps hash-password`.
@@ -418,7 +455,7 @@ fn shell_word(path: &Path) -> String {
 /// lines that work as printed.
 fn startup_text(
     args: &ServeArgs,
-    server: &Server,
+    addrs: &[(SocketAddr, ServerTlsMode)],
     root: &Path,
     cert: &ServerCertificate,
     cert_file: Option<&Path>,
@@ -436,7 +473,8 @@ fn startup_text(
         "read-only, --write allows uploads"
     };
     line(format!("serving {} ({mode})", root.display()));
-    for (addr, tls_mode) in server.local_addrs() {
+    let first = |mode: ServerTlsMode| addrs.iter().find(|(_, m)| *m == mode).map(|(a, _)| *a);
+    for &(addr, tls_mode) in addrs {
         let kind = match tls_mode {
             ServerTlsMode::Explicit => "explicit FTPS (AUTH TLS)",
             _ => "implicit FTPS",
@@ -466,14 +504,14 @@ fn startup_text(
     let cacert = cert_file
         .map(|f| format!(" --cacert {}", shell_word(f)))
         .unwrap_or_default();
-    if let Some(addr) = server.local_addr_for(ServerTlsMode::Explicit) {
+    if let Some(addr) = first(ServerTlsMode::Explicit) {
         let addr = dial_address(addr);
         line(format!("try: ftps ls{cacert} ftp://{user}@{addr}/"));
         line(format!(
             " or: curl --ssl-reqd{cacert} --user {user} ftp://{addr}/"
         ));
     }
-    if let Some(addr) = server.local_addr_for(ServerTlsMode::Implicit) {
+    if let Some(addr) = first(ServerTlsMode::Implicit) {
         let addr = dial_address(addr);
         line(format!("try: ftps ls{cacert} ftps://{user}@{addr}/"));
     }
@@ -498,13 +536,15 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
     let mut logins = logins(args)?;
     let (cert, cert_file) = certificate(args)?;
     let roots = args.client_ca.as_deref().map(client_roots).transpose()?;
-    let session = session_config(&cert, roots, args.allow_ccc, args.reuse)?;
+    let mut session = session_config(&cert, roots, args.allow_ccc, args.reuse)?;
+    session.timeouts.handshake = Duration::from_secs(args.handshake_timeout);
+    session.timeouts.login = Duration::from_secs(args.login_timeout);
     let explicit = if args.listen.is_empty() && args.implicit_listen.is_empty() {
         vec![DEFAULT_LISTEN]
     } else {
         args.listen.clone()
     };
-    let server = Server::bind(ServerOptions {
+    let options = ServerOptions {
         session,
         explicit,
         implicit: args.implicit_listen.clone(),
@@ -513,34 +553,53 @@ pub(crate) fn run(args: &ServeArgs) -> Result<(), CliError> {
         storage: Arc::new(storage),
         auth: Arc::new(std::mem::take(&mut logins.table)),
         log: Some(Arc::new(StderrLog)),
-    })
-    .map_err(|e| {
+        limits: args.limits(),
+    };
+    let cannot_listen = |e: std::io::Error| {
         let mut error = CliError::new(ExitCode::Connection, format!("cannot listen: {e}"));
         if e.kind() == std::io::ErrorKind::AddrInUse {
             error.hint =
                 Some("another program uses the port; --listen 127.0.0.1:0 picks a free one".into());
         }
         error
-    })?;
+    };
+    let ready = |addrs: &[(SocketAddr, ServerTlsMode)]| {
+        let text = startup_text(args, addrs, &root, &cert, cert_file.as_deref(), &logins);
+        let mut stdout = std::io::stdout().lock();
+        // Tests and scripts read the listening line from a pipe: it must not sit in a buffer.
+        let _ = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush());
+    };
+    let cannot_handle =
+        |e: ctrlc::Error| CliError::new(ExitCode::LocalIo, format!("cannot handle Ctrl-C: {e}"));
 
-    // Ctrl-C / SIGTERM: stop accepting, close every session, remove the certificate file we
-    // made on our own, exit 0. Installed before the `ready` line, so a signal sent as soon as
-    // a script sees that line is handled; a handler also overrides a SIGINT disposition of
-    // "ignore" inherited from a non-interactive parent shell.
-    let shutdown = server.shutdown_handle();
-    ctrlc::set_handler(move || shutdown.shutdown())
-        .map_err(|e| CliError::new(ExitCode::LocalIo, format!("cannot handle Ctrl-C: {e}")))?;
-    let text = startup_text(args, &server, &root, &cert, cert_file.as_deref(), &logins);
-    let mut stdout = std::io::stdout().lock();
-    // Tests and scripts read the listening line from a pipe: it must not sit in a buffer.
-    let _ = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
-    drop(stdout);
-
-    let result = server
-        .run()
-        .map_err(|e| CliError::new(ExitCode::Connection, format!("server: {e}")));
+    // Ctrl-C / SIGTERM: stop accepting, close every session (transfers get the shutdown
+    // grace), remove the certificate file we made on our own, exit 0. Installed before the
+    // `ready` line, so a signal sent as soon as a script sees that line is handled; a handler
+    // also overrides a SIGINT disposition of "ignore" inherited from a non-interactive parent
+    // shell.
+    let result = if args.blocking {
+        let server = Server::bind(options).map_err(cannot_listen)?;
+        let shutdown = server.shutdown_handle();
+        ctrlc::set_handler(move || shutdown.shutdown()).map_err(cannot_handle)?;
+        ready(&server.local_addrs());
+        server.run()
+    } else {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CliError::new(ExitCode::LocalIo, format!("tokio runtime: {e}")))?;
+        let server = {
+            let _inside = runtime.enter();
+            ftps_tokio::Server::bind(options).map_err(cannot_listen)?
+        };
+        let shutdown = server.shutdown_handle();
+        ctrlc::set_handler(move || shutdown.shutdown()).map_err(cannot_handle)?;
+        ready(&server.local_addrs());
+        runtime.block_on(server.run())
+    };
+    let result = result.map_err(|e| CliError::new(ExitCode::Connection, format!("server: {e}")));
     if args.cert.is_none() && args.cert_out.is_none() {
         if let Some(file) = &cert_file {
             let _ = std::fs::remove_file(file);

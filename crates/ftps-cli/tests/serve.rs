@@ -1096,3 +1096,167 @@ fn failed_download_never_removes_a_destination_it_did_not_create() {
         "the device was removed"
     );
 }
+
+// ---------------------------------------------------------------- limits and memory, both servers
+
+/// The server modes `ftps serve` has: the async server (default) and `--blocking`.
+const DRIVERS: [&[&str]; 2] = [&[], &["--blocking"]];
+
+/// A session of this project's blocking client on `served`, control TLS up, not logged in.
+fn connected(served: &Served) -> ftps_std::Client {
+    let mut options = ftps_std::ClientOptions::new("127.0.0.1");
+    options.port = Some(served.port);
+    options.trust = ftps_std::trust_ca_file(&served.cert).expect("the server's certificate");
+    ftps_std::Client::connect(options).expect("connect")
+}
+
+/// Logs `client` in as the generated user of `served`.
+fn log_in(served: &Served, client: &mut ftps_std::Client) {
+    let password = served.password.as_deref().expect("the generated password");
+    client.login("ftps", password).expect("log in");
+}
+
+/// A logged-in session of this project's blocking client on `served`.
+fn logged_in(served: &Served) -> ftps_std::Client {
+    let mut client = connected(served);
+    log_in(served, &mut client);
+    client
+}
+
+/// The first line a new control connection to `served` reads.
+fn greeting(served: &Served) -> String {
+    let stream = std::net::TcpStream::connect(("127.0.0.1", served.port)).expect("connect");
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .expect("read the greeting");
+    line
+}
+
+/// Waits (bounded) until a new connection is greeted with `220` again.
+#[track_caller]
+fn expect_welcome_again(served: &Served) {
+    let started = Instant::now();
+    loop {
+        let line = greeting(served);
+        if line.starts_with("220 ") {
+            return;
+        }
+        assert!(started.elapsed() < DEADLINE, "still refused: {line}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn session_limits_refuse_with_421_and_recover_when_sessions_end() {
+    let root = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    for driver in DRIVERS {
+        // Per address: the second session from 127.0.0.1 is refused.
+        let cert = temp.path().join("per-ip.pem");
+        let mut args = vec!["--max-per-ip", "1", "--max-sessions", "10"];
+        args.extend_from_slice(driver);
+        let served = Served::start(root.path(), &cert, &args);
+        let first = logged_in(&served);
+        let line = greeting(&served);
+        assert!(
+            line.starts_with("421 Too many sessions from your address"),
+            "{driver:?}: {line}"
+        );
+        served.expect_log(&["refused with 421: too many sessions from this address (limit 1)"]);
+        first.quit().expect("quit");
+        expect_welcome_again(&served);
+        drop(served);
+
+        // In total: the third session is refused, whoever it comes from.
+        let cert = temp.path().join("total.pem");
+        let mut args = vec!["--max-per-ip", "10", "--max-sessions", "2"];
+        args.extend_from_slice(driver);
+        let served = Served::start(root.path(), &cert, &args);
+        let first = logged_in(&served);
+        let mut second = logged_in(&served);
+        let line = greeting(&served);
+        assert!(
+            line.starts_with("421 Too many sessions, try again later"),
+            "{driver:?}: {line}"
+        );
+        served.expect_log(&["refused with 421: too many sessions (limit 2)"]);
+        // A session that stays keeps working; one that ends frees its place.
+        assert_eq!(second.pwd().expect("pwd"), b"/");
+        drop(first);
+        expect_welcome_again(&served);
+        second.quit().expect("quit");
+    }
+}
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Sessions logged in at the same time by the memory test.
+const MANY_SESSIONS: usize = 200;
+/// What the server may hold beyond its idle size for those sessions: a fixed 24 MiB (the one
+/// login verifier's argon2 working memory, 19 MiB, and allocator slack) plus 160 KiB per
+/// logged-in TLS session (measured: about 60 KiB for the async server, 145 KiB for the
+/// blocking one with its thread stacks). Before the login pool every login left about 19 MiB
+/// in the server (argon2's memory in allocator arenas): 200 sessions held 3.5 GiB.
+const RSS_BUDGET_FIXED_KIB: u64 = 24 * 1024;
+const RSS_BUDGET_PER_SESSION_KIB: u64 = 160;
+
+#[test]
+fn a_few_hundred_logged_in_sessions_stay_within_the_memory_budget() {
+    let root = tempfile::tempdir().unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    for driver in DRIVERS {
+        let cert = temp.path().join("rss.pem");
+        let mut args = vec!["--max-per-ip", "1000"];
+        args.extend_from_slice(driver);
+        let served = Served::start(root.path(), &cert, &args);
+        let pid = served.child.id();
+        let before = rss_kib(pid);
+        let mut clients: Vec<ftps_std::Client> =
+            (0..MANY_SESSIONS).map(|_| connected(&served)).collect();
+        let secured = rss_kib(pid);
+        let served = Arc::new(served);
+        let mut groups = Vec::new();
+        while !clients.is_empty() {
+            groups.push(clients.split_off(clients.len().saturating_sub(MANY_SESSIONS / 4)));
+        }
+        let workers: Vec<_> = groups
+            .into_iter()
+            .map(|mut chunk| {
+                let served = Arc::clone(&served);
+                std::thread::spawn(move || {
+                    chunk.iter_mut().for_each(|c| log_in(&served, c));
+                    chunk
+                })
+            })
+            .collect();
+        for worker in workers {
+            clients.extend(worker.join().expect("client thread"));
+        }
+        let after = rss_kib(pid);
+        let budget = RSS_BUDGET_FIXED_KIB + RSS_BUDGET_PER_SESSION_KIB * MANY_SESSIONS as u64;
+        let grown = after.saturating_sub(before);
+        eprintln!(
+            "{driver:?}: server RSS {before} KiB idle, {secured} KiB with {MANY_SESSIONS} TLS sessions, {after} KiB logged in (+{grown} KiB, budget {budget} KiB)"
+        );
+        assert!(
+            grown <= budget,
+            "{driver:?}: the server grew by {grown} KiB for {MANY_SESSIONS} sessions (budget {budget} KiB)"
+        );
+        // Every session still answers.
+        for client in &mut clients {
+            assert_eq!(client.pwd().expect("pwd"), b"/");
+        }
+        drop(clients);
+        drop(served);
+    }
+}

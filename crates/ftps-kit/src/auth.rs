@@ -2,10 +2,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 
 /// One login attempt, as the session reported it. The password is only borrowed for the
 /// check; `Debug` never shows it.
@@ -93,11 +94,59 @@ impl Auth for UserTable {
         let Ok(hash) = PasswordHash::new(stored) else {
             return false;
         };
-        let matches = Argon2::default()
-            .verify_password(attempt.password, &hash)
-            .is_ok();
+        let matches = verify_with_reused_memory(attempt.password, &hash);
         matches && known
     }
+}
+
+thread_local! {
+    /// argon2's working memory (19 MiB with the default parameters), kept by each thread that
+    /// verifies passwords and reused for its next check. Allocated per check, it stayed in
+    /// the thread's allocator arena anyway, and fragmentation made the arena grow by the full
+    /// amount on several checks in a row (measured: about 19 MiB per login for the first
+    /// eight logins); owned here it exists exactly once per verifying thread — the
+    /// [`LoginPool`]'s few threads.
+    static ARGON2_MEMORY: std::cell::RefCell<Vec<argon2::Block>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Verifies `password` against the argon2 PHC `hash` in this thread's reused working memory.
+fn verify_with_reused_memory(password: &[u8], hash: &PasswordHash<'_>) -> bool {
+    let (Ok(algorithm), Ok(params)) = (
+        argon2::Algorithm::try_from(hash.algorithm),
+        argon2::Params::try_from(hash),
+    ) else {
+        return false;
+    };
+    let version = match hash.version.map(argon2::Version::try_from) {
+        Some(Ok(version)) => version,
+        Some(Err(_)) => return false,
+        None => argon2::Version::default(),
+    };
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return false;
+    };
+    let mut salt_buffer = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buffer) else {
+        return false;
+    };
+    let expected = expected.as_bytes();
+    let mut output = vec![0u8; expected.len()];
+    let blocks = params.block_count();
+    let argon = Argon2::new(algorithm, version, params);
+    let hashed = ARGON2_MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, argon2::Block::default());
+        }
+        argon.hash_password_into_with_memory(password, salt, &mut output, &mut memory[..blocks])
+    });
+    // Compared in constant time: every byte is looked at whatever differs.
+    let differences = output
+        .iter()
+        .zip(expected)
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    hashed.is_ok() && differences == 0 && output.len() == expected.len()
 }
 
 /// Hashes `password` with argon2id (default parameters) and a random salt, as a PHC string
@@ -113,4 +162,103 @@ pub fn hash_password(password: &str) -> Result<String, InvalidHash> {
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(|e| InvalidHash(e.to_string()))
+}
+
+/// A login to verify off the session's thread or task: what [`LoginAttempt`] borrows,
+/// owned. The password is overwritten with zeros when the job is dropped.
+pub struct LoginJob {
+    /// The user name, as sent.
+    pub user: Vec<u8>,
+    /// The password, as sent.
+    pub password: Vec<u8>,
+    /// The client's TLS certificate (DER), if any.
+    pub client_certificate: Option<Vec<u8>>,
+    /// The control connection's peer.
+    pub peer: SocketAddr,
+}
+
+impl std::fmt::Debug for LoginJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.attempt().fmt(f)
+    }
+}
+
+impl LoginJob {
+    fn attempt(&self) -> LoginAttempt<'_> {
+        LoginAttempt {
+            user: &self.user,
+            password: &self.password,
+            client_certificate: self.client_certificate.as_deref(),
+            peer: self.peer,
+        }
+    }
+}
+
+impl Drop for LoginJob {
+    fn drop(&mut self) {
+        // Not a guarantee (copies may exist elsewhere), but the job's own copy does not
+        // linger in freed memory.
+        self.password.iter_mut().for_each(|b| *b = 0);
+    }
+}
+
+/// Called with the verdict, on a pool thread.
+pub type LoginDone = Box<dyn FnOnce(bool) + Send>;
+
+/// The login queue is full: the login is refused without a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the login queue is full")]
+pub struct LoginQueueFull;
+
+/// A small fixed pool of threads that verify logins with an [`Auth`]. Password hashing is
+/// expensive on purpose (argon2: 19 MiB of working memory, tens of milliseconds): verified on
+/// every session's own thread, each thread's allocator keeps that memory (glibc arenas), and a
+/// flood of logins takes every core from the transfers. On the pool, the working memory
+/// exists at most once per pool thread, and logins wait in a bounded queue.
+pub struct LoginPool {
+    queue: SyncSender<(LoginJob, LoginDone)>,
+}
+
+impl std::fmt::Debug for LoginPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginPool").finish_non_exhaustive()
+    }
+}
+
+impl LoginPool {
+    /// Starts `threads` verifier threads (at least one) over `auth`, with room for `queue`
+    /// waiting logins. The threads end when the pool is dropped and the queue is empty.
+    pub fn new(auth: Arc<dyn Auth>, threads: usize, queue: usize) -> std::io::Result<Self> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<(LoginJob, LoginDone)>(queue);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for index in 0..threads.max(1) {
+            let receiver = Arc::clone(&receiver);
+            let auth = Arc::clone(&auth);
+            std::thread::Builder::new()
+                .name(format!("ftps-login-{index}"))
+                .spawn(move || {
+                    loop {
+                        // One thread waits on the queue at a time; the others wait for the
+                        // lock. The guard is dropped before the check runs.
+                        let next = receiver
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        let Ok((job, done)) = next else {
+                            return;
+                        };
+                        let granted = auth.authenticate(&job.attempt());
+                        drop(job);
+                        done(granted);
+                    }
+                })?;
+        }
+        Ok(Self { queue: sender })
+    }
+
+    /// Queues `job`; `done` is called with the verdict on a pool thread. Fails at once when
+    /// the queue is full.
+    pub fn submit(&self, job: LoginJob, done: LoginDone) -> Result<(), LoginQueueFull> {
+        self.queue.try_send((job, done)).map_err(|_| LoginQueueFull)
+    }
 }

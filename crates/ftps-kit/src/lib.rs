@@ -20,19 +20,29 @@
 //! - [`client`]: [`OpTracker`](client::OpTracker), the application side of one client
 //!   session: it routes the session's events for the operation a driver runs (data, entries,
 //!   completion, the end after `QUIT`) and keeps the TLS parameters, features and trace.
+//! - [`drive`]: [`Drive`](drive::Drive), the run-loop steps of every driver (drain into a
+//!   [`Transport`](drive::Transport), feed arrivals, fire timers, count data connections), and
+//!   binding data listeners over a passive port range.
 //! - [`input`]: [`InputBacklog`](input::InputBacklog), the per-channel bookkeeping of
 //!   received bytes a session has not taken yet (its backpressure) and of an end of stream that
 //!   must wait for them.
+//! - [`limits`]: [`SessionLimits`](limits::SessionLimits) (sessions in total and per
+//!   address, data connections, the login pool) and the [`Admission`](limits::Admission)
+//!   counters both servers ask before starting a session or opening a data connection.
 //! - [`ports`]: [`PortOrder`](ports::PortOrder), which ports of a passive port range a data
 //!   listener tries, in which order.
 //!
-//! Nothing here opens a socket, spawns a thread or task, or reads a clock other than for
-//! log durations.
+//! Nothing here runs an event loop or spawns a task (the only socket made here is a data
+//! listener bound for a driver), and the only clock read is the session clock of
+//! [`Drive`](drive::Drive) and log durations; the only threads are the [`LoginPool`](auth::LoginPool)'s few password
+//! verifiers, shared by every session of a server whichever driver runs it.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod client;
+pub mod drive;
 pub mod input;
+pub mod limits;
 pub mod log;
 pub mod ports;
 pub mod server;

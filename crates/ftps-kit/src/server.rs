@@ -19,17 +19,33 @@
 //! }
 //! ```
 
+/// Everything a server's user names, whichever driver runs it: the drivers' `server` modules
+/// re-export this module whole.
+pub mod api {
+    pub use crate::auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_password};
+    pub use crate::limits::SessionLimits;
+    pub use crate::log::{FileOp, SessionEvent, SessionLog, TransferKind};
+    pub use crate::server::{ServerOptions, SessionEnd};
+    pub use crate::storage::{Download, Listing, LocalFs, Storage, Upload};
+    /// The session configuration and listener modes, for [`ServerOptions`].
+    pub use ftps_proto::server::{ServerSessionConfig, ServerTlsMode};
+}
+
 use std::collections::HashMap;
 use std::io::{self, Read};
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use ftps_proto::server::{
-    Answer, DirEntry, FsError, Request, RequestId, ServerEvent, ServerSession,
+    Answer, DirEntry, FsError, Request, RequestId, ServerError, ServerEvent, ServerSession,
+    ServerSessionConfig, ServerTlsMode,
 };
 use ftps_proto::tls::{TlsInfo, TlsVersion};
 
-use crate::auth::{Auth, LoginAttempt};
+use crate::auth::{Auth, LoginJob, LoginPool};
+use crate::limits::{Admission, SessionLimits};
 use crate::log::{FileOp, SessionEvent, SessionLog, TransferKind};
 use crate::storage::{Download, Listing, Storage, Upload};
 
@@ -38,24 +54,186 @@ const DOWNLOAD_CHUNK: usize = 64 * 1024;
 /// How many upload bytes are read from the session per call.
 const UPLOAD_CHUNK: usize = 64 * 1024;
 
-/// What every session of one server shares: its files, who may log in, and where session
-/// events go. Cheap to clone (three reference counts).
+/// What every session of one server shares: its files, who may log in (verified on the
+/// server's [`LoginPool`]), where session events go, and the [`Admission`] counters of its
+/// [`SessionLimits`]. Cheap to clone (reference counts).
 #[derive(Clone)]
 pub struct Backends {
     /// The files.
     pub storage: Arc<dyn Storage>,
-    /// Who may log in.
-    pub auth: Arc<dyn Auth>,
+    /// Verifies logins with the server's [`Auth`].
+    pub logins: Arc<LoginPool>,
     /// Where session events go for logging (`None`: nowhere).
     pub log: Option<Arc<dyn SessionLog>>,
+    /// Sessions and data connections admitted.
+    pub admission: Arc<Admission>,
+}
+
+impl Backends {
+    /// The shared state of a server over `storage` and `auth` with `limits` (this starts the
+    /// login pool's threads).
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        auth: Arc<dyn Auth>,
+        log: Option<Arc<dyn SessionLog>>,
+        limits: SessionLimits,
+    ) -> io::Result<Self> {
+        let logins = LoginPool::new(auth, limits.login_threads, limits.login_queue)?;
+        Ok(Self {
+            storage,
+            logins: Arc::new(logins),
+            log,
+            admission: Admission::new(limits),
+        })
+    }
 }
 
 impl std::fmt::Debug for Backends {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backends")
             .field("log", &self.log.is_some())
+            .field("admission", &self.admission)
             .finish_non_exhaustive()
     }
+}
+
+/// Where and how a server listens, and what it serves: the options of every driver's server.
+pub struct ServerOptions {
+    /// The session configuration template (TLS certificate, timeouts, limits, policies). Its
+    /// `tls_mode` is set per listener and its `pasv_address` from
+    /// [`advertised_address`](Self::advertised_address).
+    pub session: ServerSessionConfig,
+    /// Addresses for explicit FTPS (`AUTH TLS`), e.g. `127.0.0.1:2121` or `[::1]:0`.
+    pub explicit: Vec<SocketAddr>,
+    /// Addresses for implicit FTPS (TLS from the first byte).
+    pub implicit: Vec<SocketAddr>,
+    /// The ports passive data listeners use (`None`: any free port).
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    /// The IPv4 address sent in `227` replies when the server is behind NAT.
+    pub advertised_address: Option<Ipv4Addr>,
+    /// The files.
+    pub storage: Arc<dyn Storage>,
+    /// Who may log in.
+    pub auth: Arc<dyn Auth>,
+    /// Where session events go for logging (`None`: nowhere).
+    pub log: Option<Arc<dyn SessionLog>>,
+    /// Sessions, data connections, login pool and shutdown grace.
+    pub limits: SessionLimits,
+}
+
+impl std::fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("explicit", &self.explicit)
+            .field("implicit", &self.implicit)
+            .field("passive_ports", &self.passive_ports)
+            .field("advertised_address", &self.advertised_address)
+            .field("log", &self.log.is_some())
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A server's options made real: its listeners bound (non-blocking std listeners; an async
+/// driver converts them), the session template, and the [`Backends`] with the login pool
+/// started.
+#[derive(Debug)]
+pub struct ServerSetup {
+    /// Every listener with its TLS mode.
+    pub listeners: Vec<(TcpListener, ServerTlsMode)>,
+    /// Their addresses, in the same order.
+    pub addrs: Vec<(SocketAddr, ServerTlsMode)>,
+    /// What every session shares.
+    pub backends: Backends,
+    /// The ports passive data listeners use.
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    session: ServerSessionConfig,
+}
+
+impl ServerSetup {
+    /// Binds every listener of `options` and starts the login pool.
+    pub fn bind(options: ServerOptions) -> io::Result<Self> {
+        let mut listeners = Vec::new();
+        let mut addrs = Vec::new();
+        for (list, mode) in [
+            (&options.explicit, ServerTlsMode::Explicit),
+            (&options.implicit, ServerTlsMode::Implicit),
+        ] {
+            for addr in list {
+                let listener = TcpListener::bind(addr)?;
+                listener.set_nonblocking(true)?;
+                addrs.push((listener.local_addr()?, mode));
+                listeners.push((listener, mode));
+            }
+        }
+        if listeners.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no listen address",
+            ));
+        }
+        let mut session = options.session;
+        if options.advertised_address.is_some() {
+            session.pasv_address = options.advertised_address;
+        }
+        let backends = Backends::new(options.storage, options.auth, options.log, options.limits)?;
+        Ok(Self {
+            listeners,
+            addrs,
+            backends,
+            passive_ports: options.passive_ports,
+            session,
+        })
+    }
+
+    /// The first listener's address for `mode`.
+    pub fn local_addr_for(&self, mode: ServerTlsMode) -> Option<SocketAddr> {
+        self.addrs.iter().find(|(_, m)| *m == mode).map(|(a, _)| *a)
+    }
+
+    /// The session configuration for a connection accepted on a listener of `mode`.
+    pub fn config_for(&self, mode: ServerTlsMode) -> ServerSessionConfig {
+        let mut config = self.session.clone();
+        config.tls_mode = mode;
+        config
+    }
+}
+
+/// How one server session ended, in either driver.
+#[derive(Debug)]
+pub enum SessionEnd {
+    /// The session closed: `None` after `QUIT`, otherwise why (idle timeout, lost connection,
+    /// TLS failure, a limit, shutdown, …).
+    Closed(Option<ServerError>),
+    /// A local socket error the session could not be told about.
+    Io(io::Error),
+}
+
+impl SessionEnd {
+    /// The reason for the session's `Closed` log line (`None` after `QUIT`).
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Self::Closed(error) => error.as_ref().map(ToString::to_string),
+            Self::Io(e) => Some(format!("I/O error: {e}")),
+        }
+    }
+}
+
+/// A login handed to the pool: where its verdict lands, and who to wake then.
+struct LoginSlot {
+    verdict: Mutex<Option<bool>>,
+    decided: Condvar,
+    wake: Option<Waker>,
+}
+
+/// Wakes a session's driver (called from a pool thread).
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// A login waiting for its verdict.
+struct PendingLogin {
+    id: RequestId,
+    user: String,
+    slot: Arc<LoginSlot>,
 }
 
 /// A running transfer's local side.
@@ -101,6 +279,11 @@ pub struct SessionApp {
     transfer_logs: HashMap<RequestId, TransferLog>,
     /// Upload bytes read from the session on their way to storage (reused).
     upload_buffer: Vec<u8>,
+    /// The login on the pool, if any.
+    login: Option<PendingLogin>,
+    /// Called when a login verdict arrives (`None`: the driver waits with
+    /// [`wait_login`](SessionApp::wait_login)).
+    wake: Option<Waker>,
 }
 
 impl std::fmt::Debug for SessionApp {
@@ -124,7 +307,72 @@ impl SessionApp {
             transfers: HashMap::new(),
             transfer_logs: HashMap::new(),
             upload_buffer: Vec::new(),
+            login: None,
+            wake: None,
         }
+    }
+
+    /// Has `wake` called whenever a login verdict arrives (an async driver's task waker; a
+    /// blocking driver uses [`wait_login`](Self::wait_login) instead).
+    pub fn set_waker(&mut self, wake: Waker) {
+        self.wake = Some(wake);
+    }
+
+    /// True while a login is being verified.
+    pub fn login_pending(&self) -> bool {
+        self.login.is_some()
+    }
+
+    /// Blocks until the pending login's verdict arrives, at most `timeout` (then
+    /// [`pump`](Self::pump) answers it). Returns at once when no login is pending.
+    pub fn wait_login(&self, timeout: Duration) {
+        let Some(login) = &self.login else {
+            return;
+        };
+        let verdict = login
+            .slot
+            .verdict
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = login
+            .slot
+            .decided
+            .wait_timeout_while(verdict, timeout, |v| v.is_none());
+    }
+
+    /// True while a transfer runs (a graceful shutdown lets it finish).
+    pub fn is_transferring(&self) -> bool {
+        !self.transfers.is_empty()
+    }
+
+    /// Answers the pending login once its verdict is in; true when it did.
+    fn answer_login(&mut self, session: &mut ServerSession) -> bool {
+        let Some(login) = &self.login else {
+            return false;
+        };
+        let verdict = *login
+            .slot
+            .verdict
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(granted) = verdict else {
+            return false;
+        };
+        let Some(login) = self.login.take() else {
+            return false;
+        };
+        self.decide_login(session, login.id, login.user, granted);
+        true
+    }
+
+    fn decide_login(&self, session: &mut ServerSession, id: RequestId, user: String, ok: bool) {
+        let event = if ok {
+            SessionEvent::LoggedIn { user }
+        } else {
+            SessionEvent::LoginRefused { user }
+        };
+        self.emit(&event);
+        let _ = session.answer_login(id, ok);
     }
 
     /// Logs the accepted control connection ([`SessionEvent::Connected`]); `implicit`: TLS
@@ -218,7 +466,7 @@ impl SessionApp {
     /// Feeds writable downloads from their sources and writable listings from their
     /// entries; true when anything moved (drain the session again before waiting).
     pub fn pump(&mut self, session: &mut ServerSession) -> bool {
-        let mut progressed = false;
+        let mut progressed = self.answer_login(session);
         let mut failed = Vec::new();
         for (id, transfer) in &mut self.transfers {
             if let Transfer::Listing {
@@ -375,21 +623,43 @@ impl SessionApp {
             }
             return;
         };
-        let attempt = LoginAttempt {
-            user: &user,
-            password: password.as_bytes(),
-            client_certificate: client_certificate.as_deref(),
+        let user_text = String::from_utf8_lossy(&user).into_owned();
+        let job = LoginJob {
+            user,
+            password: password.as_bytes().to_vec(),
+            client_certificate,
             peer: session.peer_addr(),
         };
-        let granted = self.backends.auth.authenticate(&attempt);
-        let user = String::from_utf8_lossy(&user).into_owned();
-        let event = if granted {
-            SessionEvent::LoggedIn { user }
-        } else {
-            SessionEvent::LoginRefused { user }
-        };
-        self.emit(&event);
-        let _ = session.answer_login(id, granted);
+        let slot = Arc::new(LoginSlot {
+            verdict: Mutex::new(None),
+            decided: Condvar::new(),
+            wake: self.wake.clone(),
+        });
+        let landed = Arc::clone(&slot);
+        let done = Box::new(move |granted: bool| {
+            *landed
+                .verdict
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(granted);
+            landed.decided.notify_all();
+            if let Some(wake) = &landed.wake {
+                wake();
+            }
+        });
+        match self.backends.logins.submit(job, done) {
+            Ok(()) => {
+                self.login = Some(PendingLogin {
+                    id,
+                    user: user_text,
+                    slot,
+                });
+            }
+            Err(full) => {
+                let reason = format!("login of {user_text:?} not checked: {full}");
+                self.emit(&SessionEvent::Refused { reason });
+                self.decide_login(session, id, user_text, false);
+            }
+        }
     }
 
     /// Logs a file operation: every change, and anything the storage refused. Accepted reads

@@ -25,6 +25,10 @@ fn harness(seed: u64, max_chunk: usize, knobs: Knobs) -> Harness {
 fn harness_in_mode(seed: u64, max_chunk: usize, knobs: Knobs, active: bool) -> Harness {
     let mut config = server_config();
     config.allow_ccc = true;
+    // A one-byte-per-step network with 40 ms steps takes minutes of simulated time to log
+    // in; the handshake and login timeouts are for stalled peers, not for this.
+    config.timeouts.handshake = Duration::from_secs(3600);
+    config.timeouts.login = Duration::from_secs(3600);
     let mut client = client_config();
     if active {
         client.data_mode = DataConnectionMode::Active;

@@ -459,7 +459,10 @@ fn over_long_line_is_refused_without_echo() {
 
 #[test]
 fn idle_timeout_sends_421_and_closes() {
-    let mut raw = Raw::new(server_config());
+    let mut config = server_config();
+    // The login timeout (shorter by default) would fire first.
+    config.timeouts.login = Duration::from_secs(3600);
+    let mut raw = Raw::new(config);
     let deadline = raw.server.next_deadline().unwrap();
     raw.now = deadline;
     raw.server.handle_timeout(deadline);
@@ -2584,4 +2587,105 @@ fn entries_and_upload_reads_are_refused_for_the_wrong_transfer_or_id() {
             .read_data(RequestId::from_raw(9_999), &mut [0; 8]),
         Err(UsageError::UnknownId)
     );
+}
+
+// ---------------------------------------------------------------- driver limits and timeouts
+
+#[test]
+fn login_timeout_sends_421_even_while_commands_arrive() {
+    let mut raw = Raw::new(server_config());
+    let login = ftps_proto::server::ServerTimeouts::default().login;
+    // Commands do not restart the login clock (they restart the idle clock).
+    raw.now = raw.now.saturating_add(login / 2);
+    assert_eq!(codes(&raw.cmd("NOOP")), vec![200]);
+    let deadline = raw.server.next_deadline().unwrap();
+    assert_eq!(deadline, support_t1().saturating_add(login));
+    raw.now = deadline;
+    raw.server.handle_timeout(deadline);
+    raw.drain();
+    assert_eq!(raw.last_code(), 421);
+    assert_eq!(raw.closed(), Some(Some(ServerError::LoginTimeout)));
+}
+
+#[test]
+fn login_timeout_stops_after_login() {
+    let raw = raw_ready();
+    let idle = ftps_proto::server::ServerTimeouts::default().idle;
+    assert_eq!(
+        raw.server.next_deadline(),
+        Some(raw.now.saturating_add(idle))
+    );
+}
+
+#[test]
+fn stalled_control_handshake_is_dropped_without_reply() {
+    let mut raw = Raw::new(server_config());
+    assert_eq!(codes(&raw.cmd("AUTH TLS")), vec![234]);
+    let handshake = ftps_proto::server::ServerTimeouts::default().handshake;
+    let deadline = raw.server.next_deadline().unwrap();
+    assert_eq!(deadline, raw.now.saturating_add(handshake));
+    let replies = raw.replies.len();
+    raw.now = deadline;
+    raw.server.handle_timeout(deadline);
+    raw.drain();
+    assert_eq!(raw.replies.len(), replies);
+    assert_eq!(raw.closed(), Some(Some(ServerError::HandshakeTimeout)));
+    assert!(raw.control_closed());
+}
+
+#[test]
+fn refused_session_says_421_instead_of_the_greeting() {
+    use ftps_proto::io::{Instant, Output};
+    use ftps_proto::server::{ServerEvent, ServerSession, Termination};
+    let peer = "127.0.0.1:40000".parse().unwrap();
+    let local = "127.0.0.1:21".parse().unwrap();
+    let mut session = ServerSession::refused(
+        server_config(),
+        peer,
+        local,
+        Instant::from_nanos(0),
+        Termination::TooManyFromAddress,
+    );
+    let mut buf = vec![0u8; 4096];
+    let mut sent = Vec::new();
+    let mut outputs = Vec::new();
+    for _ in 0..10 {
+        match session.poll_output(&mut buf, Instant::from_nanos(0)) {
+            Output::Transmit { len, .. } => sent.extend_from_slice(&buf[..len]),
+            Output::Wait { .. } => break,
+            other => outputs.push(format!("{other:?}")),
+        }
+    }
+    assert_eq!(
+        sent,
+        b"421 Too many sessions from your address, try again later.\r\n"
+    );
+    assert!(outputs[0].contains("Close"), "{outputs:?}");
+    assert!(
+        outputs[1].contains(&format!(
+            "{:?}",
+            ServerEvent::Closed {
+                error: Some(ServerError::Terminated(Termination::TooManyFromAddress))
+            }
+        )),
+        "{outputs:?}"
+    );
+}
+
+#[test]
+fn terminate_sends_421_over_tls_and_closes() {
+    use ftps_proto::server::Termination;
+    let mut raw = raw_ready();
+    let now = raw.now;
+    raw.server.terminate(Termination::ShuttingDown, now);
+    raw.drain();
+    assert_eq!(raw.last_code(), 421);
+    assert_eq!(
+        raw.closed(),
+        Some(Some(ServerError::Terminated(Termination::ShuttingDown)))
+    );
+}
+
+fn support_t1() -> ftps_proto::io::Instant {
+    server_support::t(1)
 }

@@ -18,7 +18,9 @@ use ftps_proto::tls::{
 };
 
 use crate::Error;
-use crate::link::{Drained, Link};
+use ftps_kit::drive::Drained;
+
+use crate::link::Link;
 use crate::net::Sockets;
 
 /// Trusts the certificates in the PEM file at `path` (a private CA, or a self-signed server
@@ -549,7 +551,7 @@ impl Client {
             if writable && !upload_done {
                 continue; // the session takes more upload data now: no need to wait
             }
-            self.link.wait(&mut self.session, deadline, None)?;
+            self.link.wait(&mut self.session, deadline, None, None)?;
         }
     }
 }

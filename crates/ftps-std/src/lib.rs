@@ -40,6 +40,7 @@
 //!     storage: Arc::new(LocalFs::new("/srv/ftp")?),
 //!     auth: Arc::new(users),
 //!     log: None,
+//!     limits: ftps_std::server::SessionLimits::default(),
 //! })?;
 //! server.run()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())

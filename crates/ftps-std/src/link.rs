@@ -1,44 +1,78 @@
-//! The one run loop of both roles: a session's sockets, its held-back input and its buffers,
-//! and the three things every blocking driver does with them — drain the session (writing
-//! transmits, carrying out IO requests), and wait for the next socket event or deadline. The
-//! client and the server use it through the core's [`Session`] trait; what they add is only
-//! what they do with events.
+//! The one run loop of both roles: a session's sockets and the kit's [`Drive`] state, and the
+//! things every blocking driver does with them — drain the session (writing transmits whole,
+//! carrying out socket requests), and wait for the next socket event, deadline or wake-up.
+//! The client and the server use it through the core's [`Session`] trait; what they add is
+//! only what they do with events.
 
 use std::io;
-use std::net::IpAddr;
 use std::ops::RangeInclusive;
+use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use ftps_kit::input::{InputBacklog, SessionInput};
-use ftps_proto::io::{Channel, Instant, IoRequest, Output, Session};
+use ftps_kit::drive::{Drained, Drive, Performed, Sent, SocketEvent, Transport, io_error_kind};
+use ftps_kit::limits::DataPermits;
+use ftps_proto::io::{Channel, Instant, IoRequest, Session};
 
-use crate::net::{Readiness, Sockets, io_error_kind};
+use crate::net::{Readiness, Sockets};
 
-/// Socket read and session transmit buffer size.
+/// Socket read buffer size.
 const IO_BUFFER: usize = 64 * 1024;
 
-/// What a drain stopped at.
-pub(crate) enum Drained<E> {
-    /// An event for the application.
-    Event(E),
-    /// Nothing more until input or the deadline.
-    Wait(Option<Instant>),
-}
-
-/// One session's sockets, input bookkeeping and buffers.
+/// The sockets with what a blocking transport needs to use them.
 #[derive(Debug)]
-pub(crate) struct Link {
+pub(crate) struct Blocking {
     pub(crate) sockets: Sockets,
-    input: InputBacklog,
-    out: Vec<u8>,
-    recv: Vec<u8>,
-    epoch: std::time::Instant,
     /// TCP connect timeout (control and data connections the session asks for).
     connect_timeout: Duration,
     /// How long one transmit may wait for a full socket to drain.
     write_timeout: Duration,
     /// The ports data listeners use (`None`: any free port).
     passive_ports: Option<RangeInclusive<u16>>,
+}
+
+impl Transport for Blocking {
+    fn transmit(&mut self, channel: Channel, bytes: &[u8]) -> Sent {
+        let deadline = std::time::Instant::now() + self.write_timeout;
+        match self.sockets.write_all(channel, bytes, deadline) {
+            Ok(()) => Sent::Ok,
+            Err(e) => Sent::Failed(io_error_kind(&e)),
+        }
+    }
+
+    fn perform(&mut self, request: IoRequest) -> Performed {
+        let outcome = match request {
+            IoRequest::Connect { channel, addr } => self
+                .sockets
+                .connect(channel, addr, self.connect_timeout)
+                .map(Performed::Connected),
+            IoRequest::Listen { data, ip } => self
+                .sockets
+                .listen_in(data, ip, self.passive_ports.clone())
+                .map(Performed::Listening),
+            IoRequest::RefuseAccepted { data } => {
+                self.sockets.refuse_accepted(data);
+                Ok(Performed::Done)
+            }
+            IoRequest::ShutdownWrite { channel } => {
+                self.sockets.shutdown_write(channel);
+                Ok(Performed::Done)
+            }
+            IoRequest::Close { channel } => {
+                self.sockets.close(channel);
+                Ok(Performed::Done)
+            }
+            _ => Ok(Performed::Done),
+        };
+        outcome.unwrap_or_else(|e| Performed::Failed(io_error_kind(&e)))
+    }
+}
+
+/// One session's sockets, driver state and read buffer.
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) io: Blocking,
+    drive: Drive,
+    recv: Vec<u8>,
 }
 
 impl Link {
@@ -49,143 +83,78 @@ impl Link {
         passive_ports: Option<RangeInclusive<u16>>,
     ) -> Self {
         Self {
-            sockets,
-            input: InputBacklog::new(),
-            out: vec![0; IO_BUFFER],
+            io: Blocking {
+                sockets,
+                connect_timeout,
+                write_timeout,
+                passive_ports,
+            },
+            drive: Drive::new(),
             recv: vec![0; IO_BUFFER],
-            epoch: std::time::Instant::now(),
-            connect_timeout,
-            write_timeout,
-            passive_ports,
         }
     }
 
-    /// The session's clock: nanoseconds since this link was made.
+    /// Counts this session's data connections against a server's limit.
+    pub(crate) fn limit_data(&mut self, permits: DataPermits) {
+        self.drive.limit_data(permits);
+    }
+
+    /// The session's clock.
     pub(crate) fn now(&self) -> Instant {
-        let nanos = self.epoch.elapsed().as_nanos();
-        Instant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+        self.drive.now()
     }
 
-    /// Drains `session` until it has an event or waits: transmits are written (a blocking
-    /// driver writes them whole, so it never reports a channel blocked), IO requests carried
-    /// out and their outcomes reported.
+    /// Drains `session` until it has an event or waits.
     pub(crate) fn drain<S: Session>(&mut self, session: &mut S) -> Drained<S::Event> {
-        loop {
-            let now = self.now();
-            match session.poll_output(&mut self.out, now) {
-                Output::Transmit { channel, len } => {
-                    let deadline = std::time::Instant::now() + self.write_timeout;
-                    if let Err(e) = self.sockets.write_all(channel, &self.out[..len], deadline) {
-                        session.handle_transmit_failed(channel, io_error_kind(&e), self.now());
-                    }
-                }
-                Output::Io(request) => self.perform(session, request),
-                Output::Event(event) => return Drained::Event(event),
-                Output::Wait { deadline } => return Drained::Wait(deadline),
-                // Outputs a newer core may add: nothing for this driver to do.
-                _ => {}
-            }
-        }
+        self.drive.drain(session, &mut self.io)
     }
 
-    /// Carries out one socket request and reports the outcome to the session.
-    fn perform<S: Session>(&mut self, session: &mut S, request: IoRequest) {
-        match request {
-            IoRequest::Connect { channel, addr } => {
-                let result = self.sockets.connect(channel, addr, self.connect_timeout);
-                match result {
-                    Ok(local) => session.handle_connected(channel, local, self.now()),
-                    Err(e) => session.handle_io_error(channel, io_error_kind(&e), self.now()),
-                }
-            }
-            IoRequest::Listen { data, ip } => {
-                let ports = self.passive_ports.clone();
-                match self.sockets.listen_in(data, listen_ip(ip), ports) {
-                    Ok(local) => session.handle_listening(data, local, self.now()),
-                    Err(e) => {
-                        session.handle_io_error(Channel::Data(data), io_error_kind(&e), self.now());
-                    }
-                }
-            }
-            IoRequest::RefuseAccepted { data } => self.sockets.refuse_accepted(data),
-            IoRequest::ShutdownWrite { channel } => self.sockets.shutdown_write(channel),
-            IoRequest::Close { channel } => {
-                self.sockets.close(channel);
-                self.input.forget(channel);
-            }
-            _ => {}
-        }
-    }
-
-    /// Feeds held-back input first; otherwise waits for the next socket event or the
-    /// session's deadline (at most `max_wait`, e.g. to look at a shutdown flag) and reports
-    /// it. `Ok(())` also when only the wait ran out.
+    /// Feeds held-back input first; otherwise waits for the next socket event, the session's
+    /// deadline (at most `max_wait`, e.g. a shutdown's grace period) or `wake` becoming
+    /// readable (a shutdown), and reports it. `Ok(())` also when only the wait ran out or
+    /// `wake` woke it.
     pub(crate) fn wait<S: Session>(
         &mut self,
         session: &mut S,
         deadline: Option<Instant>,
         max_wait: Option<Duration>,
+        wake: Option<BorrowedFd<'_>>,
     ) -> io::Result<()> {
-        let now = self.now();
-        let Ok(progressed) = self.input.retry(&mut SessionInput::new(session, now));
-        if progressed {
+        if self.drive.retry_input(session) || self.drive.fire_timer(session, deadline) {
             return Ok(());
         }
-        if deadline.is_some_and(|deadline| deadline <= now) {
-            session.handle_timeout(now);
-            return Ok(());
-        }
-        let until_deadline = deadline.map(|d| d.saturating_duration_since(now));
-        let timeout = match (until_deadline, max_wait) {
+        let timeout = match (self.drive.until(deadline), max_wait) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let paused = self.input.paused();
-        let ready = match self.sockets.wait(timeout, &paused) {
+        let drive = &self.drive;
+        let paused = |channel| drive.is_paused(channel);
+        let (woken, ready) = match self.io.sockets.wait(timeout, &paused, wake) {
             Ok(ready) => ready,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
             Err(e) => return Err(e),
         };
         if ready.is_empty() {
-            let now = self.now();
-            if deadline.is_some_and(|d| d <= now) {
-                session.handle_timeout(now);
+            if !woken {
+                self.drive.fire_timer(session, deadline);
             }
             return Ok(());
         }
         let mut ready = std::collections::VecDeque::from(ready);
         while let Some(channel) = ready.pop_front() {
-            let readiness = self.sockets.read_ready(channel, &mut self.recv);
-            let now = self.now();
-            if let Readiness::Accepted { data, .. } = readiness {
-                // What the new connection already carries (a TLS hello sent right after
-                // connecting) is read before the control channel's command of this round.
-                ready.push_front(Channel::Data(data));
-            }
-            match readiness {
-                Readiness::Received { channel, len } => {
-                    let mut input = SessionInput::new(session, now);
-                    let Ok(()) = self.input.received(&mut input, channel, &self.recv[..len]);
+            match self.io.sockets.read_ready(channel, &mut self.recv) {
+                Readiness::Socket(event) => {
+                    if let SocketEvent::Accepted { data, .. } = event {
+                        // What the new connection already carries (a TLS hello sent right
+                        // after connecting) is read before this round's control command.
+                        ready.push_front(Channel::Data(data));
+                    }
+                    self.drive.arrived(session, event, &self.recv);
                 }
-                Readiness::Eof { channel } => {
-                    self.input
-                        .ended(&mut SessionInput::new(session, now), channel);
-                }
-                Readiness::Accepted { data, peer } => session.handle_accepted(data, peer, now),
-                Readiness::Failed { channel, kind } => session.handle_io_error(channel, kind, now),
                 // Nothing to read after all (a spurious wake-up, or the channel went away).
                 Readiness::TimedOut => {}
             }
         }
         Ok(())
-    }
-}
-
-/// The session asks to listen on the control connection's local address; an IPv4-mapped IPv6
-/// address is listened on as IPv4 (a dual-stack listener's control connection).
-fn listen_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
     }
 }

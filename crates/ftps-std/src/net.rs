@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use ftps_kit::ports::PortOrder;
-use ftps_proto::io::{Channel, DataId, IoErrorKind};
+use ftps_kit::drive::{SocketEvent, ack_now, bind_data_listener, io_error_kind, is_transient};
+use ftps_proto::io::{Channel, DataId};
 use rustix::event::{PollFd, PollFlags, Timespec};
 
 /// A data channel is first a listener (active mode) and then a stream.
@@ -17,18 +18,12 @@ enum DataSocket {
     Listener(TcpListener),
 }
 
-/// Something that happened on a socket during [`Sockets::wait`].
+/// What ended a [`Sockets::wait`].
 #[derive(Debug)]
 pub(crate) enum Readiness {
-    /// Bytes arrived (they are in the caller's buffer, `len` of them).
-    Received { channel: Channel, len: usize },
-    /// The peer ended its direction.
-    Eof { channel: Channel },
-    /// A listener accepted its data connection.
-    Accepted { data: DataId, peer: SocketAddr },
-    /// The socket failed.
-    Failed { channel: Channel, kind: IoErrorKind },
-    /// Nothing before the timeout.
+    /// Something happened on a socket (bytes are in the caller's buffer).
+    Socket(SocketEvent),
+    /// Nothing to read after all.
     TimedOut,
 }
 
@@ -76,34 +71,14 @@ impl Sockets {
         })
     }
 
-    /// Listens for `data` on `ip`, on a port of `ports` (any free port when `None`), trying
-    /// them in the kit's [`PortOrder`] for `data`.
+    /// Listens for `data` on `ip`, on a port of `ports` (any free port when `None`).
     pub(crate) fn listen_in(
         &mut self,
         data: DataId,
         ip: std::net::IpAddr,
         ports: Option<std::ops::RangeInclusive<u16>>,
     ) -> io::Result<SocketAddr> {
-        let listener = match ports {
-            None => TcpListener::bind((ip, 0))?,
-            Some(range) => {
-                let order = PortOrder::new(data, range)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                let mut bound = None;
-                let mut last_error = io::Error::from(io::ErrorKind::AddrInUse);
-                for port in order {
-                    match TcpListener::bind((ip, port)) {
-                        Ok(listener) => {
-                            bound = Some(listener);
-                            break;
-                        }
-                        Err(e) => last_error = e,
-                    }
-                }
-                bound.ok_or(last_error)?
-            }
-        };
-        listener.set_nonblocking(true)?;
+        let listener = bind_data_listener(data, ip, ports)?;
         let local = listener.local_addr()?;
         self.data.insert(data, DataSocket::Listener(listener));
         Ok(local)
@@ -180,9 +155,10 @@ impl Sockets {
     }
 
     /// Waits up to `timeout` (forever when `None`) for socket events among the channels not
-    /// in `paused` (channels whose received bytes the session has not taken yet) and returns
-    /// every channel that is ready — data channels before the control channel (empty: the
-    /// wait ran out). Read each with [`read_ready`](Self::read_ready), in that order.
+    /// `paused` (channels whose received bytes the session has not taken yet), or for `wake`
+    /// to become readable. Returns whether `wake` woke it and every channel that is ready —
+    /// data channels before the control channel (none: the wait ran out). Read each with
+    /// [`read_ready`](Self::read_ready), in that order.
     ///
     /// Data first: a client that sends its data connection's TLS hello and then its transfer
     /// command (curl) has the session see the hello first, so the session can hold the `150`
@@ -191,11 +167,15 @@ impl Sockets {
     pub(crate) fn wait(
         &mut self,
         timeout: Option<Duration>,
-        paused: &[Channel],
-    ) -> io::Result<Vec<Channel>> {
+        paused: &dyn Fn(Channel) -> bool,
+        wake: Option<BorrowedFd<'_>>,
+    ) -> io::Result<(bool, Vec<Channel>)> {
         let mut channels = Vec::new();
         let mut fds = Vec::new();
-        let polled = |c: &Channel| !paused.contains(c) && !self.ended.contains(c);
+        if let Some(wake) = &wake {
+            fds.push(PollFd::from_borrowed_fd(*wake, PollFlags::IN));
+        }
+        let polled = |c: &Channel| !paused(*c) && !self.ended.contains(c);
         if let Some(control) = &self.control {
             if polled(&Channel::Control) {
                 channels.push(Channel::Control);
@@ -220,9 +200,11 @@ impl Sockets {
         }
         let ready = rustix::event::poll(&mut fds, timeout.map(timespec).as_ref())?;
         if ready == 0 {
-            return Ok(Vec::new());
+            return Ok((false, Vec::new()));
         }
-        let mut ready: Vec<Channel> = fds
+        let woken = wake.is_some() && !fds[0].revents().is_empty();
+        let skip = usize::from(wake.is_some());
+        let mut ready: Vec<Channel> = fds[skip..]
             .iter()
             .zip(&channels)
             .filter(|(fd, _)| !fd.revents().is_empty())
@@ -232,7 +214,7 @@ impl Sockets {
         if ready.first() == Some(&Channel::Control) {
             ready.rotate_left(1);
         }
-        Ok(ready)
+        Ok((woken, ready))
     }
 
     /// Reads (or accepts) on a channel [`wait`](Self::wait) reported ready.
@@ -242,10 +224,10 @@ impl Sockets {
                 return match listener.accept() {
                     Ok((stream, peer)) => {
                         if let Err(e) = stream.set_nonblocking(true) {
-                            return Readiness::Failed {
+                            return Readiness::Socket(SocketEvent::Failed {
                                 channel,
                                 kind: io_error_kind(&e),
-                            };
+                            });
                         }
                         let _ = stream.set_nodelay(true);
                         if let Some(DataSocket::Listener(listener)) =
@@ -253,13 +235,13 @@ impl Sockets {
                         {
                             self.accepted_from.insert(id, listener);
                         }
-                        Readiness::Accepted { data: id, peer }
+                        Readiness::Socket(SocketEvent::Accepted { data: id, peer })
                     }
                     Err(e) if is_transient(&e) => Readiness::TimedOut,
-                    Err(e) => Readiness::Failed {
+                    Err(e) => Readiness::Socket(SocketEvent::Failed {
                         channel,
                         kind: io_error_kind(&e),
-                    },
+                    }),
                 };
             }
         }
@@ -269,68 +251,29 @@ impl Sockets {
         match stream.read(buf) {
             Ok(0) => {
                 self.ended.push(channel);
-                Readiness::Eof { channel }
+                Readiness::Socket(SocketEvent::Eof { channel })
             }
             Ok(len) => {
                 if matches!(channel, Channel::Data(_)) {
-                    ack_now(stream);
+                    ack_now(stream.as_fd());
                 }
-                Readiness::Received { channel, len }
+                Readiness::Socket(SocketEvent::Received { channel, len })
             }
             Err(e) if is_transient(&e) => Readiness::TimedOut,
             Err(e) => {
                 self.ended.push(channel);
-                Readiness::Failed {
+                Readiness::Socket(SocketEvent::Failed {
                     channel,
                     kind: io_error_kind(&e),
-                }
+                })
             }
         }
     }
-}
-
-/// Sends the ACK of what was just read now instead of up to 40 ms later (Linux: setting
-/// `TCP_QUICKACK` flushes a scheduled delayed ACK). A data connection's TLS handshake is a
-/// lock-step exchange, and a peer that writes its last flight in two small writes with Nagle on
-/// (GnuTLS writes ChangeCipherSpec and Finished separately; lftp leaves Nagle on) holds the
-/// second write until the first is acknowledged: without this every TLS 1.3 transfer with lftp
-/// stalled for the delayed-ACK timer. One setsockopt per read; a failure changes nothing.
-fn ack_now(stream: &TcpStream) {
-    #[cfg(target_os = "linux")]
-    {
-        let _ = rustix::net::sockopt::set_tcp_quickack(stream, true);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = stream;
-}
-
-fn is_transient(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    )
 }
 
 fn timespec(duration: Duration) -> Timespec {
     Timespec {
         tv_sec: i64::try_from(duration.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: i64::from(duration.subsec_nanos()),
-    }
-}
-
-/// The session's portable error kind for a socket error.
-pub(crate) fn io_error_kind(e: &io::Error) -> IoErrorKind {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => IoErrorKind::ConnectionRefused,
-        io::ErrorKind::ConnectionReset => IoErrorKind::ConnectionReset,
-        io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => {
-            IoErrorKind::ConnectionAborted
-        }
-        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
-            IoErrorKind::Unreachable
-        }
-        io::ErrorKind::TimedOut => IoErrorKind::TimedOut,
-        io::ErrorKind::AddrNotAvailable | io::ErrorKind::AddrInUse => IoErrorKind::AddrNotAvailable,
-        _ => IoErrorKind::Other,
     }
 }

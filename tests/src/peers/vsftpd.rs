@@ -42,6 +42,7 @@ pub struct VsftpdBuilder {
     strict_ssl_shutdown: bool,
     write_enable: bool,
     passive_port_count: u16,
+    max_sessions: Option<u32>,
 }
 
 impl VsftpdBuilder {
@@ -74,6 +75,13 @@ impl VsftpdBuilder {
     /// `write_enable`: allow STOR, DELE, MKD ... (default on).
     pub fn write_enable(mut self, enabled: bool) -> Self {
         self.write_enable = enabled;
+        self
+    }
+
+    /// `max_clients` and `max_per_ip` (default: vsftpd's, 2000 and 50), for benchmarks with
+    /// many sessions from 127.0.0.1.
+    pub fn max_sessions(mut self, sessions: u32) -> Self {
+        self.max_sessions = Some(sessions);
         self
     }
 
@@ -194,7 +202,7 @@ force_local_data_ssl=YES
 require_ssl_reuse={reuse}
 strict_ssl_read_eof={strict}
 strict_ssl_write_shutdown={strict}
-",
+{limits}",
             write = yes_no(self.write_enable),
             root = layout.root.display(),
             userlist = layout.userlist.display(),
@@ -207,6 +215,10 @@ strict_ssl_write_shutdown={strict}
             key = layout.server_key.display(),
             reuse = yes_no(self.require_ssl_reuse),
             strict = yes_no(self.strict_ssl_shutdown),
+            limits = self
+                .max_sessions
+                .map(|n| format!("max_clients={n}\nmax_per_ip={n}\n"))
+                .unwrap_or_default(),
         )
     }
 }
@@ -231,6 +243,7 @@ impl Vsftpd {
             strict_ssl_shutdown: false,
             write_enable: true,
             passive_port_count: 8,
+            max_sessions: None,
         }
     }
 

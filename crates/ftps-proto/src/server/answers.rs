@@ -102,6 +102,7 @@ impl ServerSession {
         self.touch_idle();
         if granted {
             self.logged_in = true;
+            self.login_deadline = None;
             self.failed_logins = 0;
             self.reply(230, b"Login successful.");
         } else {

@@ -53,15 +53,25 @@ pub struct ServerTimeouts {
     pub data: Duration,
     /// Delay before the reply to a failed login (RFC 2577 §5).
     pub failed_login_delay: Duration,
+    /// The control connection's TLS handshake (from `AUTH TLS`, or from the start in implicit
+    /// mode) did not complete: the connection is dropped without a reply (none can be sent
+    /// mid-handshake). Bounds what a client that stalls a handshake holds.
+    pub handshake: Duration,
+    /// No successful login this long after the connection came: `421` and close, whatever
+    /// the client sends meanwhile (unlike `idle`, commands do not restart it).
+    pub login: Duration,
 }
 
 impl Default for ServerTimeouts {
-    /// 300 s idle, 120 s data, 2 s after a failed login.
+    /// 300 s idle, 120 s data, 2 s after a failed login, 15 s for the control handshake,
+    /// 60 s to log in.
     fn default() -> Self {
         Self {
             idle: Duration::from_secs(300),
             data: Duration::from_secs(120),
             failed_login_delay: Duration::from_secs(2),
+            handshake: Duration::from_secs(15),
+            login: Duration::from_secs(60),
         }
     }
 }

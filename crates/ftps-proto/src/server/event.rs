@@ -367,7 +367,9 @@ impl ServerError {
             Self::TooManyFailedLogins | Self::TooManyBadCommands | Self::TooManyPendingCommands => {
                 ErrorKind::Limit
             }
-            Self::IdleTimeout => ErrorKind::TimedOut,
+            Self::IdleTimeout | Self::HandshakeTimeout | Self::LoginTimeout => ErrorKind::TimedOut,
+            Self::Terminated(Termination::ShuttingDown) => ErrorKind::Closed,
+            Self::Terminated(_) => ErrorKind::Limit,
             Self::ConnectionLost | Self::Io(_) => ErrorKind::Io,
         }
     }
@@ -398,10 +400,53 @@ pub enum ServerError {
     /// The idle timeout expired.
     #[error("idle timeout")]
     IdleTimeout,
+    /// The control connection's TLS handshake did not complete in time.
+    #[error("TLS handshake timeout")]
+    HandshakeTimeout,
+    /// No successful login in time.
+    #[error("login timeout")]
+    LoginTimeout,
+    /// The driver ended the session ([`ServerSession::terminate`](super::ServerSession::terminate)
+    /// or [`ServerSession::refused`](super::ServerSession::refused)).
+    #[error("{0}")]
+    Terminated(Termination),
     /// The client closed the control connection without `QUIT`.
     #[error("control connection lost")]
     ConnectionLost,
     /// The control socket failed.
     #[error("control connection I/O: {0}")]
     Io(IoErrorKind),
+}
+
+/// Why the driver ends (or refuses) a session with `421`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Termination {
+    /// The server is shutting down.
+    ShuttingDown,
+    /// The server holds as many sessions as it allows.
+    TooManySessions,
+    /// The server holds as many sessions from this client address as it allows.
+    TooManyFromAddress,
+}
+
+impl Termination {
+    /// The text of the `421` reply.
+    pub fn reply_text(self) -> &'static [u8] {
+        match self {
+            Self::ShuttingDown => b"Server shutting down, closing.",
+            Self::TooManySessions => b"Too many sessions, try again later.",
+            Self::TooManyFromAddress => b"Too many sessions from your address, try again later.",
+        }
+    }
+}
+
+impl core::fmt::Display for Termination {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::ShuttingDown => "server shutting down",
+            Self::TooManySessions => "too many sessions",
+            Self::TooManyFromAddress => "too many sessions from this address",
+        })
+    }
 }

@@ -330,6 +330,22 @@ impl ServerSession {
         if self.closing.is_some() {
             return;
         }
+        let handshake_running = self
+            .control_tls
+            .as_ref()
+            .is_some_and(|tls| !tls.is_handshake_complete());
+        if handshake_running && self.handshake_deadline.is_some_and(|at| at <= now) {
+            // Mid-handshake nothing can be said: drop the connection.
+            self.abandon_tls = true;
+            self.close_session(Some(ServerError::HandshakeTimeout));
+            return;
+        }
+        let login_counts = !self.logged_in && !matches!(self.wait, Wait::Answer { .. });
+        if login_counts && self.login_deadline.is_some_and(|at| at <= now) {
+            self.reply(421, b"Login timeout, closing control connection.");
+            self.close_session(Some(ServerError::LoginTimeout));
+            return;
+        }
         let idle_counts = self.transfer.is_none() && !matches!(self.wait, Wait::Answer { .. });
         if idle_counts && self.idle_deadline.is_some_and(|at| at <= now) {
             self.reply(421, b"Idle timeout, closing control connection.");

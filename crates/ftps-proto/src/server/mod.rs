@@ -85,7 +85,7 @@ pub use config::{
 };
 pub use event::{
     Answer, DirEntry, DirEntryKind, FsError, ListFormat, Refusal, Request, RequestId, ServerError,
-    ServerEvent,
+    ServerEvent, Termination,
 };
 
 use alloc::boxed::Box;
@@ -312,6 +312,10 @@ pub struct ServerSession {
     events: VecDeque<ServerEvent>,
     idle_deadline: Option<Instant>,
     data_deadline: Option<Instant>,
+    /// Until a login succeeds: when the login timeout closes the session.
+    login_deadline: Option<Instant>,
+    /// While the control TLS handshake runs: when the handshake timeout drops the connection.
+    handshake_deadline: Option<Instant>,
     /// `Some` once the session is ending: the error, `None` for QUIT.
     closing: Option<Option<ServerError>>,
     /// The control `Close` request went out.
@@ -422,6 +426,8 @@ impl ServerSession {
             events: VecDeque::new(),
             idle_deadline: Some(now.saturating_add(config.timeouts.idle)),
             data_deadline: None,
+            login_deadline: Some(now.saturating_add(config.timeouts.login)),
+            handshake_deadline: None,
             closing: None,
             control_close_sent: false,
             abandon_tls: false,
@@ -435,7 +441,11 @@ impl ServerSession {
                     crate::tls::ResumptionPolicy::Optional,
                     session.config.limits.tls,
                 ) {
-                    Ok(tls) => session.control_tls = Some(tls),
+                    Ok(tls) => {
+                        session.control_tls = Some(tls);
+                        session.handshake_deadline =
+                            Some(now.saturating_add(session.config.timeouts.handshake));
+                    }
                     Err(err) => {
                         session.close_session(Some(ServerError::Tls(err)));
                         return session;
@@ -446,6 +456,54 @@ impl ServerSession {
         let greeting = session.config.greeting.clone();
         session.reply(220, &greeting);
         session
+    }
+
+    /// A session for a control connection the driver refuses (a session limit): in explicit
+    /// mode the client reads `421` and the reason instead of the greeting, then the connection
+    /// closes; in implicit mode it closes without a reply (a reply would need a TLS handshake,
+    /// which a refused client is not worth). The session ends with
+    /// [`ServerError::Terminated`].
+    pub fn refused(
+        mut config: ServerSessionConfig,
+        peer: SocketAddr,
+        local: SocketAddr,
+        now: Instant,
+        reason: Termination,
+    ) -> Self {
+        let implicit = config.tls_mode == ServerTlsMode::Implicit && config.tls.is_some();
+        // No TLS state is built for a refused connection: it is never used.
+        let tls = config.tls.take();
+        let mut session = Self::new(config, peer, local, now);
+        session.config.tls = tls;
+        session.reply_out.clear();
+        session.plain_out.clear();
+        if !implicit {
+            session.reply(421, reason.reply_text());
+        }
+        session.close_session(Some(ServerError::Terminated(reason)));
+        session
+    }
+
+    /// Ends the session on the driver's behalf (a server shutting down): a running transfer
+    /// is aborted, the client reads `421` and the reason, and the session closes (its
+    /// `Closed` event carries [`ServerError::Terminated`]). Nothing happens on a session that
+    /// is already ending.
+    pub fn terminate(&mut self, reason: Termination, now: Instant) {
+        self.now = self.now.advanced_to(now);
+        if self.closing.is_some() {
+            return;
+        }
+        if self
+            .control_tls
+            .as_ref()
+            .is_some_and(|tls| !tls.is_handshake_complete())
+        {
+            // No reply can go out in the middle of a handshake.
+            self.abandon_tls = true;
+        } else {
+            self.reply(421, reason.reply_text());
+        }
+        self.close_session(Some(ServerError::Terminated(reason)));
     }
 
     // ------------------------------------------------------------------ getters
@@ -491,7 +549,15 @@ impl ServerSession {
         } else {
             None
         };
-        [idle, self.data_deadline, delay]
+        let handshake = self.handshake_deadline.filter(|_| {
+            self.control_tls
+                .as_ref()
+                .is_some_and(|t| !t.is_handshake_complete())
+        });
+        let login = self
+            .login_deadline
+            .filter(|_| !self.logged_in && !matches!(self.wait, Wait::Answer { .. }));
+        [idle, self.data_deadline, delay, handshake, login]
             .into_iter()
             .flatten()
             .min()

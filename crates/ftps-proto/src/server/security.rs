@@ -105,6 +105,8 @@ impl ServerSession {
                 let out = core::mem::take(&mut self.reply_out);
                 self.plain_out.extend_from_slice(&out);
                 self.control_tls = Some(tls);
+                self.handshake_deadline =
+                    Some(self.now.saturating_add(self.config.timeouts.handshake));
                 self.reset_after_auth();
             }
             Err(TlsError::BytesBeforeHandshake { .. }) => {

@@ -461,7 +461,11 @@ impl Pair {
                     ServerEvent::Readable { id } => {
                         let mut chunk = [0u8; 3000];
                         loop {
-                            let n = self.server.read_data(id, &mut chunk).unwrap();
+                            // A request the session already dropped (a fuzzed sequence may
+                            // end it before the event is read) has nothing to read.
+                            let Ok(n) = self.server.read_data(id, &mut chunk) else {
+                                break;
+                            };
                             if n == 0 {
                                 break;
                             }
@@ -838,7 +842,11 @@ impl Raw {
                     ServerEvent::Readable { id } => {
                         let mut chunk = [0u8; 3000];
                         loop {
-                            let n = self.server.read_data(id, &mut chunk).unwrap();
+                            // A request the session already dropped (a fuzzed sequence may
+                            // end it before the event is read) has nothing to read.
+                            let Ok(n) = self.server.read_data(id, &mut chunk) else {
+                                break;
+                            };
                             if n == 0 {
                                 break;
                             }

@@ -1,100 +1,92 @@
 //! The blocking FTPS server: listeners for explicit and implicit FTPS, one thread per session,
-//! each running one [`ServerSession`] over its own sockets. Every reply, policy and format is
+//! each running one [`ServerSession`] over its own sockets, admitted within the
+//! [`SessionLimits`] of [`ServerOptions::limits`] (a refused client reads `421`), with
+//! passwords verified on the kit's small login pool. An idle session's thread sleeps in
+//! poll(2) until its sockets, its session's next deadline or a shutdown wake it. Every reply, policy and format is
 //! the session's; this module moves bytes and carries out socket requests. Everything else —
 //! answering the session's requests from [`Storage`] and [`Auth`], running transfers, and
 //! reporting what happens in each session (logins, transfers, refusals, ends) to the optional
 //! [`SessionLog`] of [`ServerOptions::log`] — is the shared driver kit's
 //! ([`ftps_kit::server::SessionApp`]).
 
-pub use ftps_kit::auth::{Auth, InvalidHash, LoginAttempt, UserTable, hash_password};
-pub use ftps_kit::log::{FileOp, SessionEvent, SessionLog, TransferKind};
-pub use ftps_kit::storage::{Download, Listing, LocalFs, Storage, Upload};
-/// The session configuration and listener modes, re-exported for [`ServerOptions`].
-pub use ftps_proto::server::{ServerSessionConfig, ServerTlsMode};
+pub use ftps_kit::server::api::*;
 
-use std::io;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::RangeInclusive;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use ftps_kit::server::{Backends, SessionApp};
-use ftps_proto::server::{ServerError, ServerEvent, ServerSession};
+use ftps_kit::limits::SessionPermit;
+use ftps_kit::server::{Backends, ServerSetup, SessionApp};
+use ftps_proto::server::{ServerError, ServerEvent, ServerSession, Termination};
 use rustix::event::{PollFd, PollFlags};
 
-use crate::link::{Drained, Link};
+use ftps_kit::drive::Drained;
+
+use crate::link::Link;
 use crate::net::Sockets;
 
-/// How often a waiting session or listener looks at the shutdown flag.
-const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
+/// How long a session thread blocks for a login verdict before it looks at its sockets and
+/// the shutdown flag again.
+const LOGIN_WAIT: Duration = Duration::from_millis(200);
 
-/// Where and how the server listens, and what it serves.
-pub struct ServerOptions {
-    /// The session configuration template (TLS certificate, timeouts, limits, policies). Its
-    /// `tls_mode` is set per listener and its `pasv_address` from
-    /// [`advertised_address`](Self::advertised_address).
-    pub session: ServerSessionConfig,
-    /// Addresses for explicit FTPS (`AUTH TLS`), e.g. `127.0.0.1:2121` or `[::1]:0`.
-    pub explicit: Vec<SocketAddr>,
-    /// Addresses for implicit FTPS (TLS from the first byte).
-    pub implicit: Vec<SocketAddr>,
-    /// The ports passive data listeners use (`None`: any free port).
-    pub passive_ports: Option<RangeInclusive<u16>>,
-    /// The IPv4 address sent in `227` replies when the server is behind NAT.
-    pub advertised_address: Option<Ipv4Addr>,
-    /// The files.
-    pub storage: Arc<dyn Storage>,
-    /// Who may log in.
-    pub auth: Arc<dyn Auth>,
-    /// Where session events go for logging (`None`: nowhere).
-    pub log: Option<Arc<dyn SessionLog>>,
+/// The shutdown state every thread of a server shares: a flag, when it was set, and a socket
+/// pair whose read end becomes readable then (it is in every session's poll set, so idle
+/// sessions sleep until something happens instead of looking at the flag periodically).
+#[derive(Debug)]
+struct ShutdownState {
+    flag: AtomicBool,
+    at: std::sync::OnceLock<Instant>,
+    wake_read: UnixStream,
+    wake_write: UnixStream,
 }
 
-impl std::fmt::Debug for ServerOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerOptions")
-            .field("explicit", &self.explicit)
-            .field("implicit", &self.implicit)
-            .field("passive_ports", &self.passive_ports)
-            .field("advertised_address", &self.advertised_address)
-            .field("log", &self.log.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Stops a running [`Server`] from another thread: the accept loop returns and every session
-/// closes its sockets within about 100 ms.
+/// Stops a running [`Server`] from another thread: the accept loop returns, idle sessions are
+/// closed with `421` at once, sessions with a running transfer when it ends or when the
+/// shutdown grace ([`SessionLimits::shutdown_grace`]) runs out.
 #[derive(Debug, Clone)]
-pub struct ShutdownHandle(Arc<AtomicBool>);
+pub struct ShutdownHandle(Arc<ShutdownState>);
 
 impl ShutdownHandle {
+    fn new() -> io::Result<Self> {
+        let (wake_read, wake_write) = UnixStream::pair()?;
+        wake_write.set_nonblocking(true)?;
+        Ok(Self(Arc::new(ShutdownState {
+            flag: AtomicBool::new(false),
+            at: std::sync::OnceLock::new(),
+            wake_read,
+            wake_write,
+        })))
+    }
+
     /// Asks the server and its sessions to stop.
     pub fn shutdown(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        let _ = self.0.at.set(Instant::now());
+        self.0.flag.store(true, Ordering::SeqCst);
+        // One byte, never read: the read end stays readable for every poller. A full buffer
+        // (a second shutdown) already wakes them.
+        let _ = (&self.0.wake_write).write(&[1]);
     }
 
     fn is_set(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.flag.load(Ordering::SeqCst)
     }
-}
 
-/// How one session ended.
-#[derive(Debug)]
-pub enum SessionEnd {
-    /// The session closed: `None` after `QUIT`, otherwise why (idle timeout, lost connection,
-    /// TLS failure, …).
-    Closed(Option<ServerError>),
-    /// The server was shut down while the session ran.
-    Shutdown,
-    /// A local socket error the session could not be told about.
-    Io(io::Error),
+    /// How long after the shutdown `grace` runs out (zero once it has).
+    fn grace_left(&self, grace: Duration) -> Duration {
+        let at = self.0.at.get().copied().unwrap_or_else(Instant::now);
+        (at + grace).saturating_duration_since(Instant::now())
+    }
 }
 
 /// What every session thread shares.
 struct Shared {
-    /// Storage, auth and log, handed to each session's [`SessionApp`].
+    /// Storage, login pool, log and admission, handed to each session's [`SessionApp`].
     backends: Backends,
     passive_ports: Option<RangeInclusive<u16>>,
     shutdown: ShutdownHandle,
@@ -111,7 +103,7 @@ impl Shared {
 /// A blocking FTPS server.
 pub struct Server {
     listeners: Vec<(TcpListener, ServerTlsMode)>,
-    session: ServerSessionConfig,
+    setup: ServerSetup,
     shared: Arc<Shared>,
 }
 
@@ -124,68 +116,40 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Binds every listener of `options`.
+    /// Binds every listener of `options` and starts the login pool.
     pub fn bind(options: ServerOptions) -> io::Result<Self> {
-        let mut listeners = Vec::new();
-        for (addrs, mode) in [
-            (&options.explicit, ServerTlsMode::Explicit),
-            (&options.implicit, ServerTlsMode::Implicit),
-        ] {
-            for addr in addrs {
-                let listener = TcpListener::bind(addr)?;
-                listener.set_nonblocking(true)?;
-                listeners.push((listener, mode));
-            }
-        }
-        if listeners.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no listen address",
-            ));
-        }
-        let mut session = options.session;
-        if options.advertised_address.is_some() {
-            session.pasv_address = options.advertised_address;
-        }
+        let mut setup = ServerSetup::bind(options)?;
+        let listeners = std::mem::take(&mut setup.listeners);
+        let shared = Arc::new(Shared {
+            backends: setup.backends.clone(),
+            passive_ports: setup.passive_ports.clone(),
+            shutdown: ShutdownHandle::new()?,
+            sessions: AtomicU64::new(0),
+        });
         Ok(Self {
             listeners,
-            session,
-            shared: Arc::new(Shared {
-                backends: Backends {
-                    storage: options.storage,
-                    auth: options.auth,
-                    log: options.log,
-                },
-                passive_ports: options.passive_ports,
-                shutdown: ShutdownHandle(Arc::new(AtomicBool::new(false))),
-                sessions: AtomicU64::new(0),
-            }),
+            setup,
+            shared,
         })
     }
 
     /// The address of the first listener.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listeners
+        self.setup
+            .addrs
             .first()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?
-            .0
-            .local_addr()
+            .map(|(a, _)| *a)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
 
     /// Every listener's address and TLS mode.
     pub fn local_addrs(&self) -> Vec<(SocketAddr, ServerTlsMode)> {
-        self.listeners
-            .iter()
-            .filter_map(|(l, mode)| l.local_addr().ok().map(|a| (a, *mode)))
-            .collect()
+        self.setup.addrs.clone()
     }
 
     /// The first listener's address for `mode`.
     pub fn local_addr_for(&self, mode: ServerTlsMode) -> Option<SocketAddr> {
-        self.local_addrs()
-            .into_iter()
-            .find(|(_, m)| *m == mode)
-            .map(|(a, _)| a)
+        self.setup.local_addr_for(mode)
     }
 
     /// A handle that stops [`run`](Self::run) and the sessions.
@@ -193,8 +157,9 @@ impl Server {
         self.shared.shutdown.clone()
     }
 
-    /// Accepts connections and runs each session on its own thread until shut down; then
-    /// waits for the sessions to end.
+    /// Accepts connections and runs each admitted session on its own thread until shut down;
+    /// then waits for the sessions to end. A connection beyond the limits is answered `421`
+    /// and closed on the accepting thread.
     pub fn run(&self) -> io::Result<()> {
         let mut threads: Vec<JoinHandle<SessionEnd>> = Vec::new();
         while let Some((stream, mode)) = self.accept()? {
@@ -202,8 +167,11 @@ impl Server {
             let shared = Arc::clone(&self.shared);
             let number = self.shared.next_session_number();
             threads.retain(|t| !t.is_finished());
+            let Ok((stream, permit)) = admit(stream, &config, &shared, number) else {
+                continue;
+            };
             threads.push(std::thread::spawn(move || {
-                run_session(stream, config, &shared, number)
+                run_session(stream, config, &shared, number, &permit)
             }));
         }
         for thread in threads {
@@ -215,20 +183,24 @@ impl Server {
     /// Accepts one connection and runs its session on this thread. `Ok(None)` when shut down
     /// before a connection came.
     pub fn serve_one(&self) -> io::Result<Option<SessionEnd>> {
-        Ok(self.accept()?.map(|(stream, mode)| {
-            let number = self.shared.next_session_number();
-            run_session(stream, self.config_for(mode), &self.shared, number)
+        let Some((stream, mode)) = self.accept()? else {
+            return Ok(None);
+        };
+        let number = self.shared.next_session_number();
+        let config = self.config_for(mode);
+        Ok(Some(match admit(stream, &config, &self.shared, number) {
+            Ok((stream, permit)) => run_session(stream, config, &self.shared, number, &permit),
+            Err(end) => end,
         }))
     }
 
     fn config_for(&self, mode: ServerTlsMode) -> ServerSessionConfig {
-        let mut config = self.session.clone();
-        config.tls_mode = mode;
-        config
+        self.setup.config_for(mode)
     }
 
     /// Waits for a connection on any listener; `None` after shutdown.
     fn accept(&self) -> io::Result<Option<(TcpStream, ServerTlsMode)>> {
+        let wake = &self.shared.shutdown.0.wake_read;
         loop {
             if self.shared.shutdown.is_set() {
                 return Ok(None);
@@ -238,17 +210,15 @@ impl Server {
                 .iter()
                 .map(|(l, _)| PollFd::new(l, PollFlags::IN))
                 .collect();
-            let timeout = rustix::event::Timespec {
-                tv_sec: 0,
-                tv_nsec: i64::from(SHUTDOWN_POLL.subsec_nanos()),
-            };
-            match rustix::event::poll(&mut fds, Some(&timeout)) {
+            fds.push(PollFd::new(wake, PollFlags::IN));
+            match rustix::event::poll(&mut fds, None) {
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
             }
             let ready: Vec<usize> = fds
                 .iter()
+                .take(self.listeners.len())
                 .enumerate()
                 .filter(|(_, fd)| !fd.revents().is_empty())
                 .map(|(i, _)| i)
@@ -272,12 +242,51 @@ impl Server {
     }
 }
 
+/// Admits the connection within the server's limits, or answers it `421` (the core's
+/// refusal, on this thread: a few bytes into an empty socket buffer), logs why and says how
+/// the session ended.
+fn admit(
+    stream: TcpStream,
+    config: &ServerSessionConfig,
+    shared: &Shared,
+    number: u64,
+) -> Result<(TcpStream, SessionPermit), SessionEnd> {
+    let (peer, local) = stream
+        .peer_addr()
+        .and_then(|p| Ok((p, stream.local_addr()?)))
+        .map_err(SessionEnd::Io)?;
+    let refused = match shared.backends.admission.admit(peer.ip()) {
+        Ok(permit) => return Ok((stream, permit)),
+        Err(refused) => refused,
+    };
+    let app = SessionApp::new(shared.backends.clone(), number, peer);
+    app.connected(config.tls_mode == ServerTlsMode::Implicit);
+    if let Ok(sockets) = Sockets::with_control(stream) {
+        let timeout = config.timeouts.data;
+        let mut link = Link::new(sockets, timeout, timeout, None);
+        let now = link.now();
+        let mut session = ServerSession::refused(config.clone(), peer, local, now, refused.reason);
+        // Drains to the end: the refusal is written, the socket closed.
+        while let Drained::Event(event) = link.drain(&mut session) {
+            if matches!(event, ServerEvent::Closed { .. }) {
+                break;
+            }
+        }
+    }
+    app.closed(Some(refused.to_string()));
+    Err(SessionEnd::Closed(Some(ServerError::Terminated(
+        refused.reason,
+    ))))
+}
+
 /// One session's state on its thread: its sockets and the kit's application side.
 struct SessionRunner<'a> {
     session: ServerSession,
     link: Link,
     shared: &'a Shared,
     app: SessionApp,
+    /// The session was told the server shuts down.
+    terminated: bool,
 }
 
 fn run_session(
@@ -285,6 +294,7 @@ fn run_session(
     config: ServerSessionConfig,
     shared: &Shared,
     number: u64,
+    permit: &SessionPermit,
 ) -> SessionEnd {
     let addrs = stream
         .peer_addr()
@@ -304,13 +314,15 @@ fn run_session(
     };
     // Active-mode connects and every write are bounded by the data timeout.
     let timeout = config.timeouts.data;
-    let link = Link::new(sockets, timeout, timeout, shared.passive_ports.clone());
+    let mut link = Link::new(sockets, timeout, timeout, shared.passive_ports.clone());
+    link.limit_data(permit.data_permits(shared.backends.log.clone(), number, peer));
     let session = ServerSession::new(config, peer, local, link.now());
     let mut runner = SessionRunner {
         session,
         link,
         shared,
         app,
+        terminated: false,
     };
     let end = match runner.run() {
         Ok(end) => end,
@@ -318,12 +330,7 @@ fn run_session(
     };
     // Closes every socket; closing the app then discards unfinished uploads.
     let app = runner.into_app();
-    let reason = match &end {
-        SessionEnd::Closed(error) => error.as_ref().map(ToString::to_string),
-        SessionEnd::Shutdown => Some("server shut down".to_owned()),
-        SessionEnd::Io(e) => Some(format!("I/O error: {e}")),
-    };
-    app.closed(reason);
+    app.closed(end.reason());
     end
 }
 
@@ -334,6 +341,8 @@ impl SessionRunner<'_> {
     }
 
     fn run(&mut self) -> io::Result<SessionEnd> {
+        let shutdown = &self.shared.shutdown;
+        let grace = self.shared.backends.admission.limits().shutdown_grace;
         loop {
             let deadline = match self.link.drain(&mut self.session) {
                 Drained::Event(ServerEvent::Closed { error }) => {
@@ -348,11 +357,33 @@ impl SessionRunner<'_> {
             if self.app.pump(&mut self.session) {
                 continue;
             }
-            if self.shared.shutdown.is_set() {
-                return Ok(SessionEnd::Shutdown);
+            if !shutdown.is_set() {
+                if self.app.login_pending() {
+                    self.app.wait_login(LOGIN_WAIT);
+                    continue;
+                }
+                let wake = shutdown.0.wake_read.as_fd();
+                self.link
+                    .wait(&mut self.session, deadline, None, Some(wake))?;
+                continue;
             }
+            // Shutting down: an idle session ends now, a transfer may finish within the
+            // grace period.
+            let left = shutdown.grace_left(grace);
+            if !self.terminated && (!self.app.is_transferring() || left.is_zero()) {
+                self.terminated = true;
+                let now = self.link.now();
+                self.session.terminate(Termination::ShuttingDown, now);
+                continue;
+            }
+            // Until the grace runs out; after the 421 the session only flushes and closes.
+            let max_wait = if self.terminated {
+                Duration::from_millis(100)
+            } else {
+                left
+            };
             self.link
-                .wait(&mut self.session, deadline, Some(SHUTDOWN_POLL))?;
+                .wait(&mut self.session, deadline, Some(max_wait), None)?;
         }
     }
 }
