@@ -460,12 +460,9 @@ impl Pair {
                     ServerEvent::Writable { id } => writable = Some(id),
                     ServerEvent::Readable { id } => {
                         let mut chunk = [0u8; 3000];
-                        loop {
-                            // A request the session already dropped (a fuzzed sequence may
-                            // end it before the event is read) has nothing to read.
-                            let Ok(n) = self.server.read_data(id, &mut chunk) else {
-                                break;
-                            };
+                        // A request the session already dropped (a fuzzed sequence may end it
+                        // before the event is read) has nothing to read.
+                        while let Ok(n) = self.server.read_data(id, &mut chunk) {
                             if n == 0 {
                                 break;
                             }
@@ -841,12 +838,9 @@ impl Raw {
                     }
                     ServerEvent::Readable { id } => {
                         let mut chunk = [0u8; 3000];
-                        loop {
-                            // A request the session already dropped (a fuzzed sequence may
-                            // end it before the event is read) has nothing to read.
-                            let Ok(n) = self.server.read_data(id, &mut chunk) else {
-                                break;
-                            };
+                        // A request the session already dropped (a fuzzed sequence may end it
+                        // before the event is read) has nothing to read.
+                        while let Ok(n) = self.server.read_data(id, &mut chunk) {
                             if n == 0 {
                                 break;
                             }
