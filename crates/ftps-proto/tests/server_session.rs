@@ -1045,6 +1045,18 @@ fn upload_until_client_closes(raw: &mut Raw, payload: &[u8]) -> (RequestId, RawD
     (id, conn)
 }
 
+/// The download `id` ended incomplete and was answered 426.
+fn assert_download_failed(raw: &Raw, id: RequestId) {
+    assert!(
+        raw.events
+            .iter()
+            .any(|e| matches!(e, SEv::SendFinished(i, false) if *i == id)),
+        "{:?}",
+        raw.events
+    );
+    assert_eq!(raw.last_code(), 426);
+}
+
 fn secured_login() -> Raw {
     let mut raw = Raw::new(server_config());
     raw.auth_tls();
@@ -1136,14 +1148,7 @@ fn failed_send_on_a_download_fails_it() {
         raw.now,
     );
     raw.drain();
-    assert!(
-        raw.events
-            .iter()
-            .any(|e| matches!(e, SEv::SendFinished(i, false) if *i == id)),
-        "{:?}",
-        raw.events
-    );
-    assert_eq!(raw.last_code(), 426);
+    assert_download_failed(&raw, id);
 }
 
 // spec: T40 — a client that starts its data connection's TLS handshake before the transfer
@@ -1206,14 +1211,7 @@ fn payload_before_a_download_command_fails_the_download() {
     raw.cmd("RETR early.bin");
     let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
     raw.drain();
-    assert!(
-        raw.events
-            .iter()
-            .any(|e| matches!(e, SEv::SendFinished(i, false) if *i == id)),
-        "{:?}",
-        raw.events
-    );
-    assert_eq!(raw.last_code(), 426);
+    assert_download_failed(&raw, id);
 }
 
 // spec: T40 — through the server session, for a client that does not ask for tickets
