@@ -26,7 +26,9 @@ use ftps_std::server::{
     LocalFs, Server, ServerOptions, ServerSessionConfig, ServerTlsMode, SessionLimits, SessionLog,
     ShutdownHandle, Storage, UserTable, hash_password,
 };
-use ftps_std::{Client, ClientOptions, ClientTimeouts, ClientTlsMode, DataConnectionMode, Trust};
+use ftps_std::{ClientOptions, ClientTimeouts, ClientTlsMode, DataConnectionMode, Trust};
+
+use crate::own_client::Client;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 

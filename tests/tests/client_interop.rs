@@ -6,7 +6,8 @@ use ftps_tests::own_client::{DataSetup, EPRT, EPSV, PASV, PORT, client_options};
 use std::time::Duration;
 
 use ftps_proto::codec::listing::ListLine;
-use ftps_std::{Client, ClientOptions, ListingEntry, Trust};
+use ftps_std::{ClientOptions, ListingEntry, Trust};
+use ftps_tests::own_client::Client;
 use ftps_tests::peers::{self, Endpoint, Pyftpdlib, TlsVersions, Vsftpd};
 
 /// A cheap, stable digest for comparing large payloads in assertion messages.

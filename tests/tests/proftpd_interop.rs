@@ -15,7 +15,8 @@ use ftps_tests::data::payload;
 use ftps_tests::own_client::{DataSetup, EPRT, EPSV, PASV, PORT, client_options};
 
 use ftps_proto::codec::listing::ListLine;
-use ftps_std::{Client, ListingEntry};
+use ftps_std::ListingEntry;
+use ftps_tests::own_client::Client;
 use ftps_tests::peers::{self, CccPolicy, Endpoint, Proftpd, TlsVersions};
 
 const REUSED_LINE: &str = "client reused TLS session for data connection";

@@ -5,8 +5,9 @@
 
 use ftps_tests::own_client::{EPSV, client_options};
 
-use ftps_std::{Client, DataConnectionMode, DataProtection, Error, OpError};
+use ftps_std::{DataConnectionMode, DataProtection, Error, OpError};
 use ftps_tests::data::payload;
+use ftps_tests::own_client::Client;
 use ftps_tests::own_server::OwnServer;
 use ftps_tests::peers::Vsftpd;
 

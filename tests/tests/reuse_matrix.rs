@@ -16,8 +16,8 @@
 use std::path::Path;
 
 use ftps_proto::tls::TlsVersion;
-use ftps_std::Client;
 use ftps_tests::data::payload;
+use ftps_tests::own_client::Client;
 use ftps_tests::own_client::{EPSV, client_options};
 use ftps_tests::own_server::OwnServer;
 use ftps_tests::peers::{

@@ -12,7 +12,8 @@ use ftps_std::server::{
     Auth as _, LocalFs, Server, ServerOptions, ServerSessionConfig, Storage as _, UserTable,
     hash_password,
 };
-use ftps_std::{Client, ClientOptions, DataConnectionMode, Trust};
+use ftps_std::{ClientOptions, DataConnectionMode, Trust};
+use ftps_tests::own_client::Client;
 use ftps_tests::own_server::{
     DEFAULT_PASSWORD as PASSWORD, DEFAULT_USER as USER, OwnServer, OwnServerBuilder,
 };

@@ -4,125 +4,22 @@
 
 use std::io::{Read, Write};
 use std::net::ToSocketAddrs;
-use std::sync::Arc;
 
-use ftps_kit::client::{OpTracker, Routed, TraceFn};
+use ftps_kit::client::{
+    ClientOptions, Error, Offered, OpTracker, Progress, Routed, Tracer, TransferSummary,
+    UploadFeed, modified_value, names_of, path_value, size_value, transfer_summary,
+};
 use ftps_proto::client::{
-    ClientSession, ClientSessionConfig, ClientTimeouts, ClientTlsMode, Completion,
-    DataConnectionMode, DataProtection, ListingEntry, OpId, OpValue, TraceDirection, UsageError,
+    ClientSession, ClientSessionConfig, Completion, DataProtection, ListingEntry, OpId, OpValue,
 };
 use ftps_proto::codec::listing::FtpTime;
 use ftps_proto::codec::reply::Reply;
-use ftps_proto::tls::{
-    self, CertificateDer, ClientTlsOptions, PrivateKeyDer, ServerName, TlsInfo, TlsVersion, Trust,
-};
+use ftps_proto::tls::TlsInfo;
 
-use crate::Error;
 use ftps_kit::drive::Drained;
 
 use crate::link::Link;
 use crate::net::Sockets;
-
-/// Trusts the certificates in the PEM file at `path` (a private CA, or a self-signed server
-/// certificate): [`Trust::Certificates`] with every certificate in it. The file is read and
-/// parsed now, so a missing file or one without a certificate fails here rather than at
-/// connect; [`Client::connect`] then checks each certificate as a trust anchor.
-///
-/// Errors: [`Error::Io`] if the file cannot be read, [`Error::Tls`] with
-/// [`TlsError::Pem`](ftps_proto::tls::TlsError::Pem) or
-/// [`TlsError::NoCertificates`](ftps_proto::tls::TlsError::NoCertificates) if it holds no
-/// certificate.
-pub fn trust_ca_file(path: impl AsRef<std::path::Path>) -> Result<Trust, Error> {
-    let pem = std::fs::read(path)?;
-    Ok(Trust::Certificates(tls::certificates_from_pem(&pem)?))
-}
-
-/// How to reach and talk to a server. Defaults: explicit FTPS with TLS required, `PROT P`,
-/// passive mode, the `227` address ignored, certificates verified against Mozilla's roots.
-#[derive(Debug)]
-pub struct ClientOptions {
-    /// Host name (checked against the certificate and sent as SNI) or IP address.
-    pub host: String,
-    /// Control port; `None` means 21, or 990 for implicit FTPS.
-    pub port: Option<u16>,
-    /// Explicit (default), implicit, or an explicit opt-in to plaintext.
-    pub tls_mode: ClientTlsMode,
-    /// Trust anchors for the server certificate (default [`Trust::WebpkiRoots`]; a PEM file:
-    /// [`trust_ca_file`]).
-    pub trust: Trust,
-    /// A client certificate chain and its key, for servers that ask for one
-    /// ([`tls::client_certificate_from_pem`] reads PEM bytes).
-    pub client_certificate: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
-    /// Passive (default) or active data connections.
-    pub data_mode: DataConnectionMode,
-    /// `PROT P` (default) or `PROT C`.
-    pub data_protection: DataProtection,
-    /// Connect to the address in `227` replies instead of the control peer's IP.
-    pub trust_pasv_address: bool,
-    /// `EPSV`/`EPRT` first (default); `false` uses `PASV`/`PORT` from the start.
-    pub extended_data_commands: bool,
-    /// Connect, reply and data-idle timeouts.
-    pub timeouts: ClientTimeouts,
-    /// The highest TLS version offered (default TLS 1.3; TLS 1.2 is always the minimum).
-    pub max_tls_version: TlsVersion,
-    /// Receives the control-connection dialogue from the first reply on (`None`, the default:
-    /// no trace).
-    pub trace: Option<Tracer>,
-}
-
-impl ClientOptions {
-    /// Options for `host` with every default.
-    pub fn new(host: impl Into<String>) -> Self {
-        Self {
-            host: host.into(),
-            port: None,
-            tls_mode: ClientTlsMode::default(),
-            trust: Trust::WebpkiRoots,
-            client_certificate: None,
-            data_mode: DataConnectionMode::default(),
-            data_protection: DataProtection::default(),
-            trust_pasv_address: false,
-            extended_data_commands: true,
-            timeouts: ClientTimeouts::default(),
-            max_tls_version: TlsVersion::Tls13,
-            trace: None,
-        }
-    }
-}
-
-/// Receives each line of the control-connection dialogue, in order, as the client handles it:
-/// the commands sent (the argument of `PASS` and `ACCT` already replaced by `****` in the
-/// protocol core, so the secret never reaches the callback) and the lines of every reply
-/// received, without CRLF, before and under TLS alike.
-pub struct Tracer(Box<TraceFn>);
-
-impl Tracer {
-    /// A tracer calling `trace` with each line.
-    pub fn new(trace: impl FnMut(TraceDirection, &[u8]) + Send + 'static) -> Self {
-        Self(Box::new(trace))
-    }
-}
-
-impl std::fmt::Debug for Tracer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Tracer")
-    }
-}
-
-/// What a finished transfer reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransferSummary {
-    /// Payload bytes moved.
-    pub bytes: u64,
-    /// Whether the data connection resumed the control connection's TLS session (`None` in
-    /// clear).
-    pub resumed: Option<bool>,
-    /// The server's final reply.
-    pub reply: Reply,
-}
-
-/// Called with the number of payload bytes moved so far in the current transfer.
-pub type Progress = Box<dyn FnMut(u64) + Send>;
 
 /// What the operation being driven does with its data.
 enum Job<'a> {
@@ -161,31 +58,11 @@ impl Client {
     /// server's features. Nothing is sent in clear but `AUTH TLS` unless the options allow
     /// plaintext.
     pub fn connect(options: ClientOptions) -> Result<Self, Error> {
-        let port = options
-            .port
-            .unwrap_or_else(|| options.tls_mode.default_port());
-        let peer = (options.host.as_str(), port)
+        let peer = (options.host.as_str(), options.control_port())
             .to_socket_addrs()?
             .next()
             .ok_or(Error::NoAddress)?;
-        let server_name = ServerName::try_from(options.host.clone())
-            .map_err(|_| Error::InvalidHostName(options.host.clone()))?;
-        // The base config (trust, client certificate, versions); the session derives the
-        // per-control-connection clone (resumption store, ALPN `ftp`, no early data) from it.
-        let tls_config = tls::client_config_from_options(&ClientTlsOptions {
-            trust: options.trust,
-            client_certificate: options.client_certificate,
-            max_version: options.max_tls_version,
-        })?;
-        let trace = options.trace;
-        let mut config = ClientSessionConfig::new(peer, server_name, Arc::new(tls_config));
-        config.tls_mode = options.tls_mode;
-        config.data_mode = options.data_mode;
-        config.data_protection = options.data_protection;
-        config.trust_pasv_address = options.trust_pasv_address;
-        config.extended_data_commands = options.extended_data_commands;
-        config.timeouts = options.timeouts;
-        config.trace_control = trace.is_some();
+        let (config, trace) = options.into_session_config(peer)?;
         Self::start(config, trace)
     }
 
@@ -219,7 +96,7 @@ impl Client {
             session,
             link,
             download: vec![0; IO_BUFFER],
-            tracker: OpTracker::new(trace.map(|Tracer(trace)| trace)),
+            tracker: OpTracker::new(trace.map(Tracer::into_inner)),
             progress: None,
             last_transfer: None,
         };
@@ -294,13 +171,7 @@ impl Client {
         let op = self.session.nlst(path.map(str::as_bytes))?;
         let mut entries = Vec::new();
         self.run(op, Job::Listing(&mut entries))?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|entry| match entry {
-                ListingEntry::Name(name) => Some(name),
-                _ => None,
-            })
-            .collect())
+        Ok(names_of(entries))
     }
 
     /// Downloads `path` into `sink`, starting at byte `offset` (`REST`) when it is not zero.
@@ -363,37 +234,19 @@ impl Client {
     /// The working directory (`PWD`).
     pub fn pwd(&mut self) -> Result<Vec<u8>, Error> {
         let op = self.session.pwd()?;
-        let done = self.run(op, Job::Control)?;
-        match done.value {
-            OpValue::Path(path) => Ok(path),
-            // The session fails the operation when the reply lacks the value; any other
-            // value would be a core bug, reported with the reply.
-            _ => Err(Error::UnparsableReply(done.reply)),
-        }
+        path_value(self.run(op, Job::Control)?)
     }
 
     /// The size of a file in bytes (`SIZE`).
     pub fn size(&mut self, path: &str) -> Result<u64, Error> {
         let op = self.session.size(path.as_bytes())?;
-        let done = self.run(op, Job::Control)?;
-        match done.value {
-            OpValue::Size(size) => Ok(size),
-            // The session fails the operation when the reply lacks the value; any other
-            // value would be a core bug, reported with the reply.
-            _ => Err(Error::UnparsableReply(done.reply)),
-        }
+        size_value(self.run(op, Job::Control)?)
     }
 
     /// The modification time of a file (`MDTM`, UTC).
     pub fn mtime(&mut self, path: &str) -> Result<FtpTime, Error> {
         let op = self.session.mdtm(path.as_bytes())?;
-        let done = self.run(op, Job::Control)?;
-        match done.value {
-            OpValue::Modified(time) => Ok(time),
-            // The session fails the operation when the reply lacks the value; any other
-            // value would be a core bug, reported with the reply.
-            _ => Err(Error::UnparsableReply(done.reply)),
-        }
+        modified_value(self.run(op, Job::Control)?)
     }
 
     /// Sends any command and returns its final reply (a 4yz/5yz reply is an error carrying it).
@@ -429,25 +282,28 @@ impl Client {
 
     fn run_transfer(&mut self, op: OpId, job: Job<'_>) -> Result<TransferSummary, Error> {
         let done = self.run(op, job)?;
-        let (bytes, resumed) = match done.value {
-            OpValue::Transfer { bytes, resumed } => (bytes, resumed),
-            _ => (0, None),
-        };
-        Ok(TransferSummary {
-            bytes,
-            resumed,
+        // A transfer always completes with its summary; the fallback is never reached.
+        Ok(transfer_summary(&done).unwrap_or(TransferSummary {
+            bytes: 0,
+            resumed: None,
             reply: done.reply,
-        })
+        }))
     }
 
     fn run(&mut self, op: OpId, job: Job<'_>) -> Result<Completion, Error> {
-        let done = self.drive(Some(op), job)?.ok_or(Error::Closed(None))?;
-        if let OpValue::Transfer { bytes, resumed } = done.value {
-            self.last_transfer = Some(TransferSummary {
-                bytes,
-                resumed,
-                reply: done.reply.clone(),
-            });
+        let done = match self.drive(Some(op), job) {
+            Ok(done) => done.ok_or(Error::Closed(None))?,
+            Err(error) => {
+                if error.leaves_operation_running() {
+                    // The application's source or sink failed: abort the transfer (ABOR, its
+                    // data connection closed) so the next call does not queue behind it.
+                    let _ = self.session.abort(op);
+                }
+                return Err(error);
+            }
+        };
+        if let Some(summary) = transfer_summary(&done) {
+            self.last_transfer = Some(summary);
         }
         Ok(done)
     }
@@ -463,48 +319,25 @@ impl Client {
             return Err(Error::Closed(None));
         }
         self.tracker.start();
-        let mut upload = Vec::new();
-        let mut upload_done = false;
+        let mut upload = UploadFeed::new(IO_BUFFER);
         let mut moved = 0u64;
         loop {
             // Uploads: hand the session as much as it takes; it says `Writable` when it
             // wants more.
             if let (Job::Upload(source), Some(op)) = (&mut job, target) {
-                if !upload_done {
-                    loop {
-                        if upload.is_empty() {
-                            upload.resize(IO_BUFFER, 0);
-                            let n = source.read(&mut upload)?;
-                            upload.truncate(n);
-                            if n == 0 {
-                                upload_done = true;
-                                match self.session.finish_upload(op) {
-                                    // The session ended (its `Closed` event says why), or the
-                                    // server already refused the upload (its `Completed`
-                                    // event is next in the drain).
-                                    Err(UsageError::Closed | UsageError::UnknownId) | Ok(()) => {
-                                        break;
-                                    }
-                                    Err(e) => return Err(e.into()),
-                                }
+                loop {
+                    match upload.offer(&mut self.session, op)? {
+                        Offered::NeedSource => {
+                            let n = source.read(upload.space())?;
+                            upload.filled(n);
+                        }
+                        Offered::Taken(n) => {
+                            moved += n as u64;
+                            if let Some(progress) = &mut self.progress {
+                                progress(moved);
                             }
                         }
-                        let taken = match self.session.write_data(op, &upload) {
-                            Ok(taken) => taken,
-                            Err(UsageError::Closed | UsageError::UnknownId) => {
-                                upload_done = true;
-                                break;
-                            }
-                            Err(e) => return Err(e.into()),
-                        };
-                        if taken == 0 {
-                            break;
-                        }
-                        upload.drain(..taken);
-                        moved += taken as u64;
-                        if let Some(progress) = &mut self.progress {
-                            progress(moved);
-                        }
+                        Offered::Full | Offered::Done => break,
                     }
                 }
             }
@@ -548,7 +381,7 @@ impl Client {
             if let Some(result) = finished {
                 return result.map(Some).map_err(Error::Operation);
             }
-            if writable && !upload_done {
+            if writable && !upload.is_done() {
                 continue; // the session takes more upload data now: no need to wait
             }
             self.link.wait(&mut self.session, deadline, None, None)?;

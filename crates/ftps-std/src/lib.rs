@@ -58,73 +58,15 @@ pub mod server;
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
 
-pub use client::{Client, ClientOptions, Progress, Tracer, TransferSummary, trust_ca_file};
+pub use client::Client;
+pub use ftps_kit::client::{
+    ClientOptions, Error, Progress, Tracer, TransferSummary, trust_ca_file,
+};
 pub use ftps_proto::client::{
     ClientError, ClientTimeouts, ClientTlsMode, DataConnectionMode, DataProtection, ListingEntry,
     OpError, TraceDirection, UsageError,
 };
 pub use server::{Server, ServerOptions, ShutdownHandle};
 
-use ftps_proto::codec::reply::Reply;
 pub use ftps_proto::error::ErrorKind;
-use ftps_proto::tls::TlsError;
 pub use ftps_proto::tls::{HandshakeKind, TlsInfo, TlsVersion, Trust};
-
-/// Everything the blocking client can fail with. Each variant names its cause; a refused
-/// operation carries the server's reply.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A local I/O error (reading an upload source, writing a download sink, polling).
-    #[error("I/O error: {0}")]
-    Io(#[from] std::io::Error),
-    /// The host name resolved to no address.
-    #[error("the host name resolved to no address")]
-    NoAddress,
-    /// The host is neither a DNS name nor an IP address usable for certificate checks.
-    #[error("invalid host name {0:?}")]
-    InvalidHostName(String),
-    /// The TLS configuration was refused (including trust anchors, client certificates and
-    /// keys that could not be parsed or used).
-    #[error("TLS configuration: {0}")]
-    Tls(#[from] TlsError),
-    /// The operation failed; the session goes on (a 4yz/5yz reply is [`OpError::Rejected`]).
-    #[error("{0}")]
-    Operation(OpError),
-    /// The session ended (`None`: an orderly end, e.g. after QUIT).
-    #[error("the session ended{}", .0.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
-    Closed(Option<ClientError>),
-    /// The API was misused (e.g. CR/LF inside a path).
-    #[error("usage: {0}")]
-    Usage(#[from] UsageError),
-    /// A positive reply whose text could not be understood (SIZE, MDTM, PWD).
-    #[error("could not understand the reply {}", .0.code)]
-    UnparsableReply(Reply),
-}
-
-impl Error {
-    /// The stable category of this error, from the core's one table ([`ErrorKind`]); a local
-    /// I/O error (a file, DNS, polling) is [`ErrorKind::Io`].
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Self::Io(_) | Self::NoAddress => ErrorKind::Io,
-            Self::InvalidHostName(_) => ErrorKind::Usage,
-            Self::Tls(error) => error.kind(),
-            Self::Operation(error) => error.kind(),
-            Self::Closed(Some(error)) => error.kind(),
-            Self::Closed(None) => ErrorKind::Closed,
-            Self::Usage(error) => error.kind(),
-            Self::UnparsableReply(_) => ErrorKind::Protocol,
-        }
-    }
-
-    /// The server's reply when an operation was refused.
-    pub fn reply(&self) -> Option<&Reply> {
-        match self {
-            Self::Operation(OpError::Rejected { reply }) | Self::UnparsableReply(reply) => {
-                Some(reply)
-            }
-            _ => None,
-        }
-    }
-}

@@ -35,6 +35,8 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod client;
+mod link;
 pub mod server;
 mod sockets;
 

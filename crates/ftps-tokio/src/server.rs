@@ -15,16 +15,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use ftps_kit::drive::{Drained, Drive};
+use ftps_kit::drive::Drained;
 use ftps_kit::limits::{NotAdmitted, SessionPermit};
 use ftps_kit::server::{ServerSetup, SessionApp};
-use ftps_proto::io::Channel;
 use ftps_proto::server::{ServerEvent, ServerSession, Termination};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-use crate::sockets::{AsyncSockets, Woke};
+use crate::link::AsyncLink;
 
 /// How long a closed session's last reply may take to reach the client.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
@@ -175,8 +174,7 @@ async fn accept(
 /// One session's task state.
 struct SessionTask {
     session: ServerSession,
-    sockets: AsyncSockets,
-    drive: Drive,
+    link: AsyncLink,
     app: SessionApp,
     shared: Arc<Shared>,
     /// Woken by the login pool when a verdict arrives.
@@ -184,7 +182,6 @@ struct SessionTask {
     /// Keeps the session's place among the admitted ones.
     _permit: Option<SessionPermit>,
     refused: Option<NotAdmitted>,
-    connect_timeout: Duration,
 }
 
 impl SessionTask {
@@ -204,37 +201,34 @@ impl SessionTask {
         let login = Arc::new(Notify::new());
         let woken = Arc::clone(&login);
         app.set_waker(Arc::new(move || woken.notify_one()));
-        let mut drive = Drive::new();
-        let connect_timeout = config.timeouts.data;
+        let ports = shared.setup.passive_ports.clone();
+        let mut link = AsyncLink::new(Some(stream), ports, config.timeouts.data);
         let (session, permit, refused) = match admitted {
             Ok(permit) => {
-                drive.limit_data(permit.data_permits(backends.log.clone(), number, peer));
-                let session = ServerSession::new(config, peer, local, drive.now());
+                link.limit_data(permit.data_permits(backends.log.clone(), number, peer));
+                let session = ServerSession::new(config, peer, local, link.now());
                 (session, Some(permit), None)
             }
             Err(refused) => {
-                let now = drive.now();
+                let now = link.now();
                 let session = ServerSession::refused(config, peer, local, now, refused.reason);
                 (session, None, Some(refused))
             }
         };
-        let ports = shared.setup.passive_ports.clone();
         Ok(Self {
             session,
-            sockets: AsyncSockets::new(Some(stream), ports),
-            drive,
+            link,
             app,
             shared: Arc::clone(shared),
             login,
             _permit: permit,
             refused,
-            connect_timeout,
         })
     }
 
     async fn run(mut self) -> SessionEnd {
         let end = self.serve().await;
-        self.sockets.finish(FINAL_FLUSH).await;
+        self.link.finish(FINAL_FLUSH).await;
         let reason = match &self.refused {
             Some(refused) => Some(refused.to_string()),
             None => end.reason(),
@@ -248,7 +242,7 @@ impl SessionTask {
         let grace = self.shared.setup.backends.admission.limits().shutdown_grace;
         let mut terminated = false;
         loop {
-            let deadline = match self.drive.drain(&mut self.session, &mut self.sockets) {
+            let deadline = match self.link.drain(&mut self.session) {
                 Drained::Event(ServerEvent::Closed { error }) => return SessionEnd::Closed(error),
                 Drained::Event(event) => {
                     self.app.on_event(&mut self.session, event);
@@ -256,21 +250,9 @@ impl SessionTask {
                 }
                 Drained::Wait(deadline) => deadline,
             };
-            if let Some((channel, addr)) = self.sockets.take_connect() {
-                let result = self
-                    .sockets
-                    .connect(channel, addr, self.connect_timeout)
-                    .await;
-                let now = self.drive.now();
-                match result {
-                    Ok(local) => self.session.handle_connected(channel, local, now),
-                    Err(kind) => self.session.handle_io_error(channel, kind, now),
-                }
-                continue;
-            }
-            if self.app.pump(&mut self.session)
-                || self.drive.retry_input(&mut self.session)
-                || self.drive.fire_timer(&mut self.session, deadline)
+            if self.link.connect_requested(&mut self.session).await
+                || self.app.pump(&mut self.session)
+                || self.link.catch_up(&mut self.session, deadline)
             {
                 continue;
             }
@@ -280,48 +262,25 @@ impl SessionTask {
                 let over = tokio::time::Instant::now() >= grace_end;
                 if !terminated && (!self.app.is_transferring() || over) {
                     terminated = true;
-                    let now = self.drive.now();
+                    let now = self.link.now();
                     self.session.terminate(Termination::ShuttingDown, now);
                     continue;
                 }
             }
             let wake_at = self
-                .drive
-                .until(deadline)
-                .map(|d| tokio::time::Instant::now() + d)
+                .link
+                .wake_at(deadline)
                 .into_iter()
                 .chain(grace_end.filter(|_| !terminated))
                 .min();
-            let drive = &self.drive;
-            let paused = |channel: Channel| drive.is_paused(channel);
-            let event = tokio::select! {
-                event = self.sockets.next(&paused) => Some(event),
-                () = sleep_until(wake_at) => None,
-                () = self.login.notified() => None,
-                _ = shutdown.changed(), if shutting_down.is_none() => None,
-            };
-            let Some(event) = event else {
-                continue;
-            };
-            match event {
-                Woke::Socket(event) => {
-                    self.drive
-                        .arrived(&mut self.session, event, &self.sockets.received);
+            let login = &self.login;
+            let interrupt = async {
+                tokio::select! {
+                    () = login.notified() => {}
+                    _ = shutdown.changed(), if shutting_down.is_none() => {}
                 }
-                Woke::Ready { channel } => {
-                    let now = self.drive.now();
-                    self.session.handle_transmit_ready(channel, now);
-                }
-                Woke::Wrote => {}
-            }
+            };
+            self.link.wait(&mut self.session, wake_at, interrupt).await;
         }
-    }
-}
-
-/// Sleeps until `at`, or forever without one.
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

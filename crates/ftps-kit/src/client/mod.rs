@@ -13,6 +13,13 @@ use ftps_proto::client::{
 };
 use ftps_proto::tls::TlsInfo;
 
+mod options;
+
+pub use options::{
+    ClientOptions, Error, Offered, Progress, Tracer, TransferSummary, UploadFeed, modified_value,
+    names_of, path_value, size_value, transfer_summary, trust_ca_file,
+};
+
 /// Receives each line of the control-connection dialogue (the `PASS`/`ACCT` argument already
 /// replaced by `****` in the core).
 pub type TraceFn = dyn FnMut(TraceDirection, &[u8]) + Send;
