@@ -85,7 +85,7 @@ pub fn client_options(endpoint: &Endpoint, data: DataSetup) -> ClientOptions {
 /// it runs unchanged against either driver.
 pub enum Client {
     /// `ftps_std::Client`.
-    Std(ftps_std::Client),
+    Std(Box<ftps_std::Client>),
     /// `ftps_tokio::client::Client` and the runtime its calls run on.
     Tokio(Box<TokioClient>),
 }
@@ -133,7 +133,9 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Self, Error> {
         match driver {
-            crate::own_server::Driver::Std => ftps_std::Client::connect(options).map(Self::Std),
+            crate::own_server::Driver::Std => {
+                ftps_std::Client::connect(options).map(|client| Self::Std(Box::new(client)))
+            }
             crate::own_server::Driver::Tokio => {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
@@ -310,7 +312,7 @@ impl Client {
     /// `quit`.
     pub fn quit(self) -> Result<(), Error> {
         match self {
-            Self::Std(client) => client.quit(),
+            Self::Std(client) => (*client).quit(),
             Self::Tokio(tokio) => {
                 let TokioClient { runtime, client } = *tokio;
                 runtime.block_on(client.quit())
