@@ -27,6 +27,8 @@ pub mod api {
     pub use crate::log::{FileOp, SessionEvent, SessionLog, TransferKind};
     pub use crate::server::{ServerOptions, SessionEnd};
     pub use crate::storage::{Download, Listing, LocalFs, Storage, Upload};
+    /// What a [`Storage`] answers with.
+    pub use ftps_proto::server::{DirEntry, FsError};
     /// The session configuration and listener modes, for [`ServerOptions`].
     pub use ftps_proto::server::{ServerSessionConfig, ServerTlsMode};
 }
@@ -229,6 +231,14 @@ struct LoginSlot {
 /// Wakes a session's driver (called from a pool thread).
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
+/// Runs a storage call that may block for long — opening a file, a listing, a rename, the
+/// commit of an upload with its fsync — where the driver says: an async driver whose thread
+/// must not stall its other sessions moves it off (tokio: `block_in_place`); without one the
+/// call runs in place. The reads and writes of a transfer's chunks run in place either way
+/// (64 KiB at a time, page-cache speed; moving each off would cost a thread hand-off per
+/// chunk).
+pub type BlockingSection = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
+
 /// A login waiting for its verdict.
 struct PendingLogin {
     id: RequestId,
@@ -284,6 +294,8 @@ pub struct SessionApp {
     /// Called when a login verdict arrives (`None`: the driver waits with
     /// [`wait_login`](SessionApp::wait_login)).
     wake: Option<Waker>,
+    /// Where long storage calls run (`None`: in place).
+    blocking: Option<BlockingSection>,
 }
 
 impl std::fmt::Debug for SessionApp {
@@ -309,6 +321,33 @@ impl SessionApp {
             upload_buffer: Vec::new(),
             login: None,
             wake: None,
+            blocking: None,
+        }
+    }
+
+    /// Runs the storage calls that may block for long through `section` (see
+    /// [`BlockingSection`]).
+    pub fn set_blocking_section(&mut self, section: BlockingSection) {
+        self.blocking = Some(section);
+    }
+
+    /// Runs `call` through the blocking section, if any.
+    fn blocking<T>(&self, call: impl FnOnce() -> T) -> T {
+        let Some(section) = &self.blocking else {
+            return call();
+        };
+        let mut call = Some(call);
+        let mut out = None;
+        section(&mut || {
+            if let Some(call) = call.take() {
+                out = Some(call());
+            }
+        });
+        match (out, call) {
+            (Some(out), _) => out,
+            // A section that did not run its job: run it here.
+            (None, Some(call)) => call(),
+            (None, None) => unreachable!("a job that ran has its result"),
         }
     }
 
@@ -559,12 +598,12 @@ impl SessionApp {
         };
         if !complete {
             if let Some(upload) = upload {
-                upload.abort();
+                self.blocking(|| upload.abort());
             }
             return false;
         }
         // A complete upload without its file (its write failed earlier): nothing to commit.
-        let result = upload.map_or(Err(FsError::Local), |upload| upload.commit());
+        let result = self.blocking(|| upload.map_or(Err(FsError::Local), |upload| upload.commit()));
         let committed = result.is_ok();
         let _ = session.finish_upload(id, result);
         committed
@@ -685,7 +724,8 @@ impl SessionApp {
     }
 
     /// Answers a file-system request from storage; returns the storage's verdict (whether or
-    /// not the session still took the answer).
+    /// not the session still took the answer). The storage call runs in the blocking section;
+    /// the session's bookkeeping after it does not.
     fn answer_from_storage(
         &mut self,
         session: &mut ServerSession,
@@ -693,72 +733,41 @@ impl SessionApp {
         request: Request,
     ) -> Result<(), FsError> {
         let storage = Arc::clone(&self.backends.storage);
-        let answer = match request {
-            Request::List { path, .. } => storage.list(&path).map(|entries| {
+        let opened = self.blocking(|| open_from_storage(&*storage, request));
+        let answer = opened.map(|opened| match opened {
+            Opened::Answer(answer) => answer,
+            Opened::Listing { path, entries } => {
                 self.start_transfer_log(id, TransferKind::Listing, &path);
-                self.transfers.insert(
-                    id,
-                    Transfer::Listing {
-                        entries,
-                        pending: None,
-                        writable: false,
-                        finished: false,
-                    },
-                );
-                Answer::Done
-            }),
-            Request::Cwd { path } => storage.change_dir(&path).map(Answer::Path),
-            Request::Mkdir { path } => storage.make_dir(&path).map(Answer::Path),
-            Request::Rmdir { path } => storage.remove_dir(&path).map(|()| Answer::Done),
-            Request::Delete { path } => storage.delete(&path).map(|()| Answer::Done),
-            Request::Rename { from, to } => storage.rename(&from, &to).map(|()| Answer::Done),
-            Request::Size { path } => storage.entry(&path).map(|e| Answer::Size(e.size)),
-            Request::Mdtm { path } => storage
-                .entry(&path)
-                .and_then(|e| e.modified.ok_or(FsError::Unavailable))
-                .map(Answer::Modified),
-            Request::Mlst { path } => storage.entry(&path).map(Answer::Entry),
-            Request::Retrieve { path, offset } => storage.open_read(&path, offset).map(|source| {
-                self.start_transfer_log(id, TransferKind::Download, &path);
-                self.transfers.insert(
-                    id,
-                    Transfer::Download {
-                        source,
-                        pending: Vec::new(),
-                        writable: false,
-                        finished: false,
-                    },
-                );
-                Answer::Done
-            }),
-            Request::Store {
-                path,
-                offset,
-                append,
-                unique,
-            } => {
-                let opened = if unique {
-                    storage
-                        .open_unique(&path)
-                        .map(|(name, upload)| (Answer::Path(name), upload))
-                } else {
-                    storage
-                        .open_write(&path, offset, append)
-                        .map(|upload| (Answer::Done, upload))
+                let listing = Transfer::Listing {
+                    entries,
+                    pending: None,
+                    writable: false,
+                    finished: false,
                 };
-                opened.map(|(answer, upload)| {
-                    let logged = match &answer {
-                        Answer::Path(name) => name.as_slice(),
-                        _ => path.as_slice(),
-                    };
-                    self.start_transfer_log(id, TransferKind::Upload, logged);
-                    self.transfers.insert(id, Transfer::Upload(Some(upload)));
-                    answer
-                })
+                self.transfers.insert(id, listing);
+                Answer::Done
             }
-            // Requests a newer core may add: refused until this kit knows them.
-            _ => Err(FsError::PermissionDenied),
-        };
+            Opened::Download { path, source } => {
+                self.start_transfer_log(id, TransferKind::Download, &path);
+                let download = Transfer::Download {
+                    source,
+                    pending: Vec::new(),
+                    writable: false,
+                    finished: false,
+                };
+                self.transfers.insert(id, download);
+                Answer::Done
+            }
+            Opened::Upload {
+                answer,
+                path,
+                upload,
+            } => {
+                self.start_transfer_log(id, TransferKind::Upload, &path);
+                self.transfers.insert(id, Transfer::Upload(Some(upload)));
+                answer
+            }
+        });
         let outcome = answer.as_ref().map(|_| ()).map_err(|e| *e);
         if session.answer(id, answer).is_err() {
             self.transfers.remove(&id);
@@ -819,6 +828,74 @@ fn secured_event(info: &TlsInfo) -> SessionEvent {
     SessionEvent::Secured {
         version,
         cipher: info.cipher_suite_name.clone(),
+    }
+}
+
+/// What storage answered a request with, before the session's bookkeeping.
+enum Opened {
+    /// A plain answer.
+    Answer(Answer),
+    /// A listing to stream.
+    Listing { path: Vec<u8>, entries: Listing },
+    /// A file to send.
+    Download { path: Vec<u8>, source: Download },
+    /// A file being received (`path`: the name logged, the unique name for `STOU`).
+    Upload {
+        answer: Answer,
+        path: Vec<u8>,
+        upload: Box<dyn Upload>,
+    },
+}
+
+/// Asks `storage` for what `request` needs (the part of answering that may block).
+fn open_from_storage(storage: &dyn Storage, request: Request) -> Result<Opened, FsError> {
+    let answer = |answer: Result<Answer, FsError>| answer.map(Opened::Answer);
+    match request {
+        Request::List { path, .. } => storage
+            .list(&path)
+            .map(|entries| Opened::Listing { path, entries }),
+        Request::Cwd { path } => answer(storage.change_dir(&path).map(Answer::Path)),
+        Request::Mkdir { path } => answer(storage.make_dir(&path).map(Answer::Path)),
+        Request::Rmdir { path } => answer(storage.remove_dir(&path).map(|()| Answer::Done)),
+        Request::Delete { path } => answer(storage.delete(&path).map(|()| Answer::Done)),
+        Request::Rename { from, to } => answer(storage.rename(&from, &to).map(|()| Answer::Done)),
+        Request::Size { path } => answer(storage.entry(&path).map(|e| Answer::Size(e.size))),
+        Request::Mdtm { path } => answer(
+            storage
+                .entry(&path)
+                .and_then(|e| e.modified.ok_or(FsError::Unavailable))
+                .map(Answer::Modified),
+        ),
+        Request::Mlst { path } => answer(storage.entry(&path).map(Answer::Entry)),
+        Request::Retrieve { path, offset } => storage
+            .open_read(&path, offset)
+            .map(|source| Opened::Download { path, source }),
+        Request::Store {
+            path,
+            offset,
+            append,
+            unique,
+        } => {
+            if unique {
+                storage
+                    .open_unique(&path)
+                    .map(|(name, upload)| Opened::Upload {
+                        answer: Answer::Path(name.clone()),
+                        path: name,
+                        upload,
+                    })
+            } else {
+                storage
+                    .open_write(&path, offset, append)
+                    .map(|upload| Opened::Upload {
+                        answer: Answer::Done,
+                        path,
+                        upload,
+                    })
+            }
+        }
+        // Requests a newer core may add: refused until this kit knows them.
+        _ => Err(FsError::PermissionDenied),
     }
 }
 

@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use ftps_kit::drive::Drained;
 use ftps_kit::limits::{NotAdmitted, SessionPermit};
-use ftps_kit::server::{ServerSetup, SessionApp};
+use ftps_kit::server::{BlockingSection, ServerSetup, SessionApp};
 use ftps_proto::server::{ServerEvent, ServerSession, Termination};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::RuntimeFlavor;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
@@ -54,6 +55,10 @@ struct Shared {
     shutdown: ShutdownHandle,
     /// The number of the last session accepted (sessions count from 1).
     sessions: AtomicU64,
+    /// Where long storage calls run: `block_in_place` on a multi-threaded runtime (the
+    /// worker's other sessions move to another thread meanwhile); in place on a
+    /// current-thread runtime, which has no other worker to hand them to.
+    blocking_off_worker: bool,
 }
 
 /// An async FTPS server on the tokio runtime it was bound in.
@@ -73,12 +78,15 @@ impl Server {
             .map(|(listener, mode)| Ok((TcpListener::from_std(listener)?, mode)))
             .collect::<io::Result<Vec<_>>>()?;
         let (shutdown, _) = watch::channel(None);
+        let blocking_off_worker = tokio::runtime::Handle::try_current()
+            .is_ok_and(|runtime| runtime.runtime_flavor() == RuntimeFlavor::MultiThread);
         Ok(Self {
             listeners,
             shared: Arc::new(Shared {
                 setup,
                 shutdown: ShutdownHandle(Arc::new(shutdown)),
                 sessions: AtomicU64::new(0),
+                blocking_off_worker,
             }),
         })
     }
@@ -201,6 +209,10 @@ impl SessionTask {
         let login = Arc::new(Notify::new());
         let woken = Arc::clone(&login);
         app.set_waker(Arc::new(move || woken.notify_one()));
+        if shared.blocking_off_worker {
+            let section: BlockingSection = Arc::new(|job| tokio::task::block_in_place(job));
+            app.set_blocking_section(section);
+        }
         let ports = shared.setup.passive_ports.clone();
         let mut link = AsyncLink::new(Some(stream), ports, config.timeouts.data);
         let (session, permit, refused) = match admitted {
