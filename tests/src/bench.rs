@@ -51,19 +51,53 @@ pub fn timed_curl_upload(endpoint: &Endpoint, local: &std::path::Path, path: &st
 /// CPU time (user + system) a process used so far, with its waited-for children (a server
 /// that forks a process per session, as vsftpd does, accounts the sessions there once it
 /// reaped them): fields 14–17 of `/proc/PID/stat`, in clock ticks of 10 ms (Linux's
-/// `USER_HZ`). `None` for `self` reads this process.
+/// `USER_HZ`). `None` for `self` reads this process — with its children, so a curl this
+/// process ran and waited for is counted: use [`own_cpu_time`] for this process's threads
+/// alone (an in-process server).
 pub fn cpu_time(pid: Option<u32>) -> Duration {
     let path = match pid {
         Some(pid) => format!("/proc/{pid}/stat"),
         None => "/proc/self/stat".to_owned(),
     };
-    let stat = std::fs::read_to_string(&path).expect("read /proc stat");
+    stat_ticks(&path, 4)
+}
+
+/// CPU time the whole machine spent busy so far (user, nice, system, irq, softirq and steal
+/// of the `cpu` line of `/proc/stat`, all cores). Minus [`cpu_time`]`(None)` over the same
+/// span it is what every other process used: on an otherwise quiet machine, an out-of-process
+/// server's CPU including session processes that exited without being reaped into their
+/// parent's counters (vsftpd's privilege-separated sessions).
+pub fn busy_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").expect("read /proc/stat");
+    let line = stat.lines().next().expect("the cpu line");
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().expect("a number"))
+        .collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait.
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum();
+    Duration::from_millis(busy * 10)
+}
+
+/// CPU time (user + system) of this process's own threads (fields 14–15 of
+/// `/proc/self/stat`), without the children it waited for (curl).
+pub fn own_cpu_time() -> Duration {
+    stat_ticks("/proc/self/stat", 2)
+}
+
+/// The sum of the first `fields` of utime, stime, cutime, cstime in `path`.
+fn stat_ticks(path: &str, fields: usize) -> Duration {
+    let stat = std::fs::read_to_string(path).expect("read /proc stat");
     // The command name (field 2) may hold spaces: fields are counted after its ')'.
     let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
     let fields: Vec<u64> = rest
         .split_whitespace()
         .skip(11) // state .. cmajflt: fields 3–13
-        .take(4) // utime stime cutime cstime: fields 14–17
+        .take(fields) // utime stime cutime cstime: fields 14–17
         .map(|f| f.parse().expect("a number"))
         .collect();
     Duration::from_millis(fields.iter().sum::<u64>() * 10)

@@ -16,9 +16,10 @@
 
 use std::net::SocketAddr;
 
+pub use ftps_kit::client::ClientOptions;
 use ftps_kit::client::{
-    ClientOptions, Error, Offered, OpTracker, Progress, Routed, Tracer, TransferSummary,
-    UploadFeed, modified_value, names_of, path_value, size_value, transfer_summary,
+    Error, Offered, OpTracker, Progress, Routed, Tracer, TransferSummary, UploadFeed,
+    modified_value, names_of, path_value, size_value, transfer_summary,
 };
 use ftps_kit::drive::Drained;
 use ftps_proto::client::{
@@ -31,8 +32,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::link::AsyncLink;
 
-/// Download buffer and upload read size.
+/// Download buffer size.
 const IO_BUFFER: usize = 64 * 1024;
+/// Upload read size: an async source such as `tokio::fs::File` hands each read to a blocking
+/// thread, so fewer, larger reads (measured: 64 KiB reads cost twice the CPU per GiB of the
+/// blocking client's).
+const UPLOAD_READ: usize = 256 * 1024;
 /// The most bytes one [`Download::chunk`] returns.
 const CHUNK: usize = 256 * 1024;
 /// How long the last command (`QUIT`) may take to leave after the session ended.
@@ -407,7 +412,7 @@ impl Client {
         if self.tracker.is_closed() {
             return Err(Error::Closed(None));
         }
-        let mut upload = UploadFeed::new(IO_BUFFER);
+        let mut upload = UploadFeed::new(UPLOAD_READ);
         loop {
             // Uploads: hand the session as much as it takes; it says `Writable` when it
             // wants more.

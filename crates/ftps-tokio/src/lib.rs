@@ -1,10 +1,29 @@
 //! # ftps-tokio — an async driver for the ftps engine
 //!
-//! Runs the sans-IO [`ftps_proto`] server session over tokio sockets, one task per session:
-//! the session decides everything about the protocol; the shared driver kit
-//! ([`ftps_kit`]) answers requests from storage and auth, counts sessions against the
-//! limits and verifies passwords on its small pool; this crate accepts, spawns, reads,
+//! Runs the sans-IO [`ftps_proto`] sessions over tokio sockets: the async [`Client`] (the
+//! blocking `ftps_std::Client`'s verbs as `async` calls, over any `AsyncRead`/`AsyncWrite`,
+//! cancel-safe: a dropped call aborts its transfer with `ABOR` and the session goes on) and
+//! the [`Server`], one task per session. The session decides everything about the protocol;
+//! the shared driver kit ([`ftps_kit`]) builds the client's configuration, routes its events,
+//! answers the server's requests from storage and auth, counts sessions against the limits
+//! and verifies passwords on its small pool; this crate connects, accepts, spawns, reads,
 //! writes and waits.
+//!
+//! ```no_run
+//! use ftps_tokio::{Client, ClientOptions};
+//!
+//! # async fn fetch() -> Result<(), ftps_tokio::Error> {
+//! let mut options = ClientOptions::new("ftp.example.org");
+//! options.trust = ftps_tokio::trust_ca_file("ca.pem")?;
+//! let mut client = Client::connect(options).await?;
+//! client.login("user", "secret").await?;
+//! let mut file = tokio::fs::File::create("report.csv").await?;
+//! let summary = client.retrieve("report.csv", 0, &mut file).await?;
+//! println!("{} bytes, data TLS resumed: {:?}", summary.bytes, summary.resumed);
+//! client.quit().await?;
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -40,4 +59,14 @@ mod link;
 pub mod server;
 mod sockets;
 
+pub use client::{Client, Download};
+pub use ftps_kit::client::{
+    ClientOptions, Error, Progress, Tracer, TransferSummary, trust_ca_file,
+};
+pub use ftps_proto::client::{
+    ClientError, ClientTimeouts, ClientTlsMode, DataConnectionMode, DataProtection, ListingEntry,
+    OpError, TraceDirection, UsageError,
+};
+pub use ftps_proto::error::ErrorKind;
+pub use ftps_proto::tls::{HandshakeKind, TlsInfo, TlsVersion, Trust};
 pub use server::{Server, ServerOptions, ShutdownHandle};
