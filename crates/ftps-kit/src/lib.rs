@@ -38,6 +38,10 @@
 //! verifiers, shared by every session of a server whichever driver runs it.
 #![forbid(unsafe_code)]
 
+/// The core, for the paths [`client_verbs!`] expands to.
+#[doc(hidden)]
+pub use ftps_proto as __proto;
+
 pub mod auth;
 pub mod client;
 pub mod drive;

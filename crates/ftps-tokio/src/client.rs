@@ -18,22 +18,14 @@ use std::net::SocketAddr;
 
 pub use ftps_kit::client::ClientOptions;
 use ftps_kit::client::{
-    Error, Offered, OpTracker, Progress, Routed, Tracer, TransferSummary, UploadFeed,
-    modified_value, names_of, path_value, size_value, transfer_summary,
+    ClientCore, Ended, Error, Next, Round, Tracer, TransferSummary, UploadFeed, transfer_summary,
 };
 use ftps_kit::drive::Drained;
-use ftps_proto::client::{
-    ClientSession, ClientSessionConfig, Completion, DataProtection, ListingEntry, OpId,
-};
-use ftps_proto::codec::listing::FtpTime;
-use ftps_proto::codec::reply::Reply;
-use ftps_proto::tls::TlsInfo;
+use ftps_proto::client::{ClientSession, ClientSessionConfig, Completion, ListingEntry, OpId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::link::AsyncLink;
 
-/// Download buffer size.
-const IO_BUFFER: usize = 64 * 1024;
 /// Upload read size: an async source such as `tokio::fs::File` hands each read to a blocking
 /// thread, so fewer, larger reads (measured: 64 KiB reads cost twice the CPU per GiB of the
 /// blocking client's).
@@ -55,36 +47,19 @@ enum Job<'a> {
 
 /// Where a drive stopped.
 enum Stop {
-    /// Connected and ready for operations.
-    Ready,
-    /// The target operation completed.
-    Done(Completion),
+    /// Connected, or the target operation completed.
+    Ended(Ended),
     /// A chunk of a download is ready for the caller ([`Job::Chunk`]).
     Chunk,
 }
 
 /// An async FTPS client on the tokio runtime it was connected in.
+#[derive(Debug)]
 pub struct Client {
-    session: ClientSession,
+    /// The session and what the driver kit keeps about it.
+    core: ClientCore,
     /// The sockets, held-back input and buffers: the run loop shared with the server.
     link: AsyncLink,
-    /// Downloaded bytes read from the session on their way to the sink (reused).
-    download: Vec<u8>,
-    /// Routes the session's events for the running operation; keeps TLS info, features and
-    /// the trace (the shared driver kit's).
-    tracker: OpTracker,
-    progress: Option<Progress>,
-    /// Payload bytes moved by the running transfer so far.
-    moved: u64,
-    last_transfer: Option<TransferSummary>,
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("session", &self.session)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Aborts the operation it guards when dropped before [`Running::finished`]: the future of the
@@ -142,13 +117,8 @@ impl Client {
         let link = AsyncLink::new(None, None, config.timeouts.connect);
         let session = ClientSession::new(config, link.now());
         let mut client = Self {
-            session,
+            core: ClientCore::new(session, trace),
             link,
-            download: vec![0; IO_BUFFER],
-            tracker: OpTracker::new(trace.map(Tracer::into_inner)),
-            progress: None,
-            moved: 0,
-            last_transfer: None,
         };
         client.drive(None, Job::Control).await?;
         Ok(client)
@@ -156,74 +126,10 @@ impl Client {
 
     /// The server's address.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.session.peer_addr()
+        self.core.session.peer_addr()
     }
 
-    /// The control connection's TLS parameters (`None` in plaintext).
-    pub fn tls_info(&self) -> Option<&TlsInfo> {
-        self.tracker.tls_info()
-    }
-
-    /// The feature lines of the server's `FEAT` reply (after TLS).
-    pub fn features(&self) -> &[Vec<u8>] {
-        self.tracker.features()
-    }
-
-    /// What the most recent successful data transfer reported, listings included.
-    pub fn last_transfer(&self) -> Option<&TransferSummary> {
-        self.last_transfer.as_ref()
-    }
-
-    /// Sets (or clears) the progress callback for the following transfers.
-    pub fn set_progress(&mut self, progress: Option<Progress>) {
-        self.progress = progress;
-    }
-
-    /// Logs in (and sets up `PBSZ`/`PROT` under TLS).
-    pub async fn login(&mut self, user: &str, password: &str) -> Result<(), Error> {
-        let op = self
-            .session
-            .login(user.as_bytes(), password.as_bytes(), None)?;
-        self.run(op, Job::Control).await.map(drop)
-    }
-
-    /// A directory listing, parsed: `MLSD` when the server offers it, `LIST` otherwise.
-    pub async fn list(&mut self, path: Option<&str>) -> Result<Vec<ListingEntry>, Error> {
-        let op = self.session.list_entries(path.map(str::as_bytes))?;
-        self.listing(op).await
-    }
-
-    /// A `LIST` listing (`ls -l` lines, parsed as well as they can be).
-    pub async fn list_long(&mut self, path: Option<&str>) -> Result<Vec<ListingEntry>, Error> {
-        let op = self.session.list(path.map(str::as_bytes))?;
-        self.listing(op).await
-    }
-
-    /// A `LIST` listing as the server sent it.
-    pub async fn list_raw(&mut self, path: Option<&str>) -> Result<Vec<u8>, Error> {
-        let op = self.session.list_raw(path.map(str::as_bytes))?;
-        let mut raw = Vec::new();
-        self.run(op, Job::Download(&mut raw)).await?;
-        Ok(raw)
-    }
-
-    /// An `MLSD` listing (RFC 3659 facts).
-    pub async fn mlsd(&mut self, path: Option<&str>) -> Result<Vec<ListingEntry>, Error> {
-        let op = self.session.mlsd(path.map(str::as_bytes))?;
-        self.listing(op).await
-    }
-
-    /// The names in a directory (`NLST`).
-    pub async fn names(&mut self, path: Option<&str>) -> Result<Vec<Vec<u8>>, Error> {
-        let op = self.session.nlst(path.map(str::as_bytes))?;
-        self.listing(op).await.map(names_of)
-    }
-
-    async fn listing(&mut self, op: OpId) -> Result<Vec<ListingEntry>, Error> {
-        let mut entries = Vec::new();
-        self.run(op, Job::Listing(&mut entries)).await?;
-        Ok(entries)
-    }
+    ftps_kit::client_verbs!(async);
 
     /// Downloads `path` into `sink`, starting at byte `offset` (`REST`) when it is not zero.
     /// Dropping the future aborts the transfer (see the module docs).
@@ -237,7 +143,7 @@ impl Client {
         W: AsyncWrite + Unpin + Send,
     {
         let rest = (offset > 0).then_some(offset);
-        let op = self.session.retrieve(path.as_bytes(), rest)?;
+        let op = self.core.session.retrieve(path.as_bytes(), rest)?;
         self.run_transfer(op, Job::Download(sink)).await
     }
 
@@ -245,10 +151,9 @@ impl Client {
     /// [`Download::chunk`] returns them in order. Dropping the [`Download`] before its end
     /// aborts the transfer.
     pub fn retrieve_chunks(&mut self, path: &str, offset: u64) -> Result<Download<'_>, Error> {
+        self.core.begin()?;
         let rest = (offset > 0).then_some(offset);
-        let op = self.session.retrieve(path.as_bytes(), rest)?;
-        self.tracker.start();
-        self.moved = 0;
+        let op = self.core.session.retrieve(path.as_bytes(), rest)?;
         Ok(Download {
             running: Running {
                 client: self,
@@ -264,7 +169,7 @@ impl Client {
     where
         R: AsyncRead + Unpin + Send,
     {
-        let op = self.session.store(path.as_bytes())?;
+        let op = self.core.session.store(path.as_bytes())?;
         self.run_transfer(op, Job::Upload(source)).await
     }
 
@@ -273,83 +178,13 @@ impl Client {
     where
         R: AsyncRead + Unpin + Send,
     {
-        let op = self.session.append(path.as_bytes())?;
+        let op = self.core.session.append(path.as_bytes())?;
         self.run_transfer(op, Job::Upload(source)).await
-    }
-
-    /// Creates a directory; returns the server's name for it when the reply gives one.
-    pub async fn mkdir(&mut self, path: &str) -> Result<Option<Vec<u8>>, Error> {
-        let op = self.session.mkd(path.as_bytes())?;
-        Ok(path_value(self.run(op, Job::Control).await?).ok())
-    }
-
-    /// Removes a directory.
-    pub async fn rmdir(&mut self, path: &str) -> Result<(), Error> {
-        let op = self.session.rmd(path.as_bytes())?;
-        self.run(op, Job::Control).await.map(drop)
-    }
-
-    /// Deletes a file.
-    pub async fn delete(&mut self, path: &str) -> Result<(), Error> {
-        let op = self.session.dele(path.as_bytes())?;
-        self.run(op, Job::Control).await.map(drop)
-    }
-
-    /// Renames `from` to `to` (`RNFR` + `RNTO`).
-    pub async fn rename(&mut self, from: &str, to: &str) -> Result<(), Error> {
-        let op = self.session.rename(from.as_bytes(), to.as_bytes())?;
-        self.run(op, Job::Control).await.map(drop)
-    }
-
-    /// Changes the working directory.
-    pub async fn cwd(&mut self, path: &str) -> Result<(), Error> {
-        let op = self.session.cwd(path.as_bytes())?;
-        self.run(op, Job::Control).await.map(drop)
-    }
-
-    /// The working directory (`PWD`).
-    pub async fn pwd(&mut self) -> Result<Vec<u8>, Error> {
-        let op = self.session.pwd()?;
-        path_value(self.run(op, Job::Control).await?)
-    }
-
-    /// The size of a file in bytes (`SIZE`).
-    pub async fn size(&mut self, path: &str) -> Result<u64, Error> {
-        let op = self.session.size(path.as_bytes())?;
-        size_value(self.run(op, Job::Control).await?)
-    }
-
-    /// The modification time of a file (`MDTM`, UTC).
-    pub async fn mtime(&mut self, path: &str) -> Result<FtpTime, Error> {
-        let op = self.session.mdtm(path.as_bytes())?;
-        modified_value(self.run(op, Job::Control).await?)
-    }
-
-    /// Sends any command and returns its final reply (a 4yz/5yz reply is an error carrying it).
-    pub async fn raw(&mut self, verb: &str, argument: Option<&str>) -> Result<Reply, Error> {
-        let op = self
-            .session
-            .raw_command(verb.as_bytes(), argument.map(str::as_bytes))?;
-        self.run(op, Job::Control).await.map(|done| done.reply)
-    }
-
-    /// Clears the control channel (`CCC`, RFC 4217 §6); data connections keep their
-    /// protection.
-    pub async fn clear_command_channel(&mut self) -> Result<(), Error> {
-        let op = self.session.ccc()?;
-        self.run(op, Job::Control).await.map(drop)
-    }
-
-    /// Switches the protection of the following data connections (`PBSZ 0`, then `PROT P` or
-    /// `PROT C`; RFC 4217 §9). A refusal keeps the previous level.
-    pub async fn set_data_protection(&mut self, level: DataProtection) -> Result<(), Error> {
-        let op = self.session.set_data_protection(level)?;
-        self.run(op, Job::Control).await.map(drop)
     }
 
     /// Says goodbye (`QUIT`) and closes the connection.
     pub async fn quit(mut self) -> Result<(), Error> {
-        let op = self.session.quit()?;
+        let op = self.core.session.quit()?;
         let result = self.run(op, Job::Control).await.map(drop);
         self.link.finish(FINAL_FLUSH).await;
         result
@@ -367,8 +202,7 @@ impl Client {
 
     /// Runs `op` to its completion; dropped before that, it aborts `op`.
     async fn run(&mut self, op: OpId, job: Job<'_>) -> Result<Completion, Error> {
-        self.tracker.start();
-        self.moved = 0;
+        self.core.begin()?;
         let running = Running {
             client: self,
             op: Some(op),
@@ -380,14 +214,12 @@ impl Client {
             _ => running.finished(),
         }
         match stopped? {
-            Stop::Done(done) => {
-                if let Some(summary) = transfer_summary(&done) {
-                    self.last_transfer = Some(summary);
-                }
+            Stop::Ended(Ended::Completed(done)) => {
+                self.core.completed(&done);
                 Ok(done)
             }
             // Only the connect drive (no target) or a chunked download stops elsewhere.
-            Stop::Ready | Stop::Chunk => Err(Error::Closed(None)),
+            Stop::Ended(Ended::Ready) | Stop::Chunk => Err(Error::Closed(None)),
         }
     }
 
@@ -395,21 +227,21 @@ impl Client {
     /// transfer gets `ABOR` and loses its data connection) and push what the session has to
     /// send now out to the sockets without waiting. Its replies are read by the next call.
     fn abandon(&mut self, op: OpId) {
-        self.link.forget_connect(&mut self.session);
+        self.link.forget_connect(&mut self.core.session);
         // Refused only for a control command already sent (its reply is read and ignored
         // later) or an operation that already ended.
-        let _ = self.session.abort(op);
-        while let Drained::Event(event) = self.link.drain(&mut self.session) {
+        let _ = self.core.session.abort(op);
+        while let Drained::Event(event) = self.link.drain(&mut self.core.session) {
             // The abandoned operation's own events (data, completion) are not routed to
             // anything; the tracker keeps the TLS info, features, trace and the end.
-            let _ = self.tracker.route(event, None);
+            let _ = self.core.tracker.route(event, None);
         }
     }
 
     /// Runs the session until `target` completes (or, with `None`, until the session is ready
     /// for operations), feeding the job's data.
     async fn drive(&mut self, target: Option<OpId>, mut job: Job<'_>) -> Result<Stop, Error> {
-        if self.tracker.is_closed() {
+        if self.core.tracker.is_closed() {
             return Err(Error::Closed(None));
         }
         let mut upload = UploadFeed::new(UPLOAD_READ);
@@ -417,60 +249,46 @@ impl Client {
             // Uploads: hand the session as much as it takes; it says `Writable` when it
             // wants more.
             if let (Job::Upload(source), Some(op)) = (&mut job, target) {
-                loop {
-                    match upload.offer(&mut self.session, op)? {
-                        Offered::NeedSource => {
-                            let n = source.read(upload.space()).await?;
-                            upload.filled(n);
-                        }
-                        Offered::Taken(n) => self.moved_more(n),
-                        Offered::Full | Offered::Done => break,
-                    }
+                while upload.feed(&mut self.core.session, op, &mut self.core.tracker)? {
+                    let n = source.read(upload.space()).await?;
+                    upload.filled(n);
                 }
             }
 
-            let mut finished = None;
-            let mut writable = false;
+            let mut round = Round::default();
             let deadline = loop {
-                let event = match self.link.drain(&mut self.session) {
-                    Drained::Event(event) => event,
-                    Drained::Wait(deadline) => break deadline,
-                };
-                match self.tracker.route(event, target) {
-                    Routed::Readable => {
-                        if let Some(op) = target {
-                            if self.take_download(op, &mut job).await? {
-                                return Ok(Stop::Chunk);
-                            }
+                let link = &mut self.link;
+                match self
+                    .core
+                    .next(&mut round, target, |session| link.drain(session))
+                {
+                    Next::Wait(deadline) => break deadline,
+                    Next::Readable(op) => {
+                        if self.take_download(op, &mut job).await? {
+                            return Ok(Stop::Chunk);
                         }
                     }
-                    Routed::Listing(entry) => {
-                        if let Job::Listing(entries) = &mut job {
-                            entries.push(entry);
-                        }
-                    }
-                    Routed::Writable => writable = true,
-                    Routed::Ready => return Ok(Stop::Ready),
-                    Routed::Completed(result) => finished = Some(result),
-                    Routed::Closed(Ok(done)) => return Ok(Stop::Done(done)),
-                    Routed::Closed(Err(error)) => return Err(Error::Closed(error)),
-                    _ => {}
+                    Next::End(end) => return end.map(Stop::Ended),
                 }
             };
-            if let Some(result) = finished {
-                return result.map(Stop::Done).map_err(Error::Operation);
+            let listing = match &mut job {
+                Job::Listing(entries) => Some(&mut **entries),
+                _ => None,
+            };
+            if let Some(end) = round.end(listing) {
+                return end.map(Stop::Ended);
             }
-            if writable && !upload.is_done() {
+            if round.writable() && !upload.is_done() {
                 continue; // the session takes more upload data now: no need to wait
             }
-            if self.link.connect_requested(&mut self.session).await
-                || self.link.catch_up(&mut self.session, deadline)
+            if self.link.connect_requested(&mut self.core.session).await
+                || self.link.catch_up(&mut self.core.session, deadline)
             {
                 continue;
             }
             let wake_at = self.link.wake_at(deadline);
             self.link
-                .wait(&mut self.session, wake_at, std::future::pending())
+                .wait(&mut self.core.session, wake_at, std::future::pending())
                 .await;
         }
     }
@@ -480,33 +298,23 @@ impl Client {
     async fn take_download(&mut self, op: OpId, job: &mut Job<'_>) -> Result<bool, Error> {
         match job {
             Job::Download(sink) => loop {
-                let n = self.session.read_data(op, &mut self.download)?;
-                if n == 0 {
+                let bytes = self.core.next_download(op, usize::MAX)?;
+                if bytes.is_empty() {
                     return Ok(false);
                 }
-                sink.write_all(&self.download[..n]).await?;
-                self.moved_more(n);
+                sink.write_all(bytes).await?;
             },
             Job::Chunk(chunk) => {
                 while chunk.len() < CHUNK {
-                    let room = (CHUNK - chunk.len()).min(self.download.len());
-                    let n = self.session.read_data(op, &mut self.download[..room])?;
-                    if n == 0 {
+                    let bytes = self.core.next_download(op, CHUNK - chunk.len())?;
+                    if bytes.is_empty() {
                         break;
                     }
-                    chunk.extend_from_slice(&self.download[..n]);
-                    self.moved_more(n);
+                    chunk.extend_from_slice(bytes);
                 }
                 Ok(!chunk.is_empty())
             }
             _ => Ok(false),
-        }
-    }
-
-    fn moved_more(&mut self, n: usize) {
-        self.moved += n as u64;
-        if let Some(progress) = &mut self.progress {
-            progress(self.moved);
         }
     }
 }
@@ -548,14 +356,14 @@ impl Download<'_> {
         let stopped = client.drive(Some(op), Job::Chunk(&mut chunk)).await;
         match stopped {
             Ok(Stop::Chunk) => Ok(Some(chunk)),
-            Ok(Stop::Done(done)) => {
+            Ok(Stop::Ended(Ended::Completed(done))) => {
                 self.running.op = None;
                 let summary = transfer_summary(&done);
-                client.last_transfer.clone_from(&summary);
+                client.core.last_transfer.clone_from(&summary);
                 self.summary = summary;
                 Ok(None)
             }
-            Ok(Stop::Ready) => {
+            Ok(Stop::Ended(Ended::Ready)) => {
                 self.running.op = None;
                 Err(Error::Closed(None))
             }

@@ -13,7 +13,13 @@ use ftps_proto::client::{
 };
 use ftps_proto::tls::TlsInfo;
 
+use crate::drive::Drained;
+
 mod options;
+mod verbs;
+
+/// What the listing verbs return.
+pub type Listed = Result<Vec<ListingEntry>, Error>;
 
 pub use options::{
     ClientOptions, Error, Offered, Progress, Tracer, TransferSummary, UploadFeed, modified_value,
@@ -44,6 +50,193 @@ pub enum Routed {
     Closed(Result<Completion, Option<ClientError>>),
 }
 
+/// The state every client driver keeps besides its sockets: the session, the
+/// [`OpTracker`], the last transfer's summary and the download buffer. [`client_verbs!`]
+/// works on it through the driver's field `core`.
+///
+/// [`client_verbs!`]: crate::client_verbs
+#[derive(Debug)]
+pub struct ClientCore {
+    /// The sans-IO session.
+    pub session: ftps_proto::client::ClientSession,
+    /// Routes the session's events for the running operation; keeps the TLS parameters,
+    /// features, trace and progress.
+    pub tracker: OpTracker,
+    /// What the most recent successful data transfer reported.
+    pub last_transfer: Option<TransferSummary>,
+    /// Downloaded bytes read from the session on their way to the sink (reused).
+    pub download: Vec<u8>,
+}
+
+impl ClientCore {
+    /// The state of a new `session` whose control-line trace goes to `trace`.
+    pub fn new(session: ftps_proto::client::ClientSession, trace: Option<Tracer>) -> Self {
+        Self {
+            session,
+            tracker: OpTracker::new(trace.map(Tracer::into_inner)),
+            last_transfer: None,
+            download: vec![0; DOWNLOAD_BUFFER],
+        }
+    }
+
+    /// A driver starts running an operation: refused once the session ended; otherwise the
+    /// tracker forgets the last operation's completion and progress.
+    pub fn begin(&mut self) -> Result<(), Error> {
+        if self.tracker.is_closed() {
+            return Err(Error::Closed(None));
+        }
+        self.tracker.start();
+        Ok(())
+    }
+
+    /// The next downloaded bytes of `op` waiting in the session (at most `limit`, and the
+    /// buffer's size), counted as progress; empty when none wait.
+    pub fn next_download(&mut self, op: OpId, limit: usize) -> Result<&[u8], Error> {
+        let room = limit.min(self.download.len());
+        let n = self.session.read_data(op, &mut self.download[..room])?;
+        if n > 0 {
+            self.tracker.moved(n);
+        }
+        Ok(&self.download[..n])
+    }
+
+    /// Drains the session with `drain` (the driver's drain into its sockets) and routes its
+    /// events through `round` for `target` until the driver has something to do: wait, read
+    /// the target's downloaded bytes, or end the run.
+    pub fn next(
+        &mut self,
+        round: &mut Round,
+        target: Option<OpId>,
+        mut drain: impl FnMut(&mut ftps_proto::client::ClientSession) -> Drained<ClientEvent>,
+    ) -> Next {
+        loop {
+            let event = match drain(&mut self.session) {
+                Drained::Event(event) => event,
+                Drained::Wait(deadline) => return Next::Wait(deadline),
+            };
+            match round.take(&mut self.tracker, event, target) {
+                Taken::Readable => {
+                    if let Some(op) = target {
+                        return Next::Readable(op);
+                    }
+                }
+                Taken::End(end) => return Next::End(end),
+                Taken::Nothing => {}
+            }
+        }
+    }
+
+    /// Records `done`'s transfer summary (listings included) as the last transfer.
+    pub fn completed(&mut self, done: &Completion) {
+        if let Some(summary) = transfer_summary(done) {
+            self.last_transfer = Some(summary);
+        }
+    }
+}
+
+/// What a driver does after [`ClientCore::next`].
+#[derive(Debug)]
+pub enum Next {
+    /// Wait for the sockets or this deadline (then [`Round::end`] and the upload first).
+    Wait(Option<ftps_proto::io::Instant>),
+    /// Read `op`'s downloaded bytes ([`ClientCore::next_download`]).
+    Readable(OpId),
+    /// The run is over.
+    End(Result<Ended, Error>),
+}
+
+/// The download buffer's size.
+const DOWNLOAD_BUFFER: usize = 64 * 1024;
+
+/// Where a driver's run of an operation stopped, as [`Round`] decides from the events.
+#[derive(Debug)]
+pub enum Ended {
+    /// Connected and ready for operations (the connect run, which has no target).
+    Ready,
+    /// The target operation completed (a `QUIT` with the session's orderly end).
+    Completed(Completion),
+}
+
+impl Ended {
+    /// The completion, if the run completed an operation.
+    pub fn completion(self) -> Option<Completion> {
+        match self {
+            Self::Ready => None,
+            Self::Completed(done) => Some(done),
+        }
+    }
+}
+
+/// One round of a client driver's run loop: everything the session said between two waits,
+/// for the operation being run. The driver drains the session, hands each event to
+/// [`Round::take`], reads downloaded bytes when it says [`Taken::Readable`], and stops on
+/// [`Taken::End`] or, once the drain says wait, on [`Round::end`].
+#[derive(Debug, Default)]
+pub struct Round {
+    writable: bool,
+    finished: Option<Result<Completion, OpError>>,
+    entries: Vec<ListingEntry>,
+}
+
+/// What an event means for the driver right now.
+#[derive(Debug)]
+pub enum Taken {
+    /// Nothing to do.
+    Nothing,
+    /// The target's downloaded bytes wait: read them with `read_data` until it returns 0.
+    Readable,
+    /// The run is over (connected, QUIT's end, or the session ended with an error).
+    End(Result<Ended, Error>),
+}
+
+impl Round {
+    /// Routes `event` through `tracker` for `target`, keeping the target listing's entries,
+    /// whether an upload may go on, and the target's completion.
+    pub fn take(
+        &mut self,
+        tracker: &mut OpTracker,
+        event: ClientEvent,
+        target: Option<OpId>,
+    ) -> Taken {
+        match tracker.route(event, target) {
+            Routed::Readable => Taken::Readable,
+            Routed::Listing(entry) => {
+                self.entries.push(entry);
+                Taken::Nothing
+            }
+            Routed::Writable => {
+                self.writable = true;
+                Taken::Nothing
+            }
+            Routed::Ready => Taken::End(Ok(Ended::Ready)),
+            Routed::Completed(result) => {
+                self.finished = Some(result);
+                Taken::Nothing
+            }
+            Routed::Closed(Ok(done)) => Taken::End(Ok(Ended::Completed(done))),
+            Routed::Closed(Err(error)) => Taken::End(Err(Error::Closed(error))),
+            Routed::Nothing => Taken::Nothing,
+        }
+    }
+
+    /// After the drain: moves the listing entries that came this round to `listing` (a
+    /// listing job's; `None` drops them), then returns the target's completion, if it came
+    /// (the run is over).
+    pub fn end(&mut self, listing: Option<&mut Vec<ListingEntry>>) -> Option<Result<Ended, Error>> {
+        if let Some(listing) = listing {
+            listing.append(&mut self.entries);
+        }
+        self.finished
+            .take()
+            .map(|result| result.map(Ended::Completed).map_err(Error::Operation))
+    }
+
+    /// Whether the session asked for more upload data this round.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+}
+
 /// What a client driver keeps about its session besides the sockets: the control
 /// connection's TLS parameters, the server's features, the trace callback, and whether the
 /// session ended.
@@ -55,6 +248,9 @@ pub struct OpTracker {
     /// The target's completion, when it came before the session's end (QUIT).
     finished: Option<Result<Completion, OpError>>,
     closed: bool,
+    progress: Option<Progress>,
+    /// Payload bytes the running transfer moved so far.
+    moved: u64,
 }
 
 impl std::fmt::Debug for OpTracker {
@@ -64,7 +260,8 @@ impl std::fmt::Debug for OpTracker {
             .field("features", &self.features.len())
             .field("trace", &self.trace.is_some())
             .field("closed", &self.closed)
-            .finish()
+            .field("moved", &self.moved)
+            .finish_non_exhaustive()
     }
 }
 
@@ -136,8 +333,22 @@ impl OpTracker {
         }
     }
 
-    /// The driver starts a new operation: forget the last one's completion.
+    /// Sets (or clears) the callback told each transfer's progress.
+    pub fn set_progress(&mut self, progress: Option<Progress>) {
+        self.progress = progress;
+    }
+
+    /// `n` more payload bytes of the running transfer moved: tells the progress callback.
+    pub fn moved(&mut self, n: usize) {
+        self.moved += n as u64;
+        if let Some(progress) = &mut self.progress {
+            progress(self.moved);
+        }
+    }
+
+    /// The driver starts a new operation: forget the last one's completion and progress.
     pub fn start(&mut self) {
+        self.moved = 0;
         self.finished = None;
     }
 }

@@ -328,6 +328,25 @@ impl UploadFeed {
         self.done
     }
 
+    /// Hands `op` as much as the session takes now, telling `tracker` the progress; true
+    /// when it wants more from the source first: read into [`space`](Self::space), report
+    /// with [`filled`](Self::filled) and call again. False once the session takes no more
+    /// for now (it says `Writable` when it does) or the upload is finished.
+    pub fn feed(
+        &mut self,
+        session: &mut ClientSession,
+        op: OpId,
+        tracker: &mut super::OpTracker,
+    ) -> Result<bool, UsageError> {
+        loop {
+            match self.offer(session, op)? {
+                Offered::NeedSource => return Ok(true),
+                Offered::Taken(n) => tracker.moved(n),
+                Offered::Full | Offered::Done => return Ok(false),
+            }
+        }
+    }
+
     /// Offers the buffered bytes to `op`, or finishes it at the source's end.
     pub fn offer(&mut self, session: &mut ClientSession, op: OpId) -> Result<Offered, UsageError> {
         if self.done {
