@@ -129,9 +129,21 @@ fn tree_pss_kib(root: u32) -> (u64, usize) {
     (total, tree.len())
 }
 
-/// Opens `sessions` logged-in sessions; returns them with the time it took.
+/// Opens `sessions` logged-in sessions, [`CLIENTS`] at a time (10 000 logins one after
+/// another would take most of an hour of argon2 and yescrypt).
 fn open_sessions(endpoint: &Endpoint, sessions: usize) -> Vec<Client> {
-    (0..sessions).map(|_| login(endpoint)).collect()
+    std::thread::scope(|scope| {
+        let openers: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                let share = sessions / CLIENTS + usize::from(i < sessions % CLIENTS);
+                scope.spawn(move || (0..share).map(|_| login(endpoint)).collect::<Vec<_>>())
+            })
+            .collect();
+        openers
+            .into_iter()
+            .flat_map(|opener| opener.join().expect("opener thread"))
+            .collect()
+    })
 }
 
 fn own_server(driver: Driver, sessions: usize) -> OwnServer {

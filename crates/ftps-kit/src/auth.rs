@@ -202,6 +202,21 @@ impl Drop for LoginJob {
     }
 }
 
+/// How much lower than the server's the login verifiers' CPU priority is (a nice value:
+/// under contention a nice-10 thread gets about a tenth of a nice-0 thread's share).
+pub const LOGIN_NICENESS: i32 = 10;
+
+/// Lowers the calling thread's CPU priority by [`LOGIN_NICENESS`] (Linux: the nice value is
+/// per thread, and `setpriority(PRIO_PROCESS, 0)` sets the caller's). A refusal (a seccomp
+/// filter, another OS) leaves it as it was: only fairness is lost.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let current = rustix::process::getpriority_process(None).unwrap_or(0);
+        let _ = rustix::process::setpriority_process(None, current + LOGIN_NICENESS);
+    }
+}
+
 /// Called with the verdict, on a pool thread.
 pub type LoginDone = Box<dyn FnOnce(bool) + Send>;
 
@@ -214,7 +229,9 @@ pub struct LoginQueueFull;
 /// expensive on purpose (argon2: 19 MiB of working memory, tens of milliseconds): verified on
 /// every session's own thread, each thread's allocator keeps that memory (glibc arenas), and a
 /// flood of logins takes every core from the transfers. On the pool, the working memory
-/// exists at most once per pool thread, and logins wait in a bounded queue.
+/// exists at most once per pool thread, logins wait in a bounded queue, and the verifiers run
+/// at a lower CPU priority ([`LOGIN_NICENESS`]): they use every core the sessions leave idle,
+/// and a login flood cannot take the CPU from running transfers and handshakes.
 pub struct LoginPool {
     queue: SyncSender<(LoginJob, LoginDone)>,
 }
@@ -237,6 +254,7 @@ impl LoginPool {
             std::thread::Builder::new()
                 .name(format!("ftps-login-{index}"))
                 .spawn(move || {
+                    lower_priority();
                     loop {
                         // One thread waits on the queue at a time; the others wait for the
                         // lock. The guard is dropped before the check runs.
@@ -260,5 +278,58 @@ impl LoginPool {
     /// the queue is full.
     pub fn submit(&self, job: LoginJob, done: LoginDone) -> Result<(), LoginQueueFull> {
         self.queue.try_send((job, done)).map_err(|_| LoginQueueFull)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepts one password, after a pause (a stand-in for argon2's cost).
+    struct Slow;
+
+    impl Auth for Slow {
+        fn authenticate(&self, attempt: &LoginAttempt<'_>) -> bool {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            attempt.password == b"right"
+        }
+    }
+
+    fn verdict(pool: &LoginPool, password: &[u8]) -> bool {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let job = LoginJob {
+            user: b"alice".to_vec(),
+            password: password.to_vec(),
+            client_certificate: None,
+            peer: "127.0.0.1:1".parse().unwrap(),
+        };
+        pool.submit(job, Box::new(move |granted| tx.send(granted).unwrap()))
+            .unwrap();
+        rx.recv().unwrap()
+    }
+
+    #[test]
+    fn the_pool_gives_verdicts_and_its_threads_run_at_a_lower_priority() {
+        let pool = LoginPool::new(Arc::new(Slow), 2, 8).unwrap();
+        assert!(verdict(&pool, b"right"));
+        assert!(!verdict(&pool, b"wrong"));
+        #[cfg(target_os = "linux")]
+        {
+            // Every verifier thread's nice value (field 19 of its stat) is this process's
+            // plus LOGIN_NICENESS.
+            let own = rustix::process::getpriority_process(None).unwrap();
+            let mut verifiers = 0;
+            for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+                let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+                if !stat.contains("(ftps-login-") {
+                    continue;
+                }
+                let after = stat.rsplit_once(')').unwrap().1;
+                let nice: i32 = after.split_whitespace().nth(16).unwrap().parse().unwrap();
+                assert_eq!(nice, (own + LOGIN_NICENESS).min(19), "{stat}");
+                verifiers += 1;
+            }
+            assert!(verifiers >= 2, "{verifiers} verifier threads seen");
+        }
     }
 }

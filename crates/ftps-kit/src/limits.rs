@@ -28,7 +28,8 @@ pub struct SessionLimits {
     /// same time, over all sessions; a transfer beyond it fails with `425`.
     pub max_data_connections: usize,
     /// Threads that verify passwords (argon2 needs 19 MiB and tens of milliseconds of CPU per
-    /// check); a flood of logins waits for them instead of taking every core.
+    /// check); a flood of logins waits for them. They run at a lower CPU priority, so one per
+    /// core uses the idle cores without taking CPU from transfers.
     pub login_threads: usize,
     /// Logins waiting for a verifier; beyond it a login is refused (`530`).
     pub login_queue: usize,
@@ -38,15 +39,15 @@ pub struct SessionLimits {
 }
 
 impl Default for SessionLimits {
-    /// 2000 sessions, 50 per address, 2000 data connections, one login thread per core but
-    /// one (at least 1, at most 4), 256 queued logins, 10 s shutdown grace.
+    /// 2000 sessions, 50 per address, 2000 data connections, one login thread per core (at
+    /// most 4), 256 queued logins, 10 s shutdown grace.
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Self {
             max_sessions: 2000,
             max_sessions_per_ip: 50,
             max_data_connections: 2000,
-            login_threads: cores.saturating_sub(1).clamp(1, 4),
+            login_threads: cores.clamp(1, 4),
             login_queue: 256,
             shutdown_grace: Duration::from_secs(10),
         }
