@@ -5,12 +5,23 @@
 #![no_main]
 
 use ftps_proto::codec::listing::Permissions;
-use ftps_proto::io::{Channel, Instant, IoRequest, Output};
+use ftps_proto::io::{Channel, Instant, IoErrorKind, IoRequest, Output};
 use ftps_proto::server::{
     Answer, DirEntry, DirEntryKind, FsError, Request, ServerEvent, ServerSession,
     ServerSessionConfig,
 };
 use libfuzzer_sys::fuzz_target;
+
+/// What a driver reports of a socket fault (a piece of input starting 0xFC..=0xFF, see below).
+const IO_ERRORS: [IoErrorKind; 7] = [
+    IoErrorKind::ConnectionRefused,
+    IoErrorKind::ConnectionReset,
+    IoErrorKind::ConnectionAborted,
+    IoErrorKind::Unreachable,
+    IoErrorKind::TimedOut,
+    IoErrorKind::AddrNotAvailable,
+    IoErrorKind::Other,
+];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&knobs, data)) = data.split_first() else {
@@ -110,6 +121,23 @@ fuzz_target!(|data: &[u8]| {
             };
         }
         match pieces.next() {
+            // What only a driver reports, so far never fuzzed: a socket error, a failed send,
+            // back-pressure and its end — on the control or the latest data connection. A rare
+            // first byte (0xFC..=0xFF) steers a piece here; its second byte picks the channel
+            // and the error.
+            Some(&[op @ 0xFC..=0xFF, how, ..]) => {
+                let channel = match last_data {
+                    Some(id) if how & 1 != 0 => Channel::Data(id),
+                    _ => Channel::Control,
+                };
+                let kind = IO_ERRORS[usize::from(how >> 1) % IO_ERRORS.len()];
+                match op {
+                    0xFF => session.handle_io_error(channel, kind, at),
+                    0xFE => session.handle_transmit_failed(channel, kind, at),
+                    0xFD => session.handle_transmit_blocked(channel, at),
+                    _ => session.handle_transmit_ready(channel, at),
+                }
+            }
             Some(piece) => {
                 let channel = match last_data {
                     Some(id) if piece[0] & 0x80 != 0 => Channel::Data(id),
