@@ -8,7 +8,7 @@ use ftps_proto::codec::listing::Permissions;
 use ftps_proto::io::{Channel, Instant, IoErrorKind, IoRequest, Output};
 use ftps_proto::server::{
     Answer, DirEntry, DirEntryKind, FsError, Request, ServerEvent, ServerSession,
-    ServerSessionConfig,
+    ServerSessionConfig, Termination,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -122,10 +122,10 @@ fuzz_target!(|data: &[u8]| {
         }
         match pieces.next() {
             // What only a driver reports, so far never fuzzed: a socket error, a failed send,
-            // back-pressure and its end — on the control or the latest data connection. A rare
-            // first byte (0xFC..=0xFF) steers a piece here; its second byte picks the channel
-            // and the error.
-            Some(&[op @ 0xFC..=0xFF, how, ..]) => {
+            // back-pressure and its end — on the control or the latest data connection — and
+            // the driver's shutdown. A rare first byte (0xFB..=0xFF) steers a piece here; its
+            // second byte picks the channel and the error.
+            Some(&[op @ 0xFB..=0xFF, how, ..]) => {
                 let channel = match last_data {
                     Some(id) if how & 1 != 0 => Channel::Data(id),
                     _ => Channel::Control,
@@ -135,7 +135,8 @@ fuzz_target!(|data: &[u8]| {
                     0xFF => session.handle_io_error(channel, kind, at),
                     0xFE => session.handle_transmit_failed(channel, kind, at),
                     0xFD => session.handle_transmit_blocked(channel, at),
-                    _ => session.handle_transmit_ready(channel, at),
+                    0xFC => session.handle_transmit_ready(channel, at),
+                    _ => session.terminate(Termination::ShuttingDown, at),
                 }
             }
             Some(piece) => {
