@@ -23,6 +23,24 @@ const IO_ERRORS: [IoErrorKind; 7] = [
     IoErrorKind::Other,
 ];
 
+/// What the storage may answer. With logins granted, every fourth request (by id) is refused
+/// with one of these, and every fourth upload fails mid-way (`fail_transfer`), so that the
+/// refusal replies and a storage failure during a transfer are fuzzed too.
+const FS_ERRORS: [FsError; 8] = [
+    FsError::NotFound,
+    FsError::PermissionDenied,
+    FsError::WrongKind,
+    FsError::AlreadyExists,
+    FsError::InvalidName,
+    FsError::NoSpace,
+    FsError::Unavailable,
+    FsError::Local,
+];
+
+fn refusal(id: u64) -> Option<FsError> {
+    (id % 4 == 3).then(|| FS_ERRORS[(id / 4) as usize % FS_ERRORS.len()])
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&knobs, data)) = data.split_first() else {
         return;
@@ -66,6 +84,9 @@ fuzz_target!(|data: &[u8]| {
                 Output::Event(ServerEvent::UploadFinished { id, complete, .. }) => {
                     uploads.push((id, complete));
                 }
+                Output::Event(ServerEvent::Readable { id }) if grant && id.get() % 4 == 2 => {
+                    let _ = session.fail_transfer(id, FS_ERRORS[id.get() as usize % 8]);
+                }
                 Output::Event(ServerEvent::Readable { id }) => {
                     let mut chunk = [0u8; 512];
                     while let Ok(n) = session.read_data(id, &mut chunk) {
@@ -97,6 +118,9 @@ fuzz_target!(|data: &[u8]| {
         for (id, request) in requests {
             let _ = match request {
                 Request::Login { .. } => session.answer_login(id, grant),
+                _ if grant && refusal(id.get()).is_some() => {
+                    session.answer(id, Err(refusal(id.get()).expect("refusal")))
+                }
                 Request::List { .. } if grant => {
                     session.answer(id, Ok(Answer::Done)).and_then(|()| {
                         let entry = DirEntry {
