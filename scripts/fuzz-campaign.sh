@@ -17,7 +17,9 @@
 # Environment: FUZZ_JOBS (default 1) parallel libFuzzer workers (their stats are then in
 # fuzz-N.log, not summed here); FUZZ_NO_CMIN=1 skips the cmin; FUZZ_RUNS=N also stops libFuzzer
 # after N executions (-runs=N), whichever of SECONDS and N comes first, so a fast target can stop
-# at 10 M executions instead of running out its time.
+# at 10 M executions instead of running out its time; FUZZ_TIMEOUT (default 10) seconds one
+# input may take before libFuzzer reports it as a timeout (under `nice -n 19` on a machine busy
+# with builds a 1-second pair input was starved past 50 s: raise it for the session targets).
 set -euo pipefail
 if [ $# -ne 2 ]; then
   echo "usage: $0 TARGET SECONDS" >&2
@@ -54,7 +56,7 @@ status=0
 started=$(date +%s)
 # -rss_limit_mb: a session target growing past it is a bounded-memory failure, not a host OOM.
 nice -n 19 cargo fuzz run -O "$target" "$scratch" -- \
-  "${limits[@]}" -print_final_stats=1 -rss_limit_mb=2048 -timeout=10 \
+  "${limits[@]}" -print_final_stats=1 -rss_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-10}" \
   "${parallel[@]}" >"$log" 2>&1 || status=$?
 wall=$(($(date +%s) - started))
 crashes_after=$(find "artifacts/$target" -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' | wc -l)
