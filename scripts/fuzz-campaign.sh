@@ -88,7 +88,8 @@ if [ "${FUZZ_NO_CMIN:-0}" != 1 ]; then
   done < <(cd "$scratch" && ls -Sr)
   rm -rf "$kept" && mv "$kept.new" "$kept"
 fi
-size=$(du -sk --apparent-size "$kept" | cut -f1)
+# The bytes git stores: the files' sizes (`du` would add the directory's own blocks).
+size=$(find "$kept" -type f -printf '%s\n' | awk '{ s += $1 } END { printf "%d", (s + 1023) / 1024 }')
 files=$(find "$kept" -type f | wc -l)
 printf '%-18s %8ss %14s executions %3s crashes  corpus %s files %s KiB  (log %s)\n' \
   "$target" "$wall" "$runs" "$crashes" "$files" "$size" "$log"
