@@ -20,6 +20,9 @@
 # at 10 M executions instead of running out its time; FUZZ_TIMEOUT (default 10) seconds one
 # input may take before libFuzzer reports it as a timeout (under `nice -n 19` on a machine busy
 # with builds a 1-second pair input was starved past 50 s: raise it for the session targets).
+# FUZZ_ARGS: more libFuzzer flags, e.g. `-len_control=0` (inputs up to -max_len at once rather
+# than growing slowly: a slow structured target such as pair otherwise spends its hour on
+# inputs of a few dozen bytes).
 set -euo pipefail
 if [ $# -ne 2 ]; then
   echo "usage: $0 TARGET SECONDS" >&2
@@ -57,7 +60,7 @@ started=$(date +%s)
 # -rss_limit_mb: a session target growing past it is a bounded-memory failure, not a host OOM.
 nice -n 19 cargo fuzz run -O "$target" "$scratch" -- \
   "${limits[@]}" -print_final_stats=1 -rss_limit_mb=2048 -timeout="${FUZZ_TIMEOUT:-10}" \
-  "${parallel[@]}" >"$log" 2>&1 || status=$?
+  "${parallel[@]}" ${FUZZ_ARGS:-} >"$log" 2>&1 || status=$?
 wall=$(($(date +%s) - started))
 crashes_after=$(find "artifacts/$target" -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' | wc -l)
 runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' | paste -sd+ | bc || echo '?')
