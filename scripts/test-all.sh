@@ -34,11 +34,12 @@ step "tests"
 cargo build -p ftps-capi --locked
 test_log=$(mktemp)
 cargo test --workspace --locked 2>&1 | tee "$test_log"
-# The server interop suites again, against the async server (tests/src/own_server.rs picks
-# the driver from FTPS_TEST_DRIVER): curl, lftp, ftplib and our own client on both servers.
+# The server interop suites and the fault matrix again, against the async server
+# (tests/src/own_server.rs picks the driver from FTPS_TEST_DRIVER): curl, lftp, ftplib and our
+# own client on both servers, and every fault cell that uses our own server.
 FTPS_TEST_DRIVER=tokio cargo test -p ftps-tests --locked --test std_server --test std_server_log \
   --test client_interop --test proftpd_interop --test reuse_matrix \
-  --test lftp_interop --test prot_switch 2>&1 | tee -a "$test_log"
+  --test lftp_interop --test prot_switch --test fault_matrix 2>&1 | tee -a "$test_log"
 # One closing line for the whole run (cargo prints one "test result" line per test binary).
 totals=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { printf "%d passed, %d failed", p, f }' "$test_log")
 rm -f "$test_log"

@@ -9,7 +9,7 @@ use ftps_proto::client::{
     ClientEvent, ClientSession, ClientSessionConfig, ClientTlsMode, DataConnectionMode,
     DataProtection, TraceDirection,
 };
-use ftps_proto::io::{Channel, Instant, IoRequest, Output};
+use ftps_proto::io::{Channel, Instant, IoErrorKind, IoRequest, Output};
 use ftps_proto::tls::{self, ClientConfig, RootCertStore, ServerName};
 use libfuzzer_sys::fuzz_target;
 
@@ -28,6 +28,17 @@ fn tls_config() -> Arc<ClientConfig> {
         })
         .clone()
 }
+
+/// What a driver reports of a socket fault (a piece of input starting 0xFC..=0xFF, see below).
+const IO_ERRORS: [IoErrorKind; 7] = [
+    IoErrorKind::ConnectionRefused,
+    IoErrorKind::ConnectionReset,
+    IoErrorKind::ConnectionAborted,
+    IoErrorKind::Unreachable,
+    IoErrorKind::TimedOut,
+    IoErrorKind::AddrNotAvailable,
+    IoErrorKind::Other,
+];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&knobs, data)) = data.split_first() else {
@@ -119,6 +130,23 @@ fuzz_target!(|data: &[u8]| {
         }
         assert!(closed <= 1, "Closed reported twice");
         match pieces.next() {
+            // What only a driver reports, so far never fuzzed: a socket error, a failed send,
+            // back-pressure and its end — on the control or the latest data connection. A rare
+            // first byte (0xFC..=0xFF) steers a piece here; its second byte picks the channel
+            // and the error.
+            Some(&[op @ 0xFC..=0xFF, how, ..]) => {
+                let channel = match last_data {
+                    Some(id) if how & 1 != 0 => Channel::Data(id),
+                    _ => Channel::Control,
+                };
+                let kind = IO_ERRORS[usize::from(how >> 1) % IO_ERRORS.len()];
+                match op {
+                    0xFF => session.handle_io_error(channel, kind, Instant::from_nanos(now)),
+                    0xFE => session.handle_transmit_failed(channel, kind, Instant::from_nanos(now)),
+                    0xFD => session.handle_transmit_blocked(channel, Instant::from_nanos(now)),
+                    _ => session.handle_transmit_ready(channel, Instant::from_nanos(now)),
+                }
+            }
             Some(piece) => {
                 // The first byte of a piece steers it: to the latest data connection, and
                 // sometimes followed by end of stream there.

@@ -5,12 +5,41 @@
 #![no_main]
 
 use ftps_proto::codec::listing::Permissions;
-use ftps_proto::io::{Channel, Instant, IoRequest, Output};
+use ftps_proto::io::{Channel, Instant, IoErrorKind, IoRequest, Output};
 use ftps_proto::server::{
     Answer, DirEntry, DirEntryKind, FsError, Request, ServerEvent, ServerSession,
-    ServerSessionConfig,
+    ServerSessionConfig, Termination,
 };
 use libfuzzer_sys::fuzz_target;
+
+/// What a driver reports of a socket fault (a piece of input starting 0xFC..=0xFF, see below).
+const IO_ERRORS: [IoErrorKind; 7] = [
+    IoErrorKind::ConnectionRefused,
+    IoErrorKind::ConnectionReset,
+    IoErrorKind::ConnectionAborted,
+    IoErrorKind::Unreachable,
+    IoErrorKind::TimedOut,
+    IoErrorKind::AddrNotAvailable,
+    IoErrorKind::Other,
+];
+
+/// What the storage may answer. With logins granted, every fourth request (by id) is refused
+/// with one of these, and every fourth upload fails mid-way (`fail_transfer`), so that the
+/// refusal replies and a storage failure during a transfer are fuzzed too.
+const FS_ERRORS: [FsError; 8] = [
+    FsError::NotFound,
+    FsError::PermissionDenied,
+    FsError::WrongKind,
+    FsError::AlreadyExists,
+    FsError::InvalidName,
+    FsError::NoSpace,
+    FsError::Unavailable,
+    FsError::Local,
+];
+
+fn refusal(id: u64) -> Option<FsError> {
+    (id % 4 == 3).then(|| FS_ERRORS[(id / 4) as usize % FS_ERRORS.len()])
+}
 
 fuzz_target!(|data: &[u8]| {
     let Some((&knobs, data)) = data.split_first() else {
@@ -55,6 +84,9 @@ fuzz_target!(|data: &[u8]| {
                 Output::Event(ServerEvent::UploadFinished { id, complete, .. }) => {
                     uploads.push((id, complete));
                 }
+                Output::Event(ServerEvent::Readable { id }) if grant && id.get() % 4 == 2 => {
+                    let _ = session.fail_transfer(id, FS_ERRORS[id.get() as usize % 8]);
+                }
                 Output::Event(ServerEvent::Readable { id }) => {
                     let mut chunk = [0u8; 512];
                     while let Ok(n) = session.read_data(id, &mut chunk) {
@@ -86,6 +118,9 @@ fuzz_target!(|data: &[u8]| {
         for (id, request) in requests {
             let _ = match request {
                 Request::Login { .. } => session.answer_login(id, grant),
+                _ if grant && refusal(id.get()).is_some() => {
+                    session.answer(id, Err(refusal(id.get()).expect("refusal")))
+                }
                 Request::List { .. } if grant => {
                     session.answer(id, Ok(Answer::Done)).and_then(|()| {
                         let entry = DirEntry {
@@ -110,6 +145,24 @@ fuzz_target!(|data: &[u8]| {
             };
         }
         match pieces.next() {
+            // What only a driver reports, so far never fuzzed: a socket error, a failed send,
+            // back-pressure and its end — on the control or the latest data connection — and
+            // the driver's shutdown. A rare first byte (0xFB..=0xFF) steers a piece here; its
+            // second byte picks the channel and the error.
+            Some(&[op @ 0xFB..=0xFF, how, ..]) => {
+                let channel = match last_data {
+                    Some(id) if how & 1 != 0 => Channel::Data(id),
+                    _ => Channel::Control,
+                };
+                let kind = IO_ERRORS[usize::from(how >> 1) % IO_ERRORS.len()];
+                match op {
+                    0xFF => session.handle_io_error(channel, kind, at),
+                    0xFE => session.handle_transmit_failed(channel, kind, at),
+                    0xFD => session.handle_transmit_blocked(channel, at),
+                    0xFC => session.handle_transmit_ready(channel, at),
+                    _ => session.terminate(Termination::ShuttingDown, at),
+                }
+            }
             Some(piece) => {
                 let channel = match last_data {
                     Some(id) if piece[0] & 0x80 != 0 => Channel::Data(id),
