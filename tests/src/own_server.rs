@@ -229,8 +229,12 @@ impl OwnServerBuilder {
                 (addrs, shutdown, thread)
             }
             Driver::Tokio => {
+                // A storage call in `block_in_place` hands its worker to a spare thread, which
+                // then idles in the blocking pool (10 s by default): let it go at once, so the
+                // fault matrix's thread count sees the sessions, not the pool's spare.
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
+                    .thread_keep_alive(std::time::Duration::from_millis(50))
                     .enable_all()
                     .build()
                     .expect("tokio runtime");
