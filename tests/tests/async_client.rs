@@ -201,8 +201,9 @@ async fn a_dropped_command_does_not_answer_the_next_one() {
         .expect("login");
     // Polled once (the command goes out, its reply cannot be there yet), then dropped.
     let mut call = Box::pin(client.mkdir("made"));
-    let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
-    assert!(first.is_pending());
+    // (Under load the reply can already be read within that one poll and the call completes;
+    // what follows must hold either way.)
+    let _first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
     drop(call);
     assert_eq!(sent(&lines, "MKD"), 1, "MKD went out before the drop");
     assert_eq!(client.size("five.bin").await.expect("SIZE"), 5);
