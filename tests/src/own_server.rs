@@ -234,7 +234,7 @@ impl OwnServerBuilder {
                 // fault matrix's thread count sees the sessions, not the pool's spare.
                 let runtime = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
-                    .thread_keep_alive(std::time::Duration::from_millis(50))
+                    .thread_keep_alive(Duration::from_millis(50))
                     .enable_all()
                     .build()
                     .expect("tokio runtime");
