@@ -240,6 +240,13 @@ impl DataConnection {
                 .is_some_and(|tls| !tls.is_handshake_complete())
     }
 
+    /// True once the TLS handshake is complete (false in clear and before TLS starts).
+    pub fn is_secured(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(TlsChannel::is_handshake_complete)
+    }
+
     /// The result, once decided.
     pub fn result(&self) -> Option<&Result<(), DataError>> {
         self.result.as_ref()

@@ -1197,6 +1197,61 @@ fn data_handshake_runs_before_the_transfer_command() {
     assert!(conn.received == payload);
 }
 
+// spec: T40 — a client that once began its data handshake before the command (curl) may have
+// its next hello reach the server after the command (two sockets race): that upload still
+// gets a ticket, and its 150 waits for the handshake, so an OpenSSL client — which spends each
+// TLS 1.3 session once — has a session for its next data connection. (CI saw curl's fifth
+// upload refused with 522 after its fourth lost this race.)
+#[test]
+fn a_client_that_starts_tls_first_keeps_its_upload_tickets_when_the_command_wins_the_race() {
+    let mut raw = secured_login();
+    let mut plain = raw.client_tls.as_deref().unwrap().clone();
+    plain.send_ticket_request = None;
+    let plain = std::sync::Arc::new(plain);
+
+    // First transfer: the hello comes first, which marks the client.
+    let data = raw.open_passive();
+    let mut conn = raw.data_client(data, plain.clone());
+    raw.pump_data(&mut conn);
+    raw.cmd("RETR first.bin");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150);
+    raw.server.finish_data(id).unwrap();
+    raw.pump_data(&mut conn);
+    assert!(conn.peer_closed);
+    conn.tls.as_mut().unwrap().close().unwrap();
+    raw.pump_data(&mut conn);
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    assert_eq!(raw.last_code(), 226);
+
+    // Second transfer, an upload: the command is served before the hello arrives.
+    let data = raw.open_passive();
+    raw.cmd("STOR raced.bin");
+    let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_ne!(raw.last_code(), 150, "the 150 waits for the data handshake");
+    let mut conn = raw.data_client(data, plain);
+    raw.pump_data(&mut conn);
+    assert_eq!(conn.resumed, Some(true));
+    assert_eq!(raw.last_code(), 150, "the 150 follows the handshake");
+    assert_eq!(
+        conn.tls.as_ref().unwrap().tls13_tickets_received(),
+        ftps_proto::tls::UNASKED_DATA_CONNECTION_TICKETS as u32,
+        "the upload's ticket is in hand before the 150"
+    );
+    let payload = random_bytes(2_000, 21);
+    let tls = conn.tls.as_mut().unwrap();
+    assert_eq!(tls.write(&payload).unwrap(), payload.len());
+    tls.close().unwrap();
+    raw.pump_data(&mut conn);
+    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.drain();
+    raw.server.finish_upload(id, Ok(())).unwrap();
+    raw.drain();
+    assert_eq!(raw.last_code(), 226);
+    assert_eq!(raw.uploaded.get(&id), Some(&payload));
+}
+
 // Payload sent before the command, on what turns out to be a download's connection, fails
 // that transfer (nothing is taken as an upload the client never asked for).
 #[test]

@@ -57,6 +57,7 @@ impl ServerSession {
                 // A client may start its TLS hello before it sends the transfer command: under
                 // PROT P the handshake runs at once (see `DataConnection::awaiting_direction`).
                 if self.data_private && !early.conn.is_started() {
+                    self.client_tls_first = true;
                     Self::start_security(
                         &mut early.conn,
                         true,
@@ -285,7 +286,7 @@ impl ServerSession {
             self.data_private,
             self.data_tls_config.as_ref(),
             &self.config,
-            false,
+            self.client_tls_first,
         );
         self.touch_data();
         true

@@ -210,18 +210,18 @@ struct DataTlsConfigs {
 
 impl DataTlsConfigs {
     /// The config for a data connection that carries payload in `direction` (a connection
-    /// whose command is still unknown counts as an upload), whose TLS hello came before its
-    /// transfer command or not.
+    /// whose command is still unknown counts as an upload), for a client that starts its data
+    /// TLS before the transfer command (`client_tls_first`, see `ServerSession`) or not.
     fn for_connection(
         &self,
         direction: DataDirection,
-        hello_before_command: bool,
+        client_tls_first: bool,
     ) -> &Arc<ServerConfig> {
         #[cfg(feature = "std")]
         let reusing = self.reuse.as_ref().is_some_and(|reuse| reuse.seen());
         #[cfg(not(feature = "std"))]
         let reusing = false;
-        if direction == DataDirection::Receive && (reusing || !hello_before_command) {
+        if direction == DataDirection::Receive && (reusing || !client_tls_first) {
             &self.upload_without_unasked_ticket
         } else {
             &self.with_ticket
@@ -290,6 +290,13 @@ pub struct ServerSession {
     client_certificate: Option<Vec<u8>>,
     pbsz: bool,
     data_private: bool,
+    /// The client began a data connection's TLS handshake before its transfer command at
+    /// least once (curl does, on every data connection). Sticky for the session: which of a
+    /// data connection's hello and its command reaches us first is a race between two
+    /// sockets, and an OpenSSL client that misses its upload ticket once cannot resume on the
+    /// next data connection (it spends each TLS 1.3 session once), so the next upload would
+    /// be refused with `522`.
+    client_tls_first: bool,
     ascii: bool,
     cwd: Vec<u8>,
     rest: Option<u64>,
@@ -408,6 +415,7 @@ impl ServerSession {
             // them follows the same sequencing as in explicit mode (PROT before PBSZ → 503).
             pbsz: false,
             data_private: implicit,
+            client_tls_first: false,
             ascii: true,
             cwd: b"/".to_vec(),
             rest: None,

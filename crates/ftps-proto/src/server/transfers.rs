@@ -50,10 +50,10 @@ impl ServerSession {
         private: bool,
         tls_configs: Option<&DataTlsConfigs>,
         config: &ServerSessionConfig,
-        hello_before_command: bool,
+        client_tls_first: bool,
     ) {
-        let tls_config = tls_configs
-            .map(|configs| configs.for_connection(conn.direction(), hello_before_command));
+        let tls_config =
+            tls_configs.map(|configs| configs.for_connection(conn.direction(), client_tls_first));
         match (private, tls_config) {
             (true, Some(tls_config)) => {
                 // The FTP server is the TLS server whichever side connected (RFC 4217 §7).
@@ -102,7 +102,7 @@ impl ServerSession {
                         self.data_private,
                         self.data_tls_config.as_ref(),
                         &self.config,
-                        false,
+                        self.client_tls_first,
                     );
                     conn = early;
                 }
@@ -131,12 +131,19 @@ impl ServerSession {
             (TransferKind::Listing(_), _) => b"Here comes the directory listing.".to_vec(),
             _ => b"Opening data connection.".to_vec(),
         };
-        // A client that began the TLS handshake before its command (curl) gets the 150 once
+        // A client that begins the TLS handshake before its command (curl) gets the 150 once
         // that handshake is over: it reads the data socket while it waits for the 150, so
         // its TLS 1.3 ticket is in hand before it starts an upload — after it, curl reads the
         // socket only once more, right before it closes, which a small file reaches sooner
-        // than the ticket would. Clients that start TLS after the 150 get it at once.
-        let held_preliminary = if conn.is_handshaking() {
+        // than the ticket would. Its hello may reach us after the command (two sockets race),
+        // so for such a client an upload's 150 waits for a handshake that has not begun too.
+        // Clients that start TLS after the 150 get it at once.
+        let tls_first_upload = self.client_tls_first
+            && self.data_private
+            && direction == DataDirection::Receive
+            && !conn.is_secured()
+            && conn.result().is_none();
+        let held_preliminary = if conn.is_handshaking() || tls_first_upload {
             Some(text)
         } else {
             self.reply(150, &text);
