@@ -1,7 +1,8 @@
 //! The fault matrix: the real drivers on 127.0.0.1 under faults in the middle of a transfer —
-//! the blocking `ftps-std` client against this project's own server, which is the blocking
-//! `ftps-std` server or, with `FTPS_TEST_DRIVER=tokio`, the async `ftps-tokio` server
-//! (`OwnServer` picks it; the cells are the same). Every cell is bounded by short timeouts and
+//! this project's client against its own server, both the blocking `ftps-std` ones or, with
+//! `FTPS_TEST_DRIVER=tokio`, the async `ftps-tokio` ones (`OwnServer` and
+//! `ftps_tests::own_client::Client` pick them; the cells are the same; the async client's calls
+//! run to completion on a current-thread runtime of their own). Every cell is bounded by short timeouts and
 //! checked for leaks: after it, this process holds exactly the file descriptors and threads it
 //! held before (counted in /proc/self), every session the cell's servers accepted has logged
 //! its end (`SessionEvent::Closed`, the last thing a session does in either driver), and no
@@ -16,7 +17,8 @@
 //! under either driver (the blocking pool of `spawn_blocking` is not used: storage runs inline).
 //!
 //! Outcome per driver (`cargo test -p ftps-tests --test fault_matrix`, and the same with
-//! `FTPS_TEST_DRIVER=tokio`; 2026-12-05, each driver 12 runs on a loaded 2-core machine):
+//! `FTPS_TEST_DRIVER=tokio`; the servers 2026-12-05, each driver 12 runs on a loaded 2-core
+//! machine; with the async client as well 2026-12-06, each driver 4 more runs):
 //!
 //! | cell | fault | expected outcome | std | tokio |
 //! |---|---|---|---|---|
@@ -28,7 +30,7 @@
 //! | `data_reset_mid_upload` | the data connection is reset during STOR | `store` returns an error, no `226`, no file and no part file on the server; the session goes on | ok | ok |
 //! | `control_dropped_mid_upload` | the control connection is reset during STOR | `store` returns an error, no file, no part file, the session ends | ok | ok |
 //! | `control_dropped_mid_download` | the control connection is reset during RETR | `retrieve` returns an error (no `226` can come), the session ends | ok | ok |
-//! | `reply_421_mid_download` | a scripted server sends part of the file, closes the data connection cleanly (plaintext: the data looks complete) and answers `421` instead of `226` | `retrieve` returns an error | ok | n/a (client-side cell: the scripted server is the same under both) |
+//! | `reply_421_mid_download` | a scripted server sends part of the file, closes the data connection cleanly (plaintext: the data looks complete) and answers `421` instead of `226` | `retrieve` returns an error | ok | ok (the scripted server is the same under both; the client is the driver's) |
 //! | `disk_full_storage` | the storage refuses a write with ENOSPC (`FsError::NoSpace`) | `store` returns an error with a `452`/`552` reply, no file, no part file, the session goes on | ok | ok |
 //! | `disk_full_tmpfs` | a 512 KiB tmpfs fills up during a 2 MiB upload (needs root: CI runs as root; elsewhere the cell fails saying so) | as above, and the tmpfs is empty afterwards | ok | ok |
 //! | `slow_reader_download` | the application reads a download slowly | the download completes, identical bytes, `226` | ok | ok |
@@ -44,12 +46,13 @@ use std::time::{Duration, Instant};
 
 use ftps_std::server::{LocalFs, SessionEvent, SessionLog};
 use ftps_std::{
-    Client, ClientOptions, ClientTimeouts, ClientTlsMode, DataConnectionMode, DataProtection,
+    ClientOptions, ClientTimeouts, ClientTlsMode, DataConnectionMode, DataProtection,
     TraceDirection, Tracer,
 };
 use ftps_tests::fault::{
     ChildRole, FullDisk, Proxy, Resources, Scripted421, SlowSink, SlowSource, SmallTmpfs, names_in,
 };
+use ftps_tests::own_client::Client;
 use ftps_tests::own_server::{Driver, OwnServer, OwnServerBuilder};
 
 /// The big file's size: more than loopback socket buffers hold, so a transfer is still running
