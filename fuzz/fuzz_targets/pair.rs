@@ -24,8 +24,10 @@ mod server_support;
 use std::time::Duration;
 
 use arbitrary::Arbitrary;
-use ftps_proto::client::{DataConnectionMode, DataProtection, OpId};
+use ftps_proto::client::{ClientTlsMode, DataConnectionMode, DataProtection, OpId};
 use ftps_proto::io::Channel;
+use ftps_proto::server::ServerTlsMode;
+use ftps_proto::tls::ResumptionPolicy;
 use libfuzzer_sys::fuzz_target;
 use pair::{Chooser, Harness, Knobs};
 use server_support::{Pair, client_config, server_config};
@@ -90,10 +92,30 @@ enum Step {
         to_client: bool,
         bytes: Vec<u8>,
     },
+    /// One of the verbs the steps above do not queue, with a path the fuzzer chooses (the
+    /// client refuses what it cannot send with a usage error; that path is fuzzed too).
+    Verb {
+        verb: u8,
+        path: Vec<u8>,
+    },
+}
+
+/// The session configurations the fuzzer chooses between.
+#[derive(Arbitrary, Debug)]
+struct Setup {
+    /// Implicit FTPS on both sides (TLS from the first byte).
+    implicit: bool,
+    /// The client's `ExplicitIfAvailable` (explicit mode otherwise).
+    client_if_available: bool,
+    /// The server's data-connection resumption policy: optional, required or off.
+    resumption: u8,
+    /// No delay after a failed login.
+    no_login_delay: bool,
 }
 
 #[derive(Arbitrary, Debug)]
 struct Scenario {
+    setup: Setup,
     max_chunk: u16,
     active: bool,
     file_sizes: [u16; 3],
@@ -165,6 +187,20 @@ fuzz_target!(|s: Scenario| {
     let mut client = client_config();
     if s.active {
         client.data_mode = DataConnectionMode::Active;
+    }
+    if s.setup.implicit {
+        config.tls_mode = ServerTlsMode::Implicit;
+        client.tls_mode = ClientTlsMode::Implicit;
+    } else if s.setup.client_if_available {
+        client.tls_mode = ClientTlsMode::ExplicitIfAvailable;
+    }
+    config.data_resumption = match s.setup.resumption % 3 {
+        0 => ResumptionPolicy::Optional,
+        1 => ResumptionPolicy::Required,
+        _ => ResumptionPolicy::Off,
+    };
+    if s.setup.no_login_delay {
+        config.timeouts.failed_login_delay = Duration::ZERO;
     }
     let mut pair = Pair::new(config, client);
     let sizes: Vec<usize> = s
@@ -248,6 +284,43 @@ fuzz_target!(|s: Scenario| {
             }
             Step::Stall { on } => h.knobs.hold_to_client = *on,
             Step::CutControl => h.cut_control(),
+            Step::Verb { verb, path } => {
+                let path = &path[..path.len().min(64)];
+                let queued = match verb % 17 {
+                    0 => c.cwd(path),
+                    1 => c.cdup(),
+                    2 => c.pwd(),
+                    3 => c.rmd(path),
+                    4 => c.mdtm(path),
+                    5 => c.mlst(Some(path)),
+                    6 => c.mlst(None),
+                    7 => c.noop(),
+                    8 => c.syst(),
+                    9 => c.stat(Some(path)),
+                    10 => c.site(path),
+                    11 => c.raw_command(path, Some(b"x")),
+                    12 => c.list(Some(path)),
+                    13 => c.list_raw(None),
+                    14 => c.nlst(None),
+                    15 => c.list_entries(None),
+                    // Appended and unique uploads: fed like uploads, their files not checked
+                    // (an append adds to what is there; STOU picks the name).
+                    _ => {
+                        uploads += 1;
+                        let data = content(10 + uploads, path.len() * 31);
+                        let op = if path.first().is_some_and(|b| b % 2 == 0) {
+                            c.append(FIXED[0])
+                        } else {
+                            c.store_unique()
+                        };
+                        if let Ok(op) = op {
+                            h.pair.uploads.insert(op, (data, 0, false));
+                        }
+                        op
+                    }
+                };
+                ops.extend(queued);
+            }
             Step::Inject { to_client, bytes } => {
                 let queues = if *to_client {
                     &mut h.pair.to_client
