@@ -1151,6 +1151,26 @@ fn failed_send_on_a_download_fails_it() {
     assert_download_failed(&raw, id);
 }
 
+/// The control connection's client config without the RFC 9149 ticket request, like curl's
+/// OpenSSL: it gets only the tickets the server sends unasked.
+fn without_ticket_request(raw: &Raw) -> std::sync::Arc<rustls::ClientConfig> {
+    let mut plain = raw.client_tls.as_deref().unwrap().clone();
+    plain.send_ticket_request = None;
+    std::sync::Arc::new(plain)
+}
+
+/// A passive data connection whose TLS handshake runs before any transfer command (curl's
+/// order).
+fn tls_before_command(
+    raw: &mut Raw,
+    config: &std::sync::Arc<rustls::ClientConfig>,
+) -> (ftps_proto::io::DataId, RawData) {
+    let data = raw.open_passive();
+    let mut conn = raw.data_client(data, config.clone());
+    raw.pump_data(&mut conn);
+    (data, conn)
+}
+
 // spec: T40 — a client that starts its data connection's TLS handshake before the transfer
 // command (curl does) gets it done, ticket included, before the command arrives: an OpenSSL
 // client that reads its upload's socket only once, right before it closes, finds its ticket
@@ -1158,13 +1178,8 @@ fn failed_send_on_a_download_fails_it() {
 #[test]
 fn data_handshake_runs_before_the_transfer_command() {
     let mut raw = secured_login();
-    let mut plain = raw.client_tls.as_deref().unwrap().clone();
-    plain.send_ticket_request = None;
-    let plain = std::sync::Arc::new(plain);
-
-    let data = raw.open_passive();
-    let mut conn = raw.data_client(data, plain.clone());
-    raw.pump_data(&mut conn);
+    let plain = without_ticket_request(&raw);
+    let (data, mut conn) = tls_before_command(&mut raw, &plain);
     assert_eq!(conn.resumed, Some(true), "handshake done before STOR");
     assert_eq!(conn.tls.as_ref().unwrap().tls13_tickets_received(), 1);
     raw.cmd("STOR early.bin");
@@ -1205,14 +1220,10 @@ fn data_handshake_runs_before_the_transfer_command() {
 #[test]
 fn a_client_that_starts_tls_first_keeps_its_upload_tickets_when_the_command_wins_the_race() {
     let mut raw = secured_login();
-    let mut plain = raw.client_tls.as_deref().unwrap().clone();
-    plain.send_ticket_request = None;
-    let plain = std::sync::Arc::new(plain);
+    let plain = without_ticket_request(&raw);
 
     // First transfer: the hello comes first, which marks the client.
-    let data = raw.open_passive();
-    let mut conn = raw.data_client(data, plain.clone());
-    raw.pump_data(&mut conn);
+    let (data, mut conn) = tls_before_command(&mut raw, &plain);
     raw.cmd("RETR first.bin");
     let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
     assert_eq!(raw.last_code(), 150);
