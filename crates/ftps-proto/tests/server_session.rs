@@ -1261,6 +1261,13 @@ fn a_client_that_starts_tls_first_keeps_its_upload_tickets_when_the_command_wins
     raw.drain();
     assert_eq!(raw.last_code(), 226);
     assert_eq!(raw.uploaded.get(&id), Some(&payload));
+
+    // An active upload: we connect after the command, so no hello can come first and the
+    // client handshakes after the 150 — which goes out at once.
+    assert_eq!(codes(&raw.cmd("EPRT |1|127.0.0.1|51201|")), vec![200]);
+    raw.cmd("STOR active.bin");
+    answer_last(&mut raw, ftps_proto::server::Answer::Done);
+    assert_eq!(raw.last_code(), 150, "no 150 held on an active connection");
 }
 
 // Payload sent before the command, on what turns out to be a download's connection, fails

@@ -286,7 +286,7 @@ impl ServerSession {
             self.data_private,
             self.data_tls_config.as_ref(),
             &self.config,
-            self.client_tls_first,
+            t.tls_first,
         );
         self.touch_data();
         true

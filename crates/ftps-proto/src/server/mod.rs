@@ -247,6 +247,10 @@ struct Transfer {
     /// The `150` text, held while the data connection's handshake (begun before the command)
     /// completes; sent when it does or fails.
     held_preliminary: Option<Vec<u8>>,
+    /// The client starts its data TLS before the command (`ServerSession::client_tls_first`)
+    /// and this transfer's connection is passive: its TLS gets the ticket config whenever the
+    /// socket comes up.
+    tls_first: bool,
     /// Upload bytes after TYPE A conversion, not yet read by the application.
     upload: Vec<u8>,
     /// TYPE A uploads: raw bytes taken from the connection for decoding (reused).

@@ -83,6 +83,9 @@ impl ServerSession {
         };
         let buffer = self.config.limits.data_buffer;
         let conn;
+        // Only a passive connection can carry a hello before the command; an active one is
+        // opened by us after it, and such a client handshakes after the 150 there.
+        let tls_first = self.client_tls_first && matches!(self.setup, DataSetup::Passive { .. });
         match core::mem::replace(&mut self.setup, DataSetup::None) {
             DataSetup::Passive {
                 id: data, accepted, ..
@@ -102,7 +105,7 @@ impl ServerSession {
                         self.data_private,
                         self.data_tls_config.as_ref(),
                         &self.config,
-                        self.client_tls_first,
+                        tls_first,
                     );
                     conn = early;
                 }
@@ -138,7 +141,7 @@ impl ServerSession {
         // than the ticket would. Its hello may reach us after the command (two sockets race),
         // so for such a client an upload's 150 waits for a handshake that has not begun too.
         // Clients that start TLS after the 150 get it at once.
-        let tls_first_upload = self.client_tls_first
+        let tls_first_upload = tls_first
             && self.data_private
             && direction == DataDirection::Receive
             && !conn.is_secured()
@@ -167,6 +170,7 @@ impl ServerSession {
             readable_announced: false,
             result: None,
             held_preliminary,
+            tls_first,
         };
         Self::flush_staging(&mut transfer);
         self.transfer = Some(transfer);
