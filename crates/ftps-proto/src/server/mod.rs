@@ -244,8 +244,9 @@ struct Transfer {
     want_writable: bool,
     conn_writable: bool,
     decoder: AsciiDecoder,
-    /// The `150` text, held while the data connection's handshake (begun before the command)
-    /// completes; sent when it does or fails.
+    /// The `150` text, held while the data connection's handshake completes (one begun before
+    /// the command, or any on a `tls_first` upload); sent when it does or fails (the data
+    /// timeout bounds the wait).
     held_preliminary: Option<Vec<u8>>,
     /// The client starts its data TLS before the command (`ServerSession::client_tls_first`)
     /// and this transfer's connection is passive: its TLS gets the ticket config whenever the
