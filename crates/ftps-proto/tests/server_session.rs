@@ -1161,14 +1161,26 @@ fn without_ticket_request(raw: &Raw) -> std::sync::Arc<rustls::ClientConfig> {
 
 /// A passive data connection whose TLS handshake runs before any transfer command (curl's
 /// order).
-fn tls_before_command(
-    raw: &mut Raw,
-    config: &std::sync::Arc<rustls::ClientConfig>,
-) -> (ftps_proto::io::DataId, RawData) {
+fn tls_before_command(raw: &mut Raw, config: &std::sync::Arc<rustls::ClientConfig>) -> RawData {
     let data = raw.open_passive();
     let mut conn = raw.data_client(data, config.clone());
     raw.pump_data(&mut conn);
-    (data, conn)
+    conn
+}
+
+/// Sends `payload` on the upload `id`'s secured data connection, closes it, and commits the
+/// upload: the server answers `226` and stored exactly `payload`.
+fn upload_and_commit(raw: &mut Raw, conn: &mut RawData, id: RequestId, payload: &[u8]) {
+    let tls = conn.tls.as_mut().unwrap();
+    assert_eq!(tls.write(payload).unwrap(), payload.len());
+    tls.close().unwrap();
+    raw.pump_data(conn);
+    raw.server.handle_eof(Channel::Data(conn.id), raw.now);
+    raw.drain();
+    raw.server.finish_upload(id, Ok(())).unwrap();
+    raw.drain();
+    assert_eq!(raw.last_code(), 226);
+    assert_eq!(raw.uploaded.get(&id).map(Vec::as_slice), Some(payload));
 }
 
 // spec: T40 — a client that starts its data connection's TLS handshake before the transfer
@@ -1179,23 +1191,14 @@ fn tls_before_command(
 fn data_handshake_runs_before_the_transfer_command() {
     let mut raw = secured_login();
     let plain = without_ticket_request(&raw);
-    let (data, mut conn) = tls_before_command(&mut raw, &plain);
+    let mut conn = tls_before_command(&mut raw, &plain);
     assert_eq!(conn.resumed, Some(true), "handshake done before STOR");
     assert_eq!(conn.tls.as_ref().unwrap().tls13_tickets_received(), 1);
     raw.cmd("STOR early.bin");
     let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
     assert_eq!(raw.last_code(), 150);
     let payload = random_bytes(3_000, 12);
-    let tls = conn.tls.as_mut().unwrap();
-    assert_eq!(tls.write(&payload).unwrap(), payload.len());
-    tls.close().unwrap();
-    raw.pump_data(&mut conn);
-    raw.server.handle_eof(Channel::Data(data), raw.now);
-    raw.drain();
-    raw.server.finish_upload(id, Ok(())).unwrap();
-    raw.drain();
-    assert_eq!(raw.last_code(), 226);
-    assert_eq!(raw.uploaded.get(&id), Some(&payload));
+    upload_and_commit(&mut raw, &mut conn, id, &payload);
 
     let data = raw.open_passive();
     let mut conn = raw.data_client(data, plain);
@@ -1223,7 +1226,7 @@ fn a_client_that_starts_tls_first_keeps_its_upload_tickets_when_the_command_wins
     let plain = without_ticket_request(&raw);
 
     // First transfer: the hello comes first, which marks the client.
-    let (data, mut conn) = tls_before_command(&mut raw, &plain);
+    let mut conn = tls_before_command(&mut raw, &plain);
     raw.cmd("RETR first.bin");
     let id = answer_last(&mut raw, ftps_proto::server::Answer::Done);
     assert_eq!(raw.last_code(), 150);
@@ -1232,7 +1235,7 @@ fn a_client_that_starts_tls_first_keeps_its_upload_tickets_when_the_command_wins
     assert!(conn.peer_closed);
     conn.tls.as_mut().unwrap().close().unwrap();
     raw.pump_data(&mut conn);
-    raw.server.handle_eof(Channel::Data(data), raw.now);
+    raw.server.handle_eof(Channel::Data(conn.id), raw.now);
     raw.drain();
     assert_eq!(raw.last_code(), 226);
 
@@ -1251,16 +1254,7 @@ fn a_client_that_starts_tls_first_keeps_its_upload_tickets_when_the_command_wins
         "the upload's ticket is in hand before the 150"
     );
     let payload = random_bytes(2_000, 21);
-    let tls = conn.tls.as_mut().unwrap();
-    assert_eq!(tls.write(&payload).unwrap(), payload.len());
-    tls.close().unwrap();
-    raw.pump_data(&mut conn);
-    raw.server.handle_eof(Channel::Data(data), raw.now);
-    raw.drain();
-    raw.server.finish_upload(id, Ok(())).unwrap();
-    raw.drain();
-    assert_eq!(raw.last_code(), 226);
-    assert_eq!(raw.uploaded.get(&id), Some(&payload));
+    upload_and_commit(&mut raw, &mut conn, id, &payload);
 
     // An active upload: we connect after the command, so no hello can come first and the
     // client handshakes after the 150 — which goes out at once.
